@@ -1,0 +1,84 @@
+/* lr.c - shared helpers: error strings, logger, clocks. See lr.h. */
+#include "lr.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const lr_errstr[] = {
+    [-(LR_ECORRUPT - LR_EBASE)]   = "store data is corrupt",
+    [-(LR_EPROTO - LR_EBASE)]     = "protocol violation by peer",
+    [-(LR_EUNTRUSTED - LR_EBASE)] = "peer is not trusted",
+    [-(LR_EVERSION - LR_EBASE)]   = "unsupported format or protocol version",
+    [-(LR_EPARAMS - LR_EBASE)]    = "chunker parameters differ from the store's",
+    [-(LR_EHASH - LR_EBASE)]      = "data does not match its hash",
+    [-(LR_EMISSING - LR_EBASE)]   = "chunk is not held locally",
+    [-(LR_ETIMEDOUT - LR_EBASE)]  = "no peer answered in time",
+    [-(LR_ELOCKED - LR_EBASE)]    = "store is in use by another process",
+    [-(LR_ETLS - LR_EBASE)]       = "tls failure",
+    [-(LR_EQUIC - LR_EBASE)]      = "quic connection error",
+};
+
+const char *lr_strerror(int err)
+{
+    static __thread char buf[64];
+    if (err <= LR_EBASE && err > LR_ELAST) {
+        const char *s = lr_errstr[-(err - LR_EBASE)];
+        if (s)
+            return s;
+    }
+    if (err < 0 && err > LR_EBASE)
+        return strerror(-err);
+    if (err == 0)
+        return "success";
+    snprintf(buf, sizeof(buf), "unknown error %d", err);
+    return buf;
+}
+
+static int lr_level = LR_LOG_INFO;
+static int lr_syslog;
+
+void lr_log_set_level(enum lr_level lvl) { __atomic_store_n(&lr_level, (int)lvl, __ATOMIC_RELAXED); }
+enum lr_level lr_log_get_level(void) { return (enum lr_level)__atomic_load_n(&lr_level, __ATOMIC_RELAXED); }
+
+void lr_log_use_syslog(void)
+{
+    openlog("landro", LOG_PID, LOG_DAEMON);
+    lr_syslog = 1;
+}
+
+void lr_log(enum lr_level lvl, const char *fmt, ...)
+{
+    static const char *const names[] = { "error", "warning", "info", "debug", "trace" };
+    static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG, LOG_DEBUG };
+    if ((int)lvl > __atomic_load_n(&lr_level, __ATOMIC_RELAXED))
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (lr_syslog) {
+        syslog(prio[lvl], "%s", msg);
+        return;
+    }
+    char line[1100];
+    int n = snprintf(line, sizeof(line), "landro: %s: %s\n", names[lvl], msg);
+    if (n > (int)sizeof(line) - 1)
+        n = (int)sizeof(line) - 1;
+    ssize_t w = write(STDERR_FILENO, line, (size_t)n);
+    (void)w;
+}
+
+static uint64_t lr_clock(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t lr_now_mono_ns(void) { return lr_clock(CLOCK_MONOTONIC); }
+uint64_t lr_now_real_ns(void) { return lr_clock(CLOCK_REALTIME); }

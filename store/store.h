@@ -1,0 +1,358 @@
+/*
+ * store.h - landro's content-addressed store: one LMDB environment per
+ * store directory holding chunks by hash, inodes, directory entries, file
+ * extents, extended attributes, the change log and peers.
+ *
+ * CONTRACT
+ *
+ * Return values: 0 on success, otherwise a negative errno or LR_E* code
+ * (lr.h). LMDB codes never escape: MDB_MAP_FULL becomes -ENOSPC,
+ * MDB_CORRUPTED / MDB_PAGE_NOTFOUND / undecodable values become
+ * -LR_ECORRUPT (and are logged with the store directory and the key),
+ * MDB_VERSION_MISMATCH / MDB_INVALID become -LR_EVERSION / -LR_ECORRUPT.
+ * Every function taking an st_txn fails fast with the first error if the
+ * transaction already failed (the txn is "poisoned", as in LMDB); the caller
+ * must then st_txn_abort() it.
+ *
+ * Threads: an st_store may be shared by any number of threads. An st_txn
+ * belongs to one thread at a time (it may move between threads: the
+ * environment is opened with MDB_NOTLS). One write transaction exists at a
+ * time in the whole process; st_txn_begin(ST_TXN_WRITE) blocks until the
+ * previous one ends. Read transactions never block and see a snapshot.
+ *
+ * Memory: pointers returned into the store (chunk bytes, xattr values,
+ * read spans) point into the LMDB map and stay valid only until the
+ * transaction that produced them ends (commit or abort) or until the same
+ * write transaction modifies the same key. Copy them to keep them.
+ *
+ * Durability: commits are group-committed (MDB_NOSYNC): a committed
+ * transaction survives the death of the process (kill -9) at once, and
+ * survives power loss after st_sync() returns 0. fsync() on the file system
+ * maps to st_sync().
+ *
+ * ON-DISK LAYOUT (format version ST_FORMAT_VERSION). Integers in values are
+ * little-endian; integer keys are big-endian so LMDB's memcmp order is
+ * numeric order. Every value begins with a one-byte record version.
+ *
+ *   db "meta": key = ASCII name
+ *     "format"      u32 store format version
+ *     "volume"      16 B volume id (random at creation)
+ *     "device"      32 B this device's id (SHA-256 of its public key)
+ *     "cdc"         u32 min, u32 avg, u32 max chunk size (bytes)
+ *     "next_ino"    u64 next inode number to hand out
+ *     "next_fid"    u64 next file id counter (global id = device ‖ counter)
+ *     "seq"         u64 last change-log sequence number used
+ *
+ *   db "chunk": key = hash (32 B) -> the chunk's bytes (absent when only a
+ *     peer holds it).
+ *
+ *   db "chunkref": key = hash (32 B) -> value (ST_CHUNKREF_LEN = 32 B)
+ *     off size field
+ *       0   1  record version (1)
+ *       1   1  flags (ST_CHUNK_LOCAL, ST_CHUNK_PINNED)
+ *       2   2  reserved (0)
+ *       4   4  chunk length in bytes
+ *       8   8  refcount: number of extents naming this chunk
+ *      16   8  last use, wall clock seconds
+ *      24   4  number of peers known to hold it
+ *      28   4  reserved (0)
+ *
+ *   db "inode": key = inode number (u64 BE) -> value (ST_INODE_LEN fixed
+ *     part, then version vector entries)
+ *     off size field
+ *       0   1  record version (1)
+ *       1   1  reserved
+ *       2   2  number of version vector entries (n <= ST_VV_MAX)
+ *       4   4  mode (type and permission bits as in st_mode)
+ *       8   4  uid
+ *      12   4  gid
+ *      16   4  nlink
+ *      20   4  flags (ST_INODE_*)
+ *      24   8  size in bytes
+ *      32   8  rdev
+ *      40  16  global file id (8 B device prefix, u64 counter)
+ *      56  12  atime (i64 seconds, u32 nanoseconds)
+ *      68  12  mtime
+ *      80  12  ctime
+ *      92  12  btime (creation)
+ *     104   8  parent inode hint (the directory it was created in)
+ *     112  n*16 version vector: (8 B device prefix, u64 counter) each
+ *
+ *   db "dirent": key = parent inode (u64 BE) ‖ name bytes (1..255, no NUL)
+ *     -> value: u8 version, u8 type (DT_*), 6 reserved, u64 child inode.
+ *     A prefix scan over the parent lists a directory in name order.
+ *
+ *   db "extent": key = inode (u64 BE) ‖ file offset (u64 BE) -> value
+ *     off size field
+ *       0   1  record version (1)
+ *       1   3  reserved
+ *       4   4  length of the extent in bytes (1..ST_CDC_MAX_LIMIT)
+ *       8   4  offset of the extent's first byte inside the chunk
+ *      12  32  chunk hash
+ *     Extents of a file never overlap; absent ranges are holes (zeros).
+ *
+ *   db "xattr": key = inode (u64 BE) ‖ attribute name -> raw value bytes.
+ *
+ *   db "log": key = sequence number (u64 BE) -> change record (opaque to
+ *     the store; the sync layer defines it).
+ *
+ *   db "peer": key = device id (32 B) -> peer record (opaque to the store).
+ *
+ * A file of ST_LOCKFILE in the store directory is flock()ed exclusively by
+ * the process that opens the store with ST_OPEN_EXCL (the daemon, fsck -y).
+ */
+#ifndef ST_STORE_H
+#define ST_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "lr.h"
+#include "chunker.h"
+#include "hash.h"
+
+#define ST_FORMAT_VERSION 1
+#define ST_ROOT_INO 1
+#define ST_VV_MAX 32
+#define ST_NAME_MAX 255
+#define ST_LOCKFILE "landro.lock"
+#define ST_CHUNKREF_LEN 32
+#define ST_INODE_LEN 112
+#define ST_EXTENT_LEN 44
+#define ST_DIRENT_LEN 16
+#define ST_VOLUME_ID_LEN 16
+#define ST_DEVICE_ID_LEN 32
+
+typedef struct st_store st_store;
+typedef struct st_txn st_txn;
+
+/* ---- environment ---------------------------------------------------- */
+
+enum {
+    ST_OPEN_CREATE = 1 << 0, /* create the directory and an empty volume if absent */
+    ST_OPEN_RDONLY = 1 << 1, /* no write transactions allowed */
+    ST_OPEN_EXCL   = 1 << 2, /* take the store's lock file; -LR_ELOCKED if held */
+};
+
+/* Open (and with ST_OPEN_CREATE create) the store in directory dir.
+ * On creation the volume gets a random id, the root directory (inode 1,
+ * mode 0755, owned by the caller) and the default chunker parameters.
+ * Errors: -ENOENT (no store and no ST_OPEN_CREATE), -LR_EVERSION (format
+ * version differs), -LR_EPARAMS (chunker parameters invalid),
+ * -LR_ECORRUPT (LMDB file or meta damaged), -LR_ELOCKED, -errno.
+ * *out is set only on success; free with st_close(). */
+int st_open(const char *dir, unsigned flags, st_store **out);
+/* Close; NULL is a no-op. All transactions must have ended. */
+void st_close(st_store *st);
+/* Flush committed transactions to stable storage (mdb_env_sync force). */
+int st_sync(st_store *st);
+const char *st_dir(const st_store *st);
+
+struct st_meta {
+    uint32_t format;
+    uint8_t volume[ST_VOLUME_ID_LEN];
+    uint8_t device[ST_DEVICE_ID_LEN]; /* all zero until st_meta_set_device */
+    struct st_cdc_params cdc;
+};
+/* Copy of the meta read at open (volume id may change with set_volume). */
+void st_meta(const st_store *st, struct st_meta *out);
+
+/* Environment-wide figures for statfs and status. */
+struct st_usage {
+    uint64_t inodes;        /* entries in "inode" */
+    uint64_t chunks;        /* chunk records known (local or not) */
+    uint64_t local_chunks;  /* chunks whose bytes are held here */
+    uint64_t map_bytes;     /* bytes used in the LMDB file */
+};
+int st_usage(st_store *st, struct st_usage *out);
+
+/* ---- transactions --------------------------------------------------- */
+
+enum { ST_TXN_READ = 0, ST_TXN_WRITE = 1 };
+/* Begin a transaction. Errors: -EROFS (write on a read-only store), -ENOMEM. */
+int st_txn_begin(st_store *st, int mode, st_txn **out);
+/* Commit and free. On error the transaction is aborted and freed anyway.
+ * -ENOSPC when the disk or the map is full: nothing of it was committed. */
+int st_txn_commit(st_txn *txn);
+/* Abort and free; NULL is a no-op. */
+void st_txn_abort(st_txn *txn);
+/* The first error this transaction hit, or 0. */
+int st_txn_error(const st_txn *txn);
+st_store *st_txn_store(const st_txn *txn);
+
+/* Meta updates (write txn). */
+int st_meta_set_device(st_txn *txn, const uint8_t device[ST_DEVICE_ID_LEN]);
+int st_meta_set_volume(st_txn *txn, const uint8_t volume[ST_VOLUME_ID_LEN]);
+/* Hand out the next value of a u64 counter in meta ("next_ino", "next_fid",
+ * "seq"). Write txn. */
+int st_meta_next(st_txn *txn, const char *key, uint64_t *out);
+
+/* ---- inodes --------------------------------------------------------- */
+
+enum {
+    ST_INODE_CONFLICT = 1 << 0, /* this file is a conflict copy */
+    ST_INODE_PINNED   = 1 << 1, /* keep all its chunks local */
+};
+
+struct st_vv_entry { uint8_t dev[8]; uint64_t ctr; };
+struct st_inode {
+    uint64_t ino;
+    uint32_t mode, uid, gid, nlink, flags;
+    uint64_t size, rdev;
+    uint8_t fid[16];
+    struct timespec atime, mtime, ctime, btime;
+    uint64_t parent;
+    uint16_t nvv;
+    struct st_vv_entry vv[ST_VV_MAX];
+};
+
+/* Allocate a fresh inode number and global file id, fill *ino's ino and fid
+ * (other fields untouched). Write txn. */
+int st_inode_alloc(st_txn *txn, struct st_inode *ino);
+/* -ENOENT if absent; -LR_ECORRUPT if the record does not decode. */
+int st_inode_get(st_txn *txn, uint64_t ino, struct st_inode *out);
+/* Create or replace. Write txn. */
+int st_inode_put(st_txn *txn, const struct st_inode *in);
+/* Delete the inode, all its extents (dropping chunk references) and its
+ * xattrs. Directory entries are the caller's business. Write txn. */
+int st_inode_del(st_txn *txn, uint64_t ino);
+/* Call cb for every inode in number order; cb returning non-zero stops the
+ * walk and that value is returned. */
+int st_inode_foreach(st_txn *txn, int (*cb)(const struct st_inode *, void *), void *arg);
+
+/* ---- directory entries ---------------------------------------------- */
+
+struct st_dirent {
+    uint64_t parent, child;
+    uint8_t type;                 /* DT_REG, DT_DIR, ... */
+    uint16_t namelen;
+    char name[ST_NAME_MAX + 1];   /* NUL-terminated copy */
+};
+
+/* Errors: -ENOENT, -ENAMETOOLONG (len > ST_NAME_MAX), -EINVAL (len 0 or a
+ * '/' or NUL in the name). */
+int st_dirent_get(st_txn *txn, uint64_t parent, const char *name, size_t len, struct st_dirent *out);
+/* Insert or replace. Write txn. */
+int st_dirent_put(st_txn *txn, uint64_t parent, const char *name, size_t len, uint64_t child, uint8_t type);
+/* -ENOENT if absent. Write txn. */
+int st_dirent_del(st_txn *txn, uint64_t parent, const char *name, size_t len);
+/* Visit parent's entries in name (memcmp) order, starting strictly after
+ * the name `after` (NULL: from the first). cb returning non-zero stops the
+ * walk and that value is returned. */
+int st_dirent_foreach(st_txn *txn, uint64_t parent, const char *after, size_t afterlen,
+                      int (*cb)(const struct st_dirent *, void *), void *arg);
+/* 1 if parent has no entries, 0 if it has, or a negative error. */
+int st_dirent_empty(st_txn *txn, uint64_t parent);
+
+/* ---- chunks --------------------------------------------------------- */
+
+enum { ST_CHUNK_LOCAL = 1 << 0, ST_CHUNK_PINNED = 1 << 1 };
+struct st_chunkref {
+    uint8_t flags;
+    uint32_t len;
+    uint64_t refcount;
+    uint64_t last_use;
+    uint32_t peers;
+};
+
+/* Store bytes under their hash, which the caller computed or verified.
+ * Existing bytes are left alone (dedup). Creates the chunkref with
+ * refcount 0 if absent; such a chunk must be referenced by an extent before
+ * commit or it is garbage (fsck reclaims it). Write txn. */
+int st_chunk_put(st_txn *txn, const st_hash *h, const void *data, size_t len);
+/* Zero-copy read. -ENOENT if the chunk is unknown, -LR_EMISSING if known
+ * but not held here. *data valid until the txn ends. */
+int st_chunk_get(st_txn *txn, const st_hash *h, const void **data, size_t *len);
+int st_chunk_info(st_txn *txn, const st_hash *h, struct st_chunkref *out);
+/* Drop the local bytes of a chunk (eviction); keeps the chunkref. */
+int st_chunk_evict(st_txn *txn, const st_hash *h);
+int st_chunk_foreach(st_txn *txn, int (*cb)(const st_hash *, const struct st_chunkref *, void *), void *arg);
+
+/* ---- file data ------------------------------------------------------ */
+
+struct st_extent {
+    uint64_t off;       /* file offset of the first byte */
+    uint32_t len;       /* bytes */
+    uint32_t chunk_off; /* where in the chunk those bytes start */
+    st_hash hash;
+};
+
+/* The extent containing off, else the first one after off. -ENOENT if the
+ * file has no data at or after off. */
+int st_extent_find(st_txn *txn, uint64_t ino, uint64_t off, struct st_extent *out);
+int st_extent_foreach(st_txn *txn, uint64_t ino, uint64_t from,
+                      int (*cb)(uint64_t ino, const struct st_extent *, void *), void *arg);
+/* Insert one extent (and a reference to its chunk, whose chunkref must
+ * exist). For the sync layer and fsck; ordinary writes use st_file_write.
+ * Write txn. */
+int st_extent_put(st_txn *txn, uint64_t ino, const struct st_extent *e);
+
+/* Write len bytes at off into file ino: the affected range is re-chunked
+ * from the previous chunk boundary until boundaries resynchronise with the
+ * old ones, new chunks are stored, extents replaced and chunk refcounts
+ * adjusted (chunks reaching 0 are deleted), all inside txn. The inode's
+ * size and times are the caller's business. Costs O(len + chunk), not
+ * O(file). Needs old chunks near the range to be local: -LR_EMISSING with
+ * *missing set (if non-NULL) otherwise. Write txn. */
+int st_file_write(st_txn *txn, uint64_t ino, uint64_t off, const void *buf, size_t len, st_hash *missing);
+/* Drop data at or beyond new_size (a straddling extent is trimmed). */
+int st_file_truncate(st_txn *txn, uint64_t ino, uint64_t new_size);
+/* Make [off, off+len) a hole. */
+int st_file_punch(st_txn *txn, uint64_t ino, uint64_t off, uint64_t len);
+
+enum { ST_SPAN_DATA, ST_SPAN_HOLE, ST_SPAN_MISSING };
+struct st_span {
+    int kind;
+    const void *data;   /* ST_SPAN_DATA: points into the map */
+    size_t len;
+    st_hash hash;       /* ST_SPAN_MISSING: the chunk to fetch */
+    uint32_t chunk_off; /* ST_SPAN_MISSING: where the bytes start in it */
+    uint32_t chunk_len; /* ST_SPAN_MISSING: the chunk's length */
+};
+/* Describe [off, off+len) of file ino as up to max spans, in order; *n gets
+ * the count. The spans cover exactly len bytes unless max was too small
+ * (then they cover a prefix; call again from where they end). Bytes past
+ * the last extent read as a hole: clamp len to the file size first.
+ * Updates nothing (read txn is fine). */
+int st_file_read(st_txn *txn, uint64_t ino, uint64_t off, size_t len,
+                 struct st_span *spans, size_t max, size_t *n);
+
+/* ---- extended attributes -------------------------------------------- */
+
+/* -ENODATA if absent. *val valid until txn ends. */
+int st_xattr_get(st_txn *txn, uint64_t ino, const char *name, const void **val, size_t *len);
+int st_xattr_put(st_txn *txn, uint64_t ino, const char *name, const void *val, size_t len);
+int st_xattr_del(st_txn *txn, uint64_t ino, const char *name);
+int st_xattr_foreach(st_txn *txn, uint64_t ino, int (*cb)(const char *name, size_t vlen, void *), void *arg);
+
+/* ---- change log ----------------------------------------------------- */
+
+/* Append a record under the next sequence number (meta "seq"). Write txn. */
+int st_log_append(st_txn *txn, const void *rec, size_t len, uint64_t *seq);
+/* Visit records with seq >= from in order. *rec valid during the callback. */
+int st_log_foreach(st_txn *txn, uint64_t from,
+                   int (*cb)(uint64_t seq, const void *rec, size_t len, void *), void *arg);
+
+/* ---- peers ---------------------------------------------------------- */
+
+int st_peer_put(st_txn *txn, const uint8_t id[ST_DEVICE_ID_LEN], const void *rec, size_t len);
+int st_peer_get(st_txn *txn, const uint8_t id[ST_DEVICE_ID_LEN], const void **rec, size_t *len);
+int st_peer_del(st_txn *txn, const uint8_t id[ST_DEVICE_ID_LEN]);
+int st_peer_foreach(st_txn *txn, int (*cb)(const uint8_t *id, const void *rec, size_t len, void *), void *arg);
+
+/* ---- value codecs (exposed for fsck and fuzz targets) ---------------- */
+
+/* Decode/encode one record. Decoders check every length and field and
+ * return -LR_ECORRUPT on anything out of range; they never read past len. */
+int st_inode_decode(const void *buf, size_t len, struct st_inode *out);
+size_t st_inode_encode(const struct st_inode *in, uint8_t *buf, size_t cap);
+int st_chunkref_decode(const void *buf, size_t len, struct st_chunkref *out);
+void st_chunkref_encode(const struct st_chunkref *in, uint8_t buf[ST_CHUNKREF_LEN]);
+int st_extent_decode(const void *key, size_t klen, const void *val, size_t vlen,
+                     uint64_t *ino, struct st_extent *out);
+int st_dirent_decode(const void *key, size_t klen, const void *val, size_t vlen, struct st_dirent *out);
+
+#endif
