@@ -52,8 +52,10 @@ endif
 PKGS_SYS  := fuse3 libevent libevent_pthreads lmdb
 PKGS_DEPS := libngtcp2_crypto_wolfssl libngtcp2 wolfssl
 # Recursive (=) so pkg-config runs only after .deps/ exists.
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS_SYS) $(PKGS_DEPS))
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS_SYS)) -Wl,-Bstatic $(shell pkg-config --static --libs $(PKGS_DEPS)) -Wl,-Bdynamic -lpthread -lm
+# (make 4.3 does not pass exported variables to $(shell), hence the env.)
+PKGCONF    := PKG_CONFIG_PATH=$(DEPSDIR)/lib/pkgconfig pkg-config
+PKG_CFLAGS = $(shell $(PKGCONF) --cflags $(PKGS_SYS) $(PKGS_DEPS))
+PKG_LIBS   = $(shell $(PKGCONF) --libs $(PKGS_SYS)) -Wl,-Bstatic $(shell $(PKGCONF) --static --libs $(PKGS_DEPS)) -Wl,-Bdynamic -lpthread -lm
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS  ?=

@@ -41,7 +41,7 @@
  *     "cdc"         u32 min, u32 avg, u32 max chunk size (bytes)
  *     "next_ino"    u64 next inode number to hand out
  *     "next_fid"    u64 next file id counter (global id = device ‖ counter)
- *     "seq"         u64 last change-log sequence number used
+ *     "seq"         u64 next change-log sequence number (starts at 1)
  *
  *   db "chunk": key = hash (32 B) -> the chunk's bytes (absent when only a
  *     peer holds it).
@@ -263,6 +263,10 @@ struct st_chunkref {
  * refcount 0 if absent; such a chunk must be referenced by an extent before
  * commit or it is garbage (fsck reclaims it). Write txn. */
 int st_chunk_put(st_txn *txn, const st_hash *h, const void *data, size_t len);
+/* Record that a chunk of len bytes exists (held by a peer) without its
+ * bytes: creates the chunkref (refcount 0, not local) if absent. For the
+ * sync layer, which learns extents before the data. Write txn. */
+int st_chunk_declare(st_txn *txn, const st_hash *h, uint32_t len);
 /* Zero-copy read. -ENOENT if the chunk is unknown, -LR_EMISSING if known
  * but not held here. *data valid until the txn ends. */
 int st_chunk_get(st_txn *txn, const st_hash *h, const void **data, size_t *len);

@@ -1,0 +1,66 @@
+/*
+ * store_int.h - private declarations shared by the store's .c files.
+ * Nothing outside store/ includes this.
+ */
+#ifndef ST_STORE_INT_H
+#define ST_STORE_INT_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdio.h>
+
+#include "store.h"
+
+struct st_store {
+    MDB_env *env;
+    MDB_dbi db_meta, db_chunk, db_chunkref, db_inode, db_dirent, db_extent,
+            db_xattr, db_log, db_peer;
+    char *dir;
+    int lockfd;
+    unsigned flags;
+    pthread_mutex_t meta_lock; /* guards meta */
+    struct st_meta meta;
+};
+
+struct st_txn {
+    st_store *st;
+    MDB_txn *txn;
+    int err;   /* first hard error; the txn is poisoned once set */
+    int write;
+};
+
+/* Translate an LMDB return code to landro's convention (see store.h). */
+int st__mdb_err(int rc);
+/* Record rc as the txn's error if it is a hard error (one after which the
+ * transaction's state is unknown), log it naming what and the store, and
+ * return rc. Soft errors (-ENOENT, -ENODATA, -EEXIST, -ENOTEMPTY, -EINVAL,
+ * -ENAMETOOLONG, -LR_EMISSING) pass through without poisoning. */
+int st__fail(st_txn *t, int rc, const char *what);
+/* Log a corrupt record (store, db, what) and return -LR_ECORRUPT. */
+int st__corrupt(st_txn *t, const char *db, const char *what);
+
+#define ST_CHECK_TXN(t) do { if ((t)->err) return (t)->err; } while (0)
+#define ST_CHECK_WRITE(t) do { if ((t)->err) return (t)->err; \
+        if (!(t)->write) return -EROFS; } while (0)
+
+/* Small LMDB wrappers: 0, -ENOENT, or a translated error (poisoning). */
+int st__get(st_txn *t, MDB_dbi db, const void *k, size_t klen, MDB_val *v);
+int st__put(st_txn *t, MDB_dbi db, const void *k, size_t klen, const void *v, size_t vlen, unsigned flags);
+int st__del(st_txn *t, MDB_dbi db, const void *k, size_t klen);
+
+static inline void st__key_u64(uint8_t k[8], uint64_t v) { lr_put_be64(k, v); }
+static inline void st__key_u64x2(uint8_t k[16], uint64_t a, uint64_t b) { lr_put_be64(k, a); lr_put_be64(k + 8, b); }
+
+/* Adjust a chunk's refcount by delta; at 0 the chunk and its chunkref are
+ * deleted. -LR_ECORRUPT if the chunkref is missing or would go negative. */
+int st__chunk_ref(st_txn *t, const st_hash *h, int64_t delta);
+
+/* Delete every record of db whose key starts with the 8-byte prefix, calling
+ * each(t, key, klen, val, vlen, arg) first if non-NULL. */
+int st__del_prefix(st_txn *t, MDB_dbi db, const uint8_t prefix[8],
+                   int (*each)(st_txn *, const MDB_val *, const MDB_val *, void *), void *arg);
+
+/* Encode an extent's value (the key is ino BE, off BE). */
+void st__extent_encode(const struct st_extent *e, uint8_t v[ST_EXTENT_LEN]);
+
+#endif
