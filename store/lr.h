@@ -43,7 +43,7 @@ enum {
  * static (or thread-local for unknown codes) and must not be freed. */
 const char *lr_strerror(int err);
 
-enum lr_level { LR_LOG_ERROR = 0, LR_LOG_WARN, LR_LOG_INFO, LR_LOG_DEBUG, LR_LOG_TRACE };
+enum lr_level { LR_LOG_QUIET = -1, LR_LOG_ERROR = 0, LR_LOG_WARN, LR_LOG_INFO, LR_LOG_DEBUG, LR_LOG_TRACE };
 
 void lr_log_set_level(enum lr_level lvl);
 enum lr_level lr_log_get_level(void);

@@ -49,7 +49,26 @@ int st_inode_put(st_txn *t, const struct st_inode *in)
     if (!n || in->ino == 0)
         return -EINVAL;
     st__key_u64(k, in->ino);
-    return st__put(t, t->st->db_inode, k, 8, v, n, 0);
+    int rc = st__put(t, t->st->db_inode, k, 8, v, n, 0);
+    if (rc)
+        return rc;
+    uint8_t zero[16] = { 0 };
+    if (!memcmp(in->fid, zero, 16))
+        return 0; /* no global id (tests, fsck scratch inodes) */
+    return st__put(t, t->st->db_fid, in->fid, 16, k, 8, 0);
+}
+
+int st_fid_lookup(st_txn *t, const uint8_t fid[16], uint64_t *ino)
+{
+    ST_CHECK_TXN(t);
+    MDB_val v;
+    int rc = st__get(t, t->st->db_fid, fid, 16, &v);
+    if (rc)
+        return rc;
+    if (v.mv_size != 8)
+        return st__corrupt(t, "fid", "value length");
+    *ino = lr_get_be64(v.mv_data);
+    return 0;
 }
 
 static int unref_extent(st_txn *t, const MDB_val *k, const MDB_val *v, void *arg)
@@ -66,8 +85,17 @@ int st_inode_del(st_txn *t, uint64_t ino)
     ST_CHECK_WRITE(t);
     uint8_t k[8];
     st__key_u64(k, ino);
-    int rc = st__del(t, t->st->db_inode, k, 8);
-    if (rc)
+    struct st_inode in;
+    int rc = st_inode_get(t, ino, &in);
+    if (rc == 0) {
+        uint64_t cur;
+        if (st_fid_lookup(t, in.fid, &cur) == 0 && cur == ino &&
+            (rc = st__del(t, t->st->db_fid, in.fid, 16)))
+            return rc;
+    } else if (rc != LR_ECORRUPT) {
+        return rc;
+    }
+    if ((rc = st__del(t, t->st->db_inode, k, 8)))
         return rc;
     if ((rc = st__del_prefix(t, t->st->db_extent, k, unref_extent, NULL)))
         return rc;
@@ -116,6 +144,18 @@ static int name_check(const char *name, size_t len)
     return 0;
 }
 
+/* Add (add=1) or remove the backref child <- (parent, name). */
+static int backref(st_txn *t, uint64_t child, uint64_t parent, const char *name, size_t len, int add)
+{
+    uint8_t k[16 + ST_NAME_MAX];
+    st__key_u64x2(k, child, parent);
+    memcpy(k + 16, name, len);
+    if (add)
+        return st__put(t, t->st->db_backref, k, 16 + len, "", 0, 0);
+    int rc = st__del(t, t->st->db_backref, k, 16 + len);
+    return rc == -ENOENT ? 0 : rc;
+}
+
 static size_t dirent_key(uint8_t *k, uint64_t parent, const char *name, size_t len)
 {
     st__key_u64(k, parent);
@@ -150,7 +190,15 @@ int st_dirent_put(st_txn *t, uint64_t parent, const char *name, size_t len, uint
     uint8_t k[8 + ST_NAME_MAX], v[ST_DIRENT_LEN] = { 1, type };
     lr_put_le64(v + 8, child);
     size_t kl = dirent_key(k, parent, name, len);
-    return st__put(t, t->st->db_dirent, k, kl, v, sizeof(v), 0);
+    struct st_dirent old;
+    rc = st_dirent_get(t, parent, name, len, &old);
+    if (rc == 0 && old.child != child && (rc = backref(t, old.child, parent, name, len, 0)))
+        return rc;
+    if (rc && rc != -ENOENT)
+        return rc;
+    if ((rc = st__put(t, t->st->db_dirent, k, kl, v, sizeof(v), 0)))
+        return rc;
+    return backref(t, child, parent, name, len, 1);
 }
 
 int st_dirent_del(st_txn *t, uint64_t parent, const char *name, size_t len)
@@ -161,7 +209,41 @@ int st_dirent_del(st_txn *t, uint64_t parent, const char *name, size_t len)
         return rc;
     uint8_t k[8 + ST_NAME_MAX];
     size_t kl = dirent_key(k, parent, name, len);
-    return st__del(t, t->st->db_dirent, k, kl);
+    struct st_dirent old;
+    if ((rc = st_dirent_get(t, parent, name, len, &old)))
+        return rc;
+    if ((rc = st__del(t, t->st->db_dirent, k, kl)))
+        return rc;
+    return backref(t, old.child, parent, name, len, 0);
+}
+
+int st_dirent_names(st_txn *t, uint64_t child,
+                    int (*cb)(uint64_t parent, const char *name, size_t len, void *), void *arg)
+{
+    ST_CHECK_TXN(t);
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(t->txn, t->st->db_backref, &c);
+    if (rc)
+        return st__fail(t, st__mdb_err(rc), "cursor");
+    uint8_t k0[8];
+    st__key_u64(k0, child);
+    MDB_val k = { 8, k0 }, v;
+    int ret = 0;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < 8 || memcmp(k.mv_data, k0, 8))
+            break;
+        if (k.mv_size < 17 || k.mv_size > 16 + ST_NAME_MAX) {
+            ret = st__corrupt(t, "backref", "key length");
+            break;
+        }
+        const uint8_t *kb = k.mv_data;
+        if ((ret = cb(lr_get_be64(kb + 8), (const char *)kb + 16, k.mv_size - 16, arg)))
+            break;
+    }
+    mdb_cursor_close(c);
+    if (ret)
+        return ret;
+    return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : st__fail(t, st__mdb_err(rc), "name walk");
 }
 
 int st_dirent_foreach(st_txn *t, uint64_t parent, const char *after, size_t afterlen,

@@ -303,6 +303,8 @@ static int st_open_dbs(st_store *st, MDB_txn *txn, unsigned create)
         { "xattr", offsetof(st_store, db_xattr) },
         { "log", offsetof(st_store, db_log) },
         { "peer", offsetof(st_store, db_peer) },
+        { "fid", offsetof(st_store, db_fid) },
+        { "backref", offsetof(st_store, db_backref) },
     };
     for (size_t i = 0; i < LR_ARRAY_SIZE(dbs); i++) {
         int rc = mdb_dbi_open(txn, dbs[i].name, create, (MDB_dbi *)((char *)st + dbs[i].off));

@@ -98,6 +98,13 @@
  *
  *   db "peer": key = device id (32 B) -> peer record (opaque to the store).
  *
+ *   db "fid": key = global file id (16 B) -> inode number (u64 BE).
+ *     Maintained by st_inode_put/st_inode_del; replication finds files by it.
+ *
+ *   db "backref": key = child inode (u64 BE) ‖ parent inode (u64 BE) ‖ name
+ *     -> empty. One per directory entry, maintained by st_dirent_put/del:
+ *     the names of an inode (hard links) without a scan.
+ *
  * A file of ST_LOCKFILE in the store directory is flock()ed exclusively by
  * the process that opens the store with ST_OPEN_EXCL (the daemon, fsck -y).
  */
@@ -223,6 +230,9 @@ int st_inode_del(st_txn *txn, uint64_t ino);
  * walk and that value is returned. */
 int st_inode_foreach(st_txn *txn, int (*cb)(const struct st_inode *, void *), void *arg);
 
+/* The inode holding global file id fid. -ENOENT if none. */
+int st_fid_lookup(st_txn *txn, const uint8_t fid[16], uint64_t *ino);
+
 /* ---- directory entries ---------------------------------------------- */
 
 struct st_dirent {
@@ -244,6 +254,9 @@ int st_dirent_del(st_txn *txn, uint64_t parent, const char *name, size_t len);
  * walk and that value is returned. */
 int st_dirent_foreach(st_txn *txn, uint64_t parent, const char *after, size_t afterlen,
                       int (*cb)(const struct st_dirent *, void *), void *arg);
+/* Visit every (parent, name) naming child, in parent then name order. */
+int st_dirent_names(st_txn *txn, uint64_t child,
+                    int (*cb)(uint64_t parent, const char *name, size_t len, void *), void *arg);
 /* 1 if parent has no entries, 0 if it has, or a negative error. */
 int st_dirent_empty(st_txn *txn, uint64_t parent);
 

@@ -14,7 +14,7 @@
 struct st_store {
     MDB_env *env;
     MDB_dbi db_meta, db_chunk, db_chunkref, db_inode, db_dirent, db_extent,
-            db_xattr, db_log, db_peer;
+            db_xattr, db_log, db_peer, db_fid, db_backref;
     char *dir;
     int lockfd;
     unsigned flags;

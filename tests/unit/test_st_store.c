@@ -227,6 +227,54 @@ static void test_dirents_list_in_name_order_and_resume_after_a_name(void)
     st_close(st);
 }
 
+struct nm { uint64_t parent[8]; char name[8][64]; int n; };
+static int collect_name(uint64_t parent, const char *name, size_t len, void *arg)
+{
+    struct nm *m = arg;
+    if (m->n < 8) {
+        m->parent[m->n] = parent;
+        snprintf(m->name[m->n++], 64, "%.*s", (int)len, name);
+    }
+    return 0;
+}
+
+static void test_fid_index_and_names_of_an_inode_follow_changes(void)
+{
+    st_store *st = fresh();
+    st_txn *t;
+    T_OK(st_txn_begin(st, ST_TXN_WRITE, &t));
+    struct st_inode a = { 0 };
+    T_OK(st_inode_alloc(t, &a));
+    a.mode = S_IFREG | 0600; a.nlink = 2;
+    T_OK(st_inode_put(t, &a));
+    uint64_t ino;
+    T_OK(st_fid_lookup(t, a.fid, &ino));
+    T_EQ(ino, a.ino);
+    T_OK(st_dirent_put(t, ST_ROOT_INO, "one", 3, a.ino, DT_REG));
+    T_OK(st_dirent_put(t, 77, "two", 3, a.ino, DT_REG));
+    struct nm m = { .n = 0 };
+    T_OK(st_dirent_names(t, a.ino, collect_name, &m));
+    T_EQ(m.n, 2);
+    T_EQ(m.parent[0], ST_ROOT_INO);
+    T_TRUE(!strcmp(m.name[0], "one") && !strcmp(m.name[1], "two"));
+    /* Replacing an entry moves the backref to the new child. */
+    T_OK(st_dirent_put(t, 77, "two", 3, 999, DT_REG));
+    m.n = 0;
+    T_OK(st_dirent_names(t, a.ino, collect_name, &m));
+    T_EQ(m.n, 1);
+    m.n = 0;
+    T_OK(st_dirent_names(t, 999, collect_name, &m));
+    T_EQ(m.n, 1);
+    T_OK(st_dirent_del(t, ST_ROOT_INO, "one", 3));
+    m.n = 0;
+    T_OK(st_dirent_names(t, a.ino, collect_name, &m));
+    T_EQ(m.n, 0);
+    T_OK(st_inode_del(t, a.ino));
+    T_ERR(st_fid_lookup(t, a.fid, &ino), -ENOENT);
+    T_OK(st_txn_commit(t));
+    st_close(st);
+}
+
 static int count_xattr(const char *name, size_t vlen, void *arg)
 {
     (void)name; (void)vlen;
@@ -564,7 +612,7 @@ static void test_full_disk_gives_enospc_and_keeps_committed_data(void)
 
 int main(void)
 {
-    lr_log_set_level(LR_LOG_ERROR + (getenv("V") ? 3 : 0));
+    lr_log_set_level(getenv("V") ? LR_LOG_DEBUG : LR_LOG_QUIET);
     T_RUN(test_open_missing_store_is_enoent);
     T_RUN(test_create_then_reopen_keeps_meta_and_root);
     T_RUN(test_wrong_format_version_is_refused);
@@ -576,6 +624,7 @@ int main(void)
     T_RUN(test_inode_decoder_rejects_damage);
     T_RUN(test_dirents_list_in_name_order_and_resume_after_a_name);
     T_RUN(test_xattr_log_and_peer_records);
+    T_RUN(test_fid_index_and_names_of_an_inode_follow_changes);
     T_RUN(test_chunks_dedup_evict_and_declare);
     T_RUN(test_random_writes_truncates_and_punches_match_reference);
     T_RUN(test_small_overwrite_and_append_rechunk_only_nearby_chunks);
