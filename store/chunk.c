@@ -62,6 +62,12 @@ int st_chunk_declare(st_txn *t, const st_hash *h, uint32_t len)
         return -EINVAL;
     struct st_chunkref r;
     int rc = chunkref_get(t, h, &r);
+    if (rc == 0 && r.len != len) {
+        char hex[2 * ST_HASH_LEN + 1];
+        lr_warn("store '%s': chunk %s is %u bytes, a peer says %u", t->st->dir,
+                st_hash_hex(h, hex), r.len, len);
+        return LR_EHASH;
+    }
     if (rc != -ENOENT)
         return rc;
     memset(&r, 0, sizeof(r));

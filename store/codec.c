@@ -45,6 +45,7 @@ size_t st_inode_encode(const struct st_inode *in, uint8_t *b, size_t cap)
     put_ts(b + 80, in->ctime);
     put_ts(b + 92, in->btime);
     lr_put_le64(b + 104, in->parent);
+    memcpy(b + 112, in->writer, 8);
     for (uint16_t i = 0; i < in->nvv; i++) {
         memcpy(b + ST_INODE_LEN + 16 * i, in->vv[i].dev, 8);
         lr_put_le64(b + ST_INODE_LEN + 16 * i + 8, in->vv[i].ctr);
@@ -87,6 +88,7 @@ int st_inode_decode(const void *buf, size_t len, struct st_inode *out)
         get_ts(b + 80, &out->ctime) || get_ts(b + 92, &out->btime))
         return LR_ECORRUPT;
     out->parent = lr_get_le64(b + 104);
+    memcpy(out->writer, b + 112, 8);
     for (uint16_t i = 0; i < nvv; i++) {
         memcpy(out->vv[i].dev, b + ST_INODE_LEN + 16 * i, 8);
         out->vv[i].ctr = lr_get_le64(b + ST_INODE_LEN + 16 * i + 8);
@@ -167,4 +169,66 @@ int st_dirent_decode(const void *key, size_t klen, const void *val, size_t vlen,
     if (out->child == 0)
         return LR_ECORRUPT;
     return 0;
+}
+
+/* ---- version vectors ---------------------------------------------------- */
+
+static uint64_t vv_get(const struct st_vv_entry *v, uint16_t n, const uint8_t dev[8])
+{
+    for (uint16_t i = 0; i < n; i++)
+        if (!memcmp(v[i].dev, dev, 8))
+            return v[i].ctr;
+    return 0;
+}
+
+int st_vv_compare(const struct st_vv_entry *a, uint16_t na, const struct st_vv_entry *b, uint16_t nb)
+{
+    int a_more = 0, b_more = 0;
+    for (uint16_t i = 0; i < na; i++) {
+        uint64_t o = vv_get(b, nb, a[i].dev);
+        if (a[i].ctr > o) a_more = 1;
+        if (a[i].ctr < o) b_more = 1;
+    }
+    for (uint16_t i = 0; i < nb; i++)
+        if (b[i].ctr > vv_get(a, na, b[i].dev))
+            b_more = 1;
+    if (a_more && b_more) return ST_VV_CONCURRENT;
+    if (a_more) return ST_VV_GREATER;
+    if (b_more) return ST_VV_LESS;
+    return ST_VV_EQUAL;
+}
+
+/* Set dev's counter to at least ctr; when the vector is full, the entry
+ * with the smallest counter gives way (volumes have far fewer devices). */
+static void vv_raise(struct st_vv_entry *a, uint16_t *na, const uint8_t dev[8], uint64_t ctr)
+{
+    for (uint16_t i = 0; i < *na; i++)
+        if (!memcmp(a[i].dev, dev, 8)) {
+            if (a[i].ctr < ctr)
+                a[i].ctr = ctr;
+            return;
+        }
+    uint16_t slot = *na;
+    if (*na < ST_VV_MAX) {
+        (*na)++;
+    } else {
+        slot = 0;
+        for (uint16_t i = 1; i < ST_VV_MAX; i++)
+            if (a[i].ctr < a[slot].ctr)
+                slot = i;
+    }
+    memcpy(a[slot].dev, dev, 8);
+    a[slot].ctr = ctr;
+}
+
+void st_vv_merge(struct st_vv_entry *a, uint16_t *na, const struct st_vv_entry *b, uint16_t nb)
+{
+    for (uint16_t i = 0; i < nb; i++)
+        vv_raise(a, na, b[i].dev, b[i].ctr);
+}
+
+void st_vv_bump(struct st_inode *in, const uint8_t dev[8])
+{
+    vv_raise(in->vv, &in->nvv, dev, vv_get(in->vv, in->nvv, dev) + 1);
+    memcpy(in->writer, dev, 8);
 }

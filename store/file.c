@@ -115,7 +115,7 @@ int st_extent_foreach(st_txn *t, uint64_t ino, uint64_t from,
     return rc;
 }
 
-static int extent_write(st_txn *t, uint64_t ino, const struct st_extent *e)
+int st__extent_write(st_txn *t, uint64_t ino, const struct st_extent *e)
 {
     uint8_t k[16], v[ST_EXTENT_LEN];
     st__key_u64x2(k, ino, e->off);
@@ -123,7 +123,7 @@ static int extent_write(st_txn *t, uint64_t ino, const struct st_extent *e)
     return st__put(t, t->st->db_extent, k, 16, v, sizeof(v), 0);
 }
 
-static int extent_remove(st_txn *t, uint64_t ino, uint64_t off)
+int st__extent_remove(st_txn *t, uint64_t ino, uint64_t off)
 {
     uint8_t k[16];
     st__key_u64x2(k, ino, off);
@@ -146,7 +146,7 @@ int st_extent_put(st_txn *t, uint64_t ino, const struct st_extent *e)
         return rc;
     if ((rc = st__chunk_ref(t, &e->hash, 1)))
         return rc;
-    return extent_write(t, ino, e);
+    return st__extent_write(t, ino, e);
 }
 
 /* ---- punch and truncate ---------------------------------------------- */
@@ -179,7 +179,7 @@ int st_file_punch(st_txn *t, uint64_t ino, uint64_t off, uint64_t len)
             struct st_extent e = batch[i];
             uint64_t eend = e.off + e.len;
             if (e.off >= off && eend <= end) {            /* inside: drop */
-                if (!(rc = extent_remove(t, ino, e.off)))
+                if (!(rc = st__extent_remove(t, ino, e.off)))
                     rc = st__chunk_ref(t, &e.hash, -1);
             } else if (e.off < off && eend > end) {       /* straddles: split */
                 struct st_extent r = e;
@@ -187,17 +187,17 @@ int st_file_punch(st_txn *t, uint64_t ino, uint64_t off, uint64_t len)
                 r.chunk_off = e.chunk_off + (uint32_t)(end - e.off);
                 r.len = (uint32_t)(eend - end);
                 e.len = (uint32_t)(off - e.off);
-                if (!(rc = extent_write(t, ino, &e)) && !(rc = st__chunk_ref(t, &e.hash, 1)))
-                    rc = extent_write(t, ino, &r);
+                if (!(rc = st__extent_write(t, ino, &e)) && !(rc = st__chunk_ref(t, &e.hash, 1)))
+                    rc = st__extent_write(t, ino, &r);
             } else if (e.off < off) {                     /* keep the head */
                 e.len = (uint32_t)(off - e.off);
-                rc = extent_write(t, ino, &e);
+                rc = st__extent_write(t, ino, &e);
             } else {                                      /* keep the tail */
-                if (!(rc = extent_remove(t, ino, e.off))) {
+                if (!(rc = st__extent_remove(t, ino, e.off))) {
                     e.chunk_off += (uint32_t)(end - e.off);
                     e.len = (uint32_t)(eend - end);
                     e.off = end;
-                    rc = extent_write(t, ino, &e);
+                    rc = st__extent_write(t, ino, &e);
                 }
             }
         }
@@ -416,7 +416,7 @@ int st_file_write(st_txn *t, uint64_t ino, uint64_t off, const void *buf, size_t
         rc = st_file_punch(t, ino, S, end - S);
     for (size_t i = 0; i < nnc && !rc; i++) {
         struct st_extent e = { .off = nc[i].off, .len = nc[i].len, .chunk_off = 0, .hash = nc[i].hash };
-        rc = extent_write(t, ino, &e);
+        rc = st__extent_write(t, ino, &e);
     }
     if (rc)
         st__fail(t, rc, "file write");

@@ -89,9 +89,10 @@ int st_inode_del(st_txn *t, uint64_t ino)
     int rc = st_inode_get(t, ino, &in);
     if (rc == 0) {
         uint64_t cur;
-        if (st_fid_lookup(t, in.fid, &cur) == 0 && cur == ino &&
-            (rc = st__del(t, t->st->db_fid, in.fid, 16)))
-            return rc;
+        if (st_fid_lookup(t, in.fid, &cur) == 0 && cur == ino) {
+            if ((rc = st__del(t, t->st->db_fid, in.fid, 16)) || (rc = st__rep_tomb(t, &in)))
+                return rc;
+        }
     } else if (rc != LR_ECORRUPT) {
         return rc;
     }

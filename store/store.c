@@ -305,6 +305,7 @@ static int st_open_dbs(st_store *st, MDB_txn *txn, unsigned create)
         { "peer", offsetof(st_store, db_peer) },
         { "fid", offsetof(st_store, db_fid) },
         { "backref", offsetof(st_store, db_backref) },
+        { "tomb", offsetof(st_store, db_tomb) },
     };
     for (size_t i = 0; i < LR_ARRAY_SIZE(dbs); i++) {
         int rc = mdb_dbi_open(txn, dbs[i].name, create, (MDB_dbi *)((char *)st + dbs[i].off));

@@ -76,7 +76,8 @@
  *      80  12  ctime
  *      92  12  btime (creation)
  *     104   8  parent inode hint (the directory it was created in)
- *     112  n*16 version vector: (8 B device prefix, u64 counter) each
+ *     112   8  writer: device prefix of the last device that changed it
+ *     120  n*16 version vector: (8 B device prefix, u64 counter) each
  *
  *   db "dirent": key = parent inode (u64 BE) ‖ name bytes (1..255, no NUL)
  *     -> value: u8 version, u8 type (DT_*), 6 reserved, u64 child inode.
@@ -100,6 +101,10 @@
  *
  *   db "fid": key = global file id (16 B) -> inode number (u64 BE).
  *     Maintained by st_inode_put/st_inode_del; replication finds files by it.
+ *
+ *   db "tomb": key = global file id (16 B) -> the replication record
+ *     (replica.h) of a deleted file: its version vector outlives it so a
+ *     stale copy from a peer does not bring it back.
  *
  *   db "backref": key = child inode (u64 BE) ‖ parent inode (u64 BE) ‖ name
  *     -> empty. One per directory entry, maintained by st_dirent_put/del:
@@ -127,7 +132,7 @@
 #define ST_NAME_MAX 255
 #define ST_LOCKFILE "landro.lock"
 #define ST_CHUNKREF_LEN 32
-#define ST_INODE_LEN 112
+#define ST_INODE_LEN 120
 #define ST_EXTENT_LEN 44
 #define ST_DIRENT_LEN 16
 #define ST_VOLUME_ID_LEN 16
@@ -212,9 +217,20 @@ struct st_inode {
     uint8_t fid[16];
     struct timespec atime, mtime, ctime, btime;
     uint64_t parent;
+    uint8_t writer[8];
     uint16_t nvv;
     struct st_vv_entry vv[ST_VV_MAX];
 };
+
+/* Version vectors. st_vv_bump adds one to dev's counter (adding the entry
+ * if absent) and records dev as the inode's writer: call it once per local
+ * change. st_vv_compare returns ST_VV_EQUAL, ST_VV_LESS (a happened before
+ * b), ST_VV_GREATER or ST_VV_CONCURRENT. st_vv_merge sets a to the
+ * pointwise maximum of a and b. */
+enum { ST_VV_EQUAL, ST_VV_LESS, ST_VV_GREATER, ST_VV_CONCURRENT };
+void st_vv_bump(struct st_inode *in, const uint8_t dev[8]);
+int st_vv_compare(const struct st_vv_entry *a, uint16_t na, const struct st_vv_entry *b, uint16_t nb);
+void st_vv_merge(struct st_vv_entry *a, uint16_t *na, const struct st_vv_entry *b, uint16_t nb);
 
 /* Allocate a fresh inode number and global file id, fill *ino's ino and fid
  * (other fields untouched). Write txn. */

@@ -14,7 +14,7 @@
 struct st_store {
     MDB_env *env;
     MDB_dbi db_meta, db_chunk, db_chunkref, db_inode, db_dirent, db_extent,
-            db_xattr, db_log, db_peer, db_fid, db_backref;
+            db_xattr, db_log, db_peer, db_fid, db_backref, db_tomb;
     char *dir;
     int lockfd;
     unsigned flags;
@@ -62,5 +62,13 @@ int st__del_prefix(st_txn *t, MDB_dbi db, const uint8_t prefix[8],
 
 /* Encode an extent's value (the key is ino BE, off BE). */
 void st__extent_encode(const struct st_extent *e, uint8_t v[ST_EXTENT_LEN]);
+
+/* Write an extent record / remove one, without touching refcounts. */
+int st__extent_write(st_txn *t, uint64_t ino, const struct st_extent *e);
+int st__extent_remove(st_txn *t, uint64_t ino, uint64_t off);
+/* Chunk reference count change used by replication (same as above). */
+
+/* Keep a tombstone for a deleted inode with a global id (replica.c). */
+int st__rep_tomb(st_txn *t, const struct st_inode *in);
 
 #endif

@@ -1,0 +1,135 @@
+/*
+ * replica.h - state-based replication of files between peers.
+ *
+ * A replication record is the whole metadata state of one file, named by
+ * its global file id: attributes, version vector, every name (parent file
+ * id + name), xattrs and the extent list (chunk hashes, not bytes). Peers
+ * send each other records; st_rep_apply merges one into the local store:
+ *
+ *   local version vector dominates or equals  -> ignored
+ *   remote dominates                          -> remote state adopted
+ *   concurrent                                -> the winner's state (later
+ *       mtime, then greater writer device) is adopted by both sides and the
+ *       vectors are merged (pointwise max), so both converge to the same
+ *       state and vector without further traffic. A deletion loses to any
+ *       concurrent modification. When the two versions of a regular file
+ *       have different data, the side holding the losing version locally
+ *       keeps it as a new file "name.sync-conflict-YYYYMMDD-HHMMSS-DEV.ext"
+ *       (its extents are shared, no bytes are copied).
+ *
+ * A name already taken by another file is a name conflict: the file with
+ * the later mtime (then greater file id) keeps the name and the other is
+ * linked under its conflict name; both sides compute the same name.
+ * Deleting a non-empty directory loses to what is inside: the directory is
+ * kept. Deleted files leave a tombstone (db "tomb") holding their final
+ * record so a stale copy cannot resurrect them.
+ *
+ * Every change that st_rep_apply makes locally is appended to the change
+ * log as an ST_REP_LOG record, so changes relay through peers.
+ *
+ * CHANGE LOG CONTRACT. Every record in the store's log, whatever wrote it
+ * (ns.c for local operations, this module for applied remote ones), starts
+ * with a version byte and an op byte and holds file ids at fixed offsets:
+ * subject at 16, its directory at 32, a second file at 48, that one's
+ * directory at 64 (all-zero when absent). st_rep_log_fids() extracts them:
+ * the sender replicates the current state of each.
+ *
+ * RECORD LAYOUT (version ST_REP_VERSION). Little-endian.
+ *   off size field
+ *     0   1  version (1)
+ *     1   1  flags (ST_REP_DELETED)
+ *     2   2  nvv: version vector entries (<= ST_VV_MAX)
+ *     4   4  mode
+ *     8   4  uid
+ *    12   4  gid
+ *    16   8  size
+ *    24   8  rdev
+ *    32  16  file id
+ *    48   8  writer device prefix
+ *    56  12  mtime (i64 s, u32 ns)
+ *    68  12  ctime
+ *    80   2  nnames (<= ST_REP_MAX_NAMES)
+ *    82   2  nxattrs (<= ST_REP_MAX_XATTRS)
+ *    84   4  nextents
+ *    88      nvv x (8 B device, u64 counter)
+ *            nnames x (16 B parent file id, u16 length, name bytes)
+ *            nxattrs x (u16 name length, u32 value length, name, value)
+ *            nextents x ST_REP_EXTENT_LEN: u64 offset, u32 length,
+ *              u32 offset in chunk, u32 chunk length, 32 B chunk hash
+ *
+ * Threads: as st_txn. Errors: 0, -LR_ECORRUPT (decode), -EAGAIN (apply:
+ * a parent directory is not known yet; apply again after it), store errors.
+ */
+#ifndef ST_REPLICA_H
+#define ST_REPLICA_H
+
+#include "store.h"
+
+#define ST_REP_VERSION 1
+#define ST_REP_HDR 88
+#define ST_REP_EXTENT_LEN 52
+#define ST_REP_MAX_NAMES 256
+#define ST_REP_MAX_XATTRS 128
+#define ST_REP_LOG 0x80 /* op byte of log records written by st_rep_apply */
+
+enum { ST_REP_DELETED = 1 };
+
+struct st_rep_name { uint8_t pfid[16]; const char *name; uint16_t len; };
+struct st_rep_xattr { const char *name; uint16_t nlen; const void *val; uint32_t vlen; };
+
+/* A decoded record. Pointers point into the buffer it was decoded from. */
+struct st_rep_file {
+    uint8_t flags;
+    uint8_t fid[16], writer[8];
+    uint32_t mode, uid, gid;
+    uint64_t size, rdev;
+    struct timespec mtime, ctime;
+    uint16_t nvv;
+    struct st_vv_entry vv[ST_VV_MAX];
+    uint16_t nnames;
+    struct st_rep_name names[ST_REP_MAX_NAMES];
+    uint16_t nxattrs;
+    struct st_rep_xattr xattrs[ST_REP_MAX_XATTRS];
+    uint32_t nextents;
+    const uint8_t *extents;
+};
+
+/* Bounds-checked decoder (fuzzed). -LR_ECORRUPT on anything malformed:
+ * lengths, counts, names (empty, '/', NUL, > 255), extents out of order or
+ * overlapping or past size. */
+int st_rep_decode(const void *buf, size_t len, struct st_rep_file *out);
+/* The i-th extent (i < nextents) and its chunk's length. */
+void st_rep_extent(const struct st_rep_file *f, uint32_t i, struct st_extent *e, uint32_t *chunk_len);
+
+/* The record of file fid as this store holds it now (a tombstone if it
+ * was deleted). *buf is malloc'ed; the caller frees it. -ENOENT if the
+ * store never knew the file. */
+int st_rep_export(st_txn *txn, const uint8_t fid[16], uint8_t **buf, size_t *len);
+
+/* The file ids a log record names (subject, its directory, second file,
+ * that one's directory), non-zero ones only, directories first. Returns
+ * how many were written to fids (at most 4). */
+int st_rep_log_fids(const void *rec, size_t len, uint8_t fids[4][16]);
+
+/* What st_rep_apply did, for the caller to invalidate kernel caches after
+ * commit: the callbacks are called during apply (inside the txn): do not
+ * call into the kernel from them, queue the work instead. */
+struct st_rep_hooks {
+    void (*inode)(void *ctx, uint64_t ino);                 /* attributes or data changed */
+    void (*entry)(void *ctx, uint64_t parent, const char *name, size_t len); /* name added/removed */
+    void (*orphan)(void *ctx, uint64_t ino);                /* nlink reached 0: reap when unused */
+    void *ctx;
+};
+enum { ST_REP_IGNORED = 0, ST_REP_APPLIED = 1, ST_REP_CONFLICT = 2 };
+/* Merge record f, received from device prefix from_dev, into the store
+ * (write txn). *result gets ST_REP_*. hooks may be NULL. */
+int st_rep_apply(st_txn *txn, const struct st_rep_file *f, const uint8_t from_dev[8],
+                 const struct st_rep_hooks *hooks, int *result);
+
+/* Conflict copy name for name (len bytes) of a version last written by
+ * device dev at mtime: "base.sync-conflict-YYYYMMDD-HHMMSS-DEV.ext",
+ * shortened to fit 255 bytes. Returns the length written to out (>= 256). */
+size_t st_rep_conflict_name(const char *name, size_t len, const struct timespec *mtime,
+                            const uint8_t dev[8], char *out, size_t cap);
+
+#endif

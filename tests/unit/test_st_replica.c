@@ -1,0 +1,445 @@
+/*
+ * test_st_replica.c - replication between two (and three) stores: new
+ * files, renames, deletes with tombstones, concurrent edits with conflict
+ * copies, delete vs modify, name collisions, and convergence.
+ */
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include "replica.h"
+#include "store.h"
+#include "t.h"
+
+struct peer {
+    char *dir;
+    st_store *st;
+    uint8_t dev[8];
+    uint64_t sent_to[3]; /* highest log seq sent to peer i */
+    int orphans;
+};
+
+static void peer_open(struct peer *p, int id)
+{
+    p->dir = t_tmpdir();
+    if (st_open(p->dir, ST_OPEN_CREATE, &p->st)) { fprintf(stderr, "open failed\n"); exit(2); }
+    uint8_t dev[ST_DEVICE_ID_LEN];
+    memset(dev, 0, sizeof(dev));
+    dev[0] = (uint8_t)(0x10 * id + 1);
+    memcpy(p->dev, dev, 8);
+    st_txn *t;
+    st_txn_begin(p->st, ST_TXN_WRITE, &t);
+    st_meta_set_device(t, dev);
+    st_txn_commit(t);
+    memset(p->sent_to, 0, sizeof(p->sent_to));
+    p->orphans = 0;
+}
+
+static void peer_close(struct peer *p)
+{
+    st_close(p->st);
+    t_rmrf(p->dir);
+    free(p->dir);
+}
+
+/* Make a peer's second store a copy of the first's volume id. */
+static void same_volume(struct peer *a, struct peer *b)
+{
+    struct st_meta m;
+    st_meta(a->st, &m);
+    st_txn *t;
+    st_txn_begin(b->st, ST_TXN_WRITE, &t);
+    st_meta_set_volume(t, m.volume);
+    st_txn_commit(t);
+}
+
+static uint64_t lookup(struct peer *p, uint64_t parent, const char *name)
+{
+    st_txn *t;
+    struct st_dirent d;
+    st_txn_begin(p->st, ST_TXN_READ, &t);
+    int rc = st_dirent_get(t, parent, name, strlen(name), &d);
+    st_txn_abort(t);
+    return rc ? 0 : d.child;
+}
+
+static void logrec(st_txn *t, const struct st_inode *in, uint64_t parent)
+{
+    uint8_t r[80] = { 1, 99 };
+    memcpy(r + 16, in->fid, 16);
+    struct st_inode p;
+    if (parent && st_inode_get(t, parent, &p) == 0)
+        memcpy(r + 32, p.fid, 16);
+    st_log_append(t, r, sizeof(r), NULL);
+}
+
+/* Local operations, as ns.c would do them (bump vv, log). */
+static uint64_t mk(struct peer *p, uint64_t parent, const char *name, uint32_t mode,
+                   const void *data, size_t len, time_t mtime)
+{
+    st_txn *t;
+    st_txn_begin(p->st, ST_TXN_WRITE, &t);
+    struct st_inode in = { 0 };
+    st_inode_alloc(t, &in);
+    in.mode = mode;
+    in.nlink = S_ISDIR(mode) ? 2 : 1;
+    in.mtime.tv_sec = in.ctime.tv_sec = mtime;
+    in.parent = parent;
+    in.size = len;
+    st_vv_bump(&in, p->dev);
+    if (len)
+        st_file_write(t, in.ino, 0, data, len, NULL);
+    st_inode_put(t, &in);
+    st_dirent_put(t, parent, name, strlen(name), in.ino, S_ISDIR(mode) ? DT_DIR : DT_REG);
+    logrec(t, &in, parent);
+    if (st_txn_commit(t)) return 0;
+    return in.ino;
+}
+
+static int edit(struct peer *p, uint64_t ino, const void *data, size_t len, time_t mtime)
+{
+    st_txn *t;
+    st_txn_begin(p->st, ST_TXN_WRITE, &t);
+    struct st_inode in;
+    int rc = st_inode_get(t, ino, &in);
+    if (!rc) rc = st_file_truncate(t, ino, 0);
+    if (!rc) rc = st_file_write(t, ino, 0, data, len, NULL);
+    in.size = len;
+    in.mtime.tv_sec = mtime;
+    st_vv_bump(&in, p->dev);
+    if (!rc) rc = st_inode_put(t, &in);
+    logrec(t, &in, in.parent);
+    if (rc) { st_txn_abort(t); return rc; }
+    return st_txn_commit(t);
+}
+
+static int rm(struct peer *p, uint64_t parent, const char *name)
+{
+    st_txn *t;
+    st_txn_begin(p->st, ST_TXN_WRITE, &t);
+    struct st_dirent d;
+    int rc = st_dirent_get(t, parent, name, strlen(name), &d);
+    struct st_inode in;
+    if (!rc) rc = st_inode_get(t, d.child, &in);
+    if (!rc) rc = st_dirent_del(t, parent, name, strlen(name));
+    in.nlink = 0;
+    st_vv_bump(&in, p->dev);
+    if (!rc) rc = st_inode_put(t, &in);
+    logrec(t, &in, parent);
+    if (!rc) rc = st_inode_del(t, in.ino); /* reaped at once: nothing holds it */
+    if (rc) { st_txn_abort(t); return rc; }
+    return st_txn_commit(t);
+}
+
+static int mv(struct peer *p, uint64_t parent, const char *name, uint64_t np, const char *nn)
+{
+    st_txn *t;
+    st_txn_begin(p->st, ST_TXN_WRITE, &t);
+    struct st_dirent d;
+    int rc = st_dirent_get(t, parent, name, strlen(name), &d);
+    struct st_inode in;
+    if (!rc) rc = st_inode_get(t, d.child, &in);
+    if (!rc) rc = st_dirent_del(t, parent, name, strlen(name));
+    if (!rc) rc = st_dirent_put(t, np, nn, strlen(nn), in.ino, d.type);
+    in.parent = np;
+    st_vv_bump(&in, p->dev);
+    if (!rc) rc = st_inode_put(t, &in);
+    logrec(t, &in, np);
+    if (rc) { st_txn_abort(t); return rc; }
+    return st_txn_commit(t);
+}
+
+static void on_orphan(void *ctx, uint64_t ino)
+{
+    struct peer *p = ctx;
+    (void)ino;
+    p->orphans++;
+}
+
+struct sendctx { st_txn *src; st_txn *dst; struct peer *to; const uint8_t *from; int rc; uint64_t last; };
+
+static int send_one(uint64_t seq, const void *rec, size_t len, void *arg)
+{
+    struct sendctx *c = arg;
+    uint8_t fids[4][16];
+    int n = st_rep_log_fids(rec, len, fids);
+    for (int i = 0; i < n; i++) {
+        uint8_t *buf;
+        size_t blen;
+        if (st_rep_export(c->src, fids[i], &buf, &blen))
+            continue;
+        static struct st_rep_file f;
+        int rc = st_rep_decode(buf, blen, &f);
+        if (rc) { c->rc = rc; free(buf); return rc; }
+        int result;
+        struct st_rep_hooks h = { .orphan = on_orphan, .ctx = c->to };
+        rc = st_rep_apply(c->dst, &f, c->from, &h, &result);
+        free(buf);
+        if (rc && rc != -EAGAIN) { c->rc = rc; return rc; }
+    }
+    c->last = seq;
+    return 0;
+}
+
+/* Send a's log records that b has not seen to b; returns 0 or an error. */
+static int sync1(struct peer *a, int ai, struct peer *b, int bi)
+{
+    st_txn *src, *dst;
+    st_txn_begin(a->st, ST_TXN_READ, &src);
+    st_txn_begin(b->st, ST_TXN_WRITE, &dst);
+    struct sendctx c = { .src = src, .dst = dst, .to = b, .from = a->dev, .last = a->sent_to[bi] };
+    int rc = st_log_foreach(src, a->sent_to[bi] + 1, send_one, &c);
+    st_txn_abort(src);
+    if (rc) { st_txn_abort(dst); return rc; }
+    a->sent_to[bi] = c.last;
+    (void)ai;
+    return st_txn_commit(dst);
+}
+
+static int sync2(struct peer *a, struct peer *b)
+{
+    int rc;
+    for (int round = 0; round < 3; round++) /* changes made by apply relay back */
+        if ((rc = sync1(a, 0, b, 1)) || (rc = sync1(b, 1, a, 0)))
+            return rc;
+    return 0;
+}
+
+/* Read a file's bytes, fetching missing chunks from src's store. */
+static int read_file(struct peer *p, uint64_t ino, struct peer *src, uint8_t *out, size_t cap, size_t *got)
+{
+    st_txn *t;
+    st_txn_begin(p->st, ST_TXN_READ, &t);
+    struct st_inode in;
+    int rc = st_inode_get(t, ino, &in);
+    struct st_span sp[64];
+    size_t n = 0;
+    if (!rc && in.size > cap) rc = -EFBIG;
+    if (!rc) rc = st_file_read(t, ino, 0, (size_t)in.size, sp, 64, &n);
+    size_t pos = 0;
+    int missing = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (sp[i].kind == ST_SPAN_MISSING) {
+            missing = 1;
+            st_txn *s, *w;
+            const void *d;
+            size_t dl;
+            st_txn_begin(src->st, ST_TXN_READ, &s);
+            if ((rc = st_chunk_get(s, &sp[i].hash, &d, &dl)) == 0) {
+                st_txn_begin(p->st, ST_TXN_WRITE, &w);
+                rc = st_chunk_put(w, &sp[i].hash, d, dl);
+                if (!rc) rc = st_txn_commit(w); else st_txn_abort(w);
+            }
+            st_txn_abort(s);
+        } else if (sp[i].kind == ST_SPAN_DATA) {
+            memcpy(out + pos, sp[i].data, sp[i].len);
+        } else {
+            memset(out + pos, 0, sp[i].len);
+        }
+        pos += sp[i].len;
+    }
+    st_txn_abort(t);
+    *got = pos;
+    if (!rc && missing)
+        return read_file(p, ino, src, out, cap, got);
+    return rc;
+}
+
+static void test_new_tree_replicates_and_reads_after_fetch(void)
+{
+    struct peer a, b;
+    peer_open(&a, 1); peer_open(&b, 2); same_volume(&a, &b);
+    uint8_t data[300000];
+    t_fill(data, sizeof(data), 11);
+    uint64_t d = mk(&a, ST_ROOT_INO, "docs", S_IFDIR | 0755, NULL, 0, 1000);
+    uint64_t f = mk(&a, d, "report.bin", S_IFREG | 0644, data, sizeof(data), 1001);
+    T_TRUE(d && f);
+    T_OK(sync2(&a, &b));
+    uint64_t bd = lookup(&b, ST_ROOT_INO, "docs");
+    T_TRUE(bd != 0);
+    uint64_t bf = lookup(&b, bd, "report.bin");
+    T_TRUE(bf != 0);
+    st_txn *t;
+    st_txn_begin(b.st, ST_TXN_READ, &t);
+    struct st_inode in;
+    T_OK(st_inode_get(t, bf, &in));
+    T_EQ(in.size, sizeof(data));
+    T_EQ(in.mode, S_IFREG | 0644);
+    struct st_span sp[4];
+    size_t n;
+    T_OK(st_file_read(t, bf, 0, 10, sp, 4, &n));
+    T_EQ(sp[0].kind, ST_SPAN_MISSING);  /* metadata only: data comes on demand */
+    struct st_inode root;
+    T_OK(st_inode_get(t, ST_ROOT_INO, &root));
+    T_EQ(root.nlink, 3);                /* the replicated subdirectory counts */
+    st_txn_abort(t);
+    static uint8_t got[300000];
+    size_t gl;
+    T_OK(read_file(&b, bf, &a, got, sizeof(got), &gl));
+    T_EQ(gl, sizeof(data));
+    T_MEM(got, data, sizeof(data));
+    peer_close(&a); peer_close(&b);
+}
+
+static void test_rename_moves_without_data_and_delete_leaves_tombstone(void)
+{
+    struct peer a, b;
+    peer_open(&a, 1); peer_open(&b, 2); same_volume(&a, &b);
+    uint64_t d = mk(&a, ST_ROOT_INO, "d", S_IFDIR | 0755, NULL, 0, 1000);
+    mk(&a, ST_ROOT_INO, "f", S_IFREG | 0644, "hello", 5, 1000);
+    T_OK(sync2(&a, &b));
+    uint64_t bf = lookup(&b, ST_ROOT_INO, "f");
+    T_TRUE(bf != 0);
+    T_OK(mv(&a, ST_ROOT_INO, "f", d, "g"));
+    T_OK(sync2(&a, &b));
+    T_EQ(lookup(&b, ST_ROOT_INO, "f"), 0);
+    uint64_t bd = lookup(&b, ST_ROOT_INO, "d");
+    T_EQ(lookup(&b, bd, "g"), bf);      /* same inode: a move, not a copy */
+    T_OK(rm(&a, d, "g"));
+    T_OK(sync2(&a, &b));
+    T_EQ(lookup(&b, bd, "g"), 0);
+    T_EQ(b.orphans, 1);
+    /* An old record of the file (from before the delete) is refused. */
+    st_txn *t;
+    st_txn_begin(b.st, ST_TXN_READ, &t);
+    struct st_inode in;
+    T_OK(st_inode_get(t, bf, &in));     /* orphan kept until reaped */
+    st_txn_abort(t);
+    peer_close(&a); peer_close(&b);
+}
+
+static void test_concurrent_edits_keep_both_versions_on_both_peers(void)
+{
+    struct peer a, b;
+    peer_open(&a, 1); peer_open(&b, 2); same_volume(&a, &b);
+    uint64_t fa = mk(&a, ST_ROOT_INO, "notes.txt", S_IFREG | 0644, "base", 4, 1000);
+    T_OK(sync2(&a, &b));
+    uint64_t fb = lookup(&b, ST_ROOT_INO, "notes.txt");
+    T_OK(edit(&a, fa, "from A", 6, 2000));
+    T_OK(edit(&b, fb, "from B, later", 13, 3000));   /* later mtime wins */
+    T_OK(sync2(&a, &b));
+    uint8_t buf[64];
+    size_t n;
+    T_OK(read_file(&a, lookup(&a, ST_ROOT_INO, "notes.txt"), &b, buf, sizeof(buf), &n));
+    T_EQ(n, 13);
+    T_MEM(buf, "from B, later", 13);
+    T_OK(read_file(&b, fb, &a, buf, sizeof(buf), &n));
+    T_MEM(buf, "from B, later", 13);
+    /* A's losing version survives as a conflict copy, on both peers. */
+    char cname[256];
+    struct timespec mt = { .tv_sec = 2000 };
+    st_rep_conflict_name("notes.txt", 9, &mt, a.dev, cname, sizeof(cname));
+    T_TRUE(strstr(cname, "notes.sync-conflict-19700101-003320-") == cname);
+    T_TRUE(strstr(cname, ".txt") != NULL);
+    uint64_t ca = lookup(&a, ST_ROOT_INO, cname), cb = lookup(&b, ST_ROOT_INO, cname);
+    if (!ca || !cb) T_FAILF("conflict copy '%s' missing (a=%llu b=%llu)", cname,
+                            (unsigned long long)ca, (unsigned long long)cb);
+    T_OK(read_file(&b, cb, &a, buf, sizeof(buf), &n));
+    T_EQ(n, 6);
+    T_MEM(buf, "from A", 6);
+    peer_close(&a); peer_close(&b);
+}
+
+static void test_delete_vs_modify_keeps_the_modification(void)
+{
+    struct peer a, b;
+    peer_open(&a, 1); peer_open(&b, 2); same_volume(&a, &b);
+    mk(&a, ST_ROOT_INO, "keep.me", S_IFREG | 0644, "v1", 2, 1000);
+    T_OK(sync2(&a, &b));
+    T_OK(rm(&a, ST_ROOT_INO, "keep.me"));
+    T_OK(edit(&b, lookup(&b, ST_ROOT_INO, "keep.me"), "v2 edited", 9, 900));
+    T_OK(sync2(&a, &b));
+    uint64_t fa = lookup(&a, ST_ROOT_INO, "keep.me");
+    T_TRUE(fa != 0);
+    uint8_t buf[16];
+    size_t n;
+    T_OK(read_file(&a, fa, &b, buf, sizeof(buf), &n));
+    T_EQ(n, 9);
+    T_MEM(buf, "v2 edited", 9);
+    T_TRUE(lookup(&b, ST_ROOT_INO, "keep.me") != 0);
+    peer_close(&a); peer_close(&b);
+}
+
+struct listing { char n[8][256]; int k; };
+static int list_cb(const struct st_dirent *d, void *arg)
+{
+    struct listing *l = arg;
+    if (l->k < 8)
+        snprintf(l->n[l->k++], 256, "%s", d->name);
+    return 0;
+}
+
+static void test_same_name_created_on_both_sides_converges(void)
+{
+    struct peer a, b;
+    peer_open(&a, 1); peer_open(&b, 2); same_volume(&a, &b);
+    mk(&a, ST_ROOT_INO, "x", S_IFREG | 0644, "AAA", 3, 1000);
+    mk(&b, ST_ROOT_INO, "x", S_IFREG | 0644, "BBBB", 4, 2000);
+    T_OK(sync2(&a, &b));
+    uint8_t buf[16];
+    size_t n;
+    T_OK(read_file(&a, lookup(&a, ST_ROOT_INO, "x"), &b, buf, sizeof(buf), &n));
+    T_EQ(n, 4);                          /* the later file keeps the name */
+    T_OK(read_file(&b, lookup(&b, ST_ROOT_INO, "x"), &a, buf, sizeof(buf), &n));
+    T_EQ(n, 4);
+    char cname[256];
+    struct timespec mt = { .tv_sec = 1000 };
+    st_rep_conflict_name("x", 1, &mt, a.dev, cname, sizeof(cname));
+    for (int side = 0; side < 2; side++) {
+        struct peer *p = side ? &b : &a;
+        static struct listing l;
+        l.k = 0;
+        st_txn *t;
+        st_txn_begin(p->st, ST_TXN_READ, &t);
+        T_OK(st_dirent_foreach(t, ST_ROOT_INO, NULL, 0, list_cb, &l));
+        st_txn_abort(t);
+        if (l.k != 2 || strcmp(l.n[0], "x") || strcmp(l.n[1], cname))
+            T_FAILF("peer %d lists %d names (%s, %s), expected x and %s", side, l.k,
+                    l.k > 0 ? l.n[0] : "-", l.k > 1 ? l.n[1] : "-", cname);
+        T_OK(read_file(p, lookup(p, ST_ROOT_INO, cname), side ? &a : &b, buf, sizeof(buf), &n));
+        T_EQ(n, 3);
+        T_MEM(buf, "AAA", 3);
+    }
+    peer_close(&a); peer_close(&b);
+}
+
+static void test_decoder_rejects_malformed_records(void)
+{
+    struct peer a;
+    peer_open(&a, 1);
+    uint8_t data[100000];
+    t_fill(data, sizeof(data), 5);
+    uint64_t f = mk(&a, ST_ROOT_INO, "f", S_IFREG | 0600, data, sizeof(data), 1000);
+    st_txn *t;
+    st_txn_begin(a.st, ST_TXN_READ, &t);
+    struct st_inode in;
+    T_OK(st_inode_get(t, f, &in));
+    uint8_t *buf;
+    size_t len;
+    T_OK(st_rep_export(t, in.fid, &buf, &len));
+    st_txn_abort(t);
+    static struct st_rep_file r;
+    T_OK(st_rep_decode(buf, len, &r));
+    T_EQ(r.nnames, 1);
+    T_TRUE(r.nextents >= 1);
+    for (size_t cut = 0; cut < len; cut += 7)
+        T_ERR(st_rep_decode(buf, cut, &r), LR_ECORRUPT);
+    buf[0] = 2;
+    T_ERR(st_rep_decode(buf, len, &r), LR_ECORRUPT);
+    buf[0] = 1;
+    buf[ST_REP_HDR + 16 * r.nvv + 18] = '/';   /* a slash in the name */
+    T_ERR(st_rep_decode(buf, len, &r), LR_ECORRUPT);
+    free(buf);
+    peer_close(&a);
+}
+
+int main(void)
+{
+    lr_log_set_level(getenv("V") ? LR_LOG_DEBUG : LR_LOG_QUIET);
+    T_RUN(test_new_tree_replicates_and_reads_after_fetch);
+    T_RUN(test_rename_moves_without_data_and_delete_leaves_tombstone);
+    T_RUN(test_concurrent_edits_keep_both_versions_on_both_peers);
+    T_RUN(test_delete_vs_modify_keeps_the_modification);
+    T_RUN(test_same_name_created_on_both_sides_converges);
+    T_RUN(test_decoder_rejects_malformed_records);
+    return t_done();
+}
