@@ -55,7 +55,8 @@ PKGS_DEPS := libngtcp2_crypto_wolfssl libngtcp2 wolfssl
 # (make 4.3 does not pass exported variables to $(shell), hence the env.)
 PKGCONF    := PKG_CONFIG_PATH=$(DEPSDIR)/lib/pkgconfig pkg-config
 PKG_CFLAGS = $(shell $(PKGCONF) --cflags $(PKGS_SYS) $(PKGS_DEPS))
-PKG_LIBS   = $(shell $(PKGCONF) --libs $(PKGS_SYS)) -Wl,-Bstatic $(shell $(PKGCONF) --static --libs $(PKGS_DEPS)) -Wl,-Bdynamic -lpthread -lm
+# -lm stays out of the static group: static libm (pulled by wolfSSL) does not link into a PIE.
+PKG_LIBS   = $(shell $(PKGCONF) --libs $(PKGS_SYS)) -Wl,-Bstatic $(filter-out -lm,$(shell $(PKGCONF) --static --libs $(PKGS_DEPS))) -Wl,-Bdynamic -lpthread -lm
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS  ?=
