@@ -1,0 +1,1434 @@
+/* fs.c - libfuse3 low-level operations over the landro store. See fs.h.
+ *
+ * Lock order: a node's rwlock, then a store write transaction, then the
+ * node table mutex. Nobody takes a node lock while holding the table
+ * mutex or a write transaction, and nobody begins a write transaction
+ * while holding the table mutex.
+ */
+#include "fs.h"
+
+#include <dirent.h>
+#include <fuse_lowlevel.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "ns.h"
+#include "stage.h"
+
+/* ---- in-memory inode table ------------------------------------------------ */
+
+struct fs_node {
+    struct fs_node *next;    /* hash chain (table mutex) */
+    uint64_t ino;
+    uint64_t nlookup;        /* kernel lookup count (table mutex) */
+    uint32_t refs;           /* open handles + handlers in flight (table mutex) */
+    int orphan;              /* nlink reached 0: reap when unreferenced (table mutex) */
+    pthread_rwlock_t lock;   /* guards the fields below */
+    struct fs_stage stage;
+    uint64_t size;           /* file size including staged bytes, while stage.n > 0 */
+    struct timespec mtime;   /* time of the last staged write, while stage.n > 0 */
+};
+
+struct fs_file {
+    struct fs_node *node;
+    int flags;
+};
+
+struct fs_dent {
+    uint64_t ino;
+    uint8_t type;
+    char *name;
+};
+
+struct fs_dir {
+    pthread_mutex_t lock;
+    struct fs_node *node;
+    struct fs_dent *e;
+    size_t n, cap;
+    int loaded;
+};
+
+struct fs {
+    st_store *st;
+    struct fuse_session *se;
+    char *mountpoint;
+    int mounted, signals;
+    pthread_mutex_t tlock;
+    struct fs_node **tab;
+    size_t tabsize, count;
+};
+
+static size_t node_hash(const fs *f, uint64_t ino)
+{
+    return (size_t)((ino * 0x9E3779B97F4A7C15ull) >> 20) & (f->tabsize - 1);
+}
+
+static void table_grow(fs *f)
+{
+    size_t nsize = f->tabsize * 2;
+    struct fs_node **nt = calloc(nsize, sizeof(*nt));
+    if (!nt)
+        return; /* keep the longer chains */
+    struct fs_node **old = f->tab;
+    size_t osize = f->tabsize;
+    f->tab = nt;
+    f->tabsize = nsize;
+    for (size_t i = 0; i < osize; i++) {
+        for (struct fs_node *n = old[i], *next; n; n = next) {
+            next = n->next;
+            size_t h = node_hash(f, n->ino);
+            n->next = nt[h];
+            nt[h] = n;
+        }
+    }
+    free(old);
+}
+
+/* Find ino's node, creating it if create; table mutex held. */
+static struct fs_node *node_find_locked(fs *f, uint64_t ino, int create)
+{
+    size_t h = node_hash(f, ino);
+    for (struct fs_node *n = f->tab[h]; n; n = n->next)
+        if (n->ino == ino)
+            return n;
+    if (!create)
+        return NULL;
+    struct fs_node *n = calloc(1, sizeof(*n));
+    if (!n)
+        return NULL;
+    n->ino = ino;
+    pthread_rwlock_init(&n->lock, NULL);
+    fs_stage_init(&n->stage);
+    n->next = f->tab[h];
+    f->tab[h] = n;
+    if (++f->count > f->tabsize)
+        table_grow(f);
+    return n;
+}
+
+static void node_unlink_locked(fs *f, struct fs_node *n)
+{
+    struct fs_node **pp = &f->tab[node_hash(f, n->ino)];
+    while (*pp != n)
+        pp = &(*pp)->next;
+    *pp = n->next;
+    f->count--;
+}
+
+static int wtxn_end(st_txn *t, int rc)
+{
+    if (rc) {
+        st_txn_abort(t);
+        return rc;
+    }
+    return st_txn_commit(t);
+}
+
+/* Free an unreferenced node (already out of the table) and delete its
+ * inode from the store if it was orphaned. */
+static void node_destroy(fs *f, struct fs_node *n, int orphan)
+{
+    if (n->stage.n)
+        lr_error("dropping %zu uncommitted bytes of inode %llu (an earlier commit failed)",
+                 n->stage.bytes, (unsigned long long)n->ino);
+    fs_stage_release(&n->stage);
+    pthread_rwlock_destroy(&n->lock);
+    uint64_t ino = n->ino;
+    free(n);
+    if (!orphan)
+        return;
+    st_txn *t;
+    int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
+    if (!rc) {
+        rc = st_ns_reap(t, ino);
+        rc = wtxn_end(t, rc < 0 ? rc : 0);
+    }
+    if (rc)
+        lr_error("cannot delete unlinked inode %llu: %s (it is deleted at the next mount)",
+                 (unsigned long long)ino, lr_strerror(rc));
+}
+
+/* Take a reference on ino's node (creating it). NULL only on ENOMEM. */
+static struct fs_node *node_get(fs *f, uint64_t ino)
+{
+    pthread_mutex_lock(&f->tlock);
+    struct fs_node *n = node_find_locked(f, ino, 1);
+    if (n)
+        n->refs++;
+    pthread_mutex_unlock(&f->tlock);
+    return n;
+}
+
+/* Drop nrefs references and nforget lookups; free when none is left. */
+static void node_put(fs *f, struct fs_node *n, uint32_t nrefs, uint64_t nforget)
+{
+    pthread_mutex_lock(&f->tlock);
+    n->refs -= LR_MIN(nrefs, n->refs);
+    n->nlookup -= LR_MIN(nforget, n->nlookup);
+    int dead = n->refs == 0 && n->nlookup == 0;
+    int orphan = n->orphan;
+    if (dead)
+        node_unlink_locked(f, n);
+    pthread_mutex_unlock(&f->tlock);
+    if (dead)
+        node_destroy(f, n, orphan);
+}
+
+/* The kernel now holds one more lookup of ino (after a successful entry
+ * reply). Returns 0 or -ENOMEM. */
+static int node_lookup_inc(fs *f, uint64_t ino)
+{
+    pthread_mutex_lock(&f->tlock);
+    struct fs_node *n = node_find_locked(f, ino, 1);
+    if (n)
+        n->nlookup++;
+    pthread_mutex_unlock(&f->tlock);
+    return n ? 0 : -ENOMEM;
+}
+
+static void node_forget(fs *f, uint64_t ino, uint64_t nlookup)
+{
+    pthread_mutex_lock(&f->tlock);
+    struct fs_node *n = node_find_locked(f, ino, 0);
+    if (!n) {
+        pthread_mutex_unlock(&f->tlock);
+        return;
+    }
+    n->refs++;
+    pthread_mutex_unlock(&f->tlock);
+    node_put(f, n, 1, nlookup);
+}
+
+/* After an operation took ino's nlink to 0: delete it now if nothing
+ * refers to it, else mark it for deletion when the last reference goes. */
+static void node_orphaned(fs *f, uint64_t ino)
+{
+    pthread_mutex_lock(&f->tlock);
+    struct fs_node *n = node_find_locked(f, ino, 0);
+    if (n)
+        n->orphan = 1;
+    pthread_mutex_unlock(&f->tlock);
+    if (!n) {
+        st_txn *t;
+        int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
+        if (!rc) {
+            rc = st_ns_reap(t, ino);
+            rc = wtxn_end(t, rc < 0 ? rc : 0);
+        }
+        if (rc)
+            lr_error("cannot delete unlinked inode %llu: %s", (unsigned long long)ino, lr_strerror(rc));
+    }
+}
+
+/* ---- staging commit --------------------------------------------------------- */
+
+/* Write n's staged ranges into txn (caller holds n->lock for writing and
+ * clears the stage after the transaction committed). */
+static int stage_commit_txn(struct fs_node *n, st_txn *t)
+{
+    if (n->stage.n == 0)
+        return 0;
+    struct st_ns_wrange *w = malloc(n->stage.n * sizeof(*w));
+    if (!w)
+        return -ENOMEM;
+    for (size_t i = 0; i < n->stage.n; i++) {
+        w[i].off = n->stage.r[i].off;
+        w[i].len = n->stage.r[i].len;
+        w[i].data = n->stage.r[i].data;
+    }
+    int rc = st_ns_write(t, n->ino, w, n->stage.n, n->size, &n->mtime, NULL);
+    free(w);
+    return rc;
+}
+
+/* Commit n's stage in its own transaction; caller holds n->lock (write). */
+static int stage_commit(fs *f, struct fs_node *n)
+{
+    if (n->stage.n == 0)
+        return 0;
+    st_txn *t;
+    int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
+    if (rc == 0)
+        rc = wtxn_end(t, stage_commit_txn(n, t));
+    if (rc == 0)
+        fs_stage_release(&n->stage);
+    else
+        lr_error("cannot commit %zu staged bytes of inode %llu: %s", n->stage.bytes,
+                 (unsigned long long)n->ino, lr_strerror(rc));
+    return rc;
+}
+
+/* ---- helpers -------------------------------------------------------------- */
+
+static fs *req_fs(fuse_req_t req) { return fuse_req_userdata(req); }
+
+/* A landro error as an errno for the kernel. */
+static int kerr(int rc)
+{
+    if (rc == 0)
+        return 0;
+    if (rc < 0 && rc > LR_EBASE)
+        return -rc;
+    return EIO;
+}
+
+static void reply_err(fuse_req_t req, int rc)
+{
+    fuse_reply_err(req, kerr(rc));
+}
+
+static void to_stat(const struct st_inode *in, struct stat *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->st_ino = in->ino;
+    s->st_mode = in->mode;
+    s->st_nlink = in->nlink;
+    s->st_uid = in->uid;
+    s->st_gid = in->gid;
+    s->st_rdev = in->rdev;
+    s->st_size = S_ISDIR(in->mode) ? 4096 : (off_t)in->size;
+    s->st_blksize = 4096;
+    s->st_blocks = (blkcnt_t)((s->st_size + 511) / 512);
+    s->st_atim = in->atime;
+    s->st_mtim = in->mtime;
+    s->st_ctim = in->ctime;
+}
+
+/* Apply the in-memory staged size/mtime of ino, if any, to *s. */
+static void stat_overlay(fs *f, uint64_t ino, struct stat *s)
+{
+    pthread_mutex_lock(&f->tlock);
+    struct fs_node *n = node_find_locked(f, ino, 0);
+    if (n)
+        n->refs++;
+    pthread_mutex_unlock(&f->tlock);
+    if (!n)
+        return;
+    pthread_rwlock_rdlock(&n->lock);
+    if (n->stage.n) {
+        s->st_size = (off_t)n->size;
+        s->st_blocks = (blkcnt_t)((n->size + 511) / 512);
+        s->st_mtim = n->mtime;
+        s->st_ctim = n->mtime;
+    }
+    pthread_rwlock_unlock(&n->lock);
+    node_put(f, n, 1, 0);
+}
+
+static int get_inode(fs *f, uint64_t ino, struct st_inode *in)
+{
+    st_txn *t;
+    int rc = st_txn_begin(f->st, ST_TXN_READ, &t);
+    if (rc)
+        return rc;
+    rc = st_inode_get(t, ino, in);
+    st_txn_abort(t);
+    return rc;
+}
+
+static void fill_entry(fs *f, const struct st_inode *in, struct fuse_entry_param *e)
+{
+    memset(e, 0, sizeof(*e));
+    e->ino = in->ino;
+    e->generation = 1;
+    to_stat(in, &e->attr);
+    stat_overlay(f, in->ino, &e->attr);
+    e->attr_timeout = FS_TIMEOUT_S;
+    e->entry_timeout = FS_TIMEOUT_S;
+}
+
+/* Reply with an entry, counting the kernel's new lookup. */
+static void reply_entry(fuse_req_t req, const struct st_inode *in)
+{
+    fs *f = req_fs(req);
+    struct fuse_entry_param e;
+    fill_entry(f, in, &e);
+    if (node_lookup_inc(f, in->ino)) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    if (fuse_reply_entry(req, &e) != 0)
+        node_forget(f, in->ino, 1);
+}
+
+/* ---- lookup, forget, getattr, setattr ------------------------------------------ */
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    fs *f = req_fs(req);
+    st_txn *t;
+    struct st_dirent de;
+    struct st_inode in;
+    int rc = st_txn_begin(f->st, ST_TXN_READ, &t);
+    if (rc)
+        { reply_err(req, rc); return; }
+    rc = st_dirent_get(t, parent, name, strlen(name), &de);
+    if (rc == 0) {
+        rc = st_inode_get(t, de.child, &in);
+        if (rc == -ENOENT)
+            rc = LR_ECORRUPT;
+    }
+    st_txn_abort(t);
+    if (rc == -ENOENT) {
+        struct fuse_entry_param e = { .ino = 0, .entry_timeout = FS_TIMEOUT_S };
+        fuse_reply_entry(req, &e);
+        return;
+    }
+    if (rc) {
+        if (rc != -ENAMETOOLONG && rc != -EINVAL)
+            lr_error("cannot look up '%s' in directory %llu: %s", name, (unsigned long long)parent,
+                     lr_strerror(rc));
+        { reply_err(req, rc); return; }
+    }
+    reply_entry(req, &in);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+    node_forget(req_fs(req), ino, nlookup);
+    fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *fd)
+{
+    for (size_t i = 0; i < count; i++)
+        node_forget(req_fs(req), fd[i].ino, fd[i].nlookup);
+    fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    fs *f = req_fs(req);
+    struct st_inode in;
+    int rc = get_inode(f, ino, &in);
+    if (rc)
+        { reply_err(req, rc); return; }
+    struct stat s;
+    to_stat(&in, &s);
+    stat_overlay(f, ino, &s);
+    fuse_reply_attr(req, &s, FS_TIMEOUT_S);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                       struct fuse_file_info *fi)
+{
+    fs *f = req_fs(req);
+    unsigned valid = 0;
+    struct st_ns_attr a = { 0 };
+    if (to_set & FUSE_SET_ATTR_MODE) { valid |= ST_NS_SET_MODE; a.mode = attr->st_mode & 07777; }
+    if (to_set & FUSE_SET_ATTR_UID) { valid |= ST_NS_SET_UID; a.uid = attr->st_uid; }
+    if (to_set & FUSE_SET_ATTR_GID) { valid |= ST_NS_SET_GID; a.gid = attr->st_gid; }
+    if (to_set & FUSE_SET_ATTR_SIZE) { valid |= ST_NS_SET_SIZE; a.size = (uint64_t)attr->st_size; }
+    if (to_set & FUSE_SET_ATTR_ATIME_NOW) valid |= ST_NS_SET_ATIME_NOW;
+    else if (to_set & FUSE_SET_ATTR_ATIME) { valid |= ST_NS_SET_ATIME; a.atime = attr->st_atim; }
+    if (to_set & FUSE_SET_ATTR_MTIME_NOW) valid |= ST_NS_SET_MTIME_NOW;
+    else if (to_set & FUSE_SET_ATTR_MTIME) { valid |= ST_NS_SET_MTIME; a.mtime = attr->st_mtim; }
+    if (to_set & FUSE_SET_ATTR_CTIME) { valid |= ST_NS_SET_CTIME; a.ctime = attr->st_ctim; }
+    if ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size < 0)
+        { fuse_reply_err(req, EINVAL); return; }
+
+    struct fs_node *n = node_get(f, ino);
+    if (!n)
+        { fuse_reply_err(req, ENOMEM); return; }
+    /* Staged bytes commit first, in the same transaction, so a truncate or
+     * an explicit mtime lands after them. */
+    pthread_rwlock_wrlock(&n->lock);
+    st_txn *t;
+    struct st_inode in;
+    int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
+    if (rc == 0) {
+        rc = stage_commit_txn(n, t);
+        if (rc == 0)
+            rc = st_ns_setattr(t, ino, valid, &a, &in);
+        rc = wtxn_end(t, rc);
+    }
+    if (rc == 0)
+        fs_stage_release(&n->stage);
+    pthread_rwlock_unlock(&n->lock);
+    node_put(f, n, 1, 0);
+    if (rc) {
+        if (rc != -EINVAL && rc != -EISDIR && rc != -ENOENT)
+            lr_error("cannot change attributes of inode %llu: %s", (unsigned long long)ino, lr_strerror(rc));
+        { reply_err(req, rc); return; }
+    }
+    struct stat s;
+    to_stat(&in, &s);
+    fuse_reply_attr(req, &s, FS_TIMEOUT_S);
+}
+
+/* ---- namespace ------------------------------------------------------------- */
+
+static void do_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                      dev_t rdev, const char *target, struct st_inode *out, int *rcp)
+{
+    fs *f = req_fs(req);
+    const struct fuse_ctx *ctx = fuse_req_ctx(req);
+    st_txn *t;
+    int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
+    if (rc == 0) {
+        rc = st_ns_create(t, parent, name, strlen(name), mode, ctx->uid, ctx->gid, rdev,
+                          target, target ? strlen(target) : 0, out);
+        rc = wtxn_end(t, rc);
+    }
+    /* Ordinary POSIX refusals (-EEXIST, ...) only go to the caller. */
+    if (rc && (rc <= LR_EBASE || rc == -ENOSPC || rc == -EIO))
+        lr_error("cannot create '%s' in directory %llu: %s", name, (unsigned long long)parent,
+                 lr_strerror(rc));
+    *rcp = rc;
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+    struct st_inode in;
+    int rc;
+    if (S_ISDIR(mode) || S_ISLNK(mode))
+        { fuse_reply_err(req, EINVAL); return; }
+    do_create(req, parent, name, mode, rdev, NULL, &in, &rc);
+    if (rc)
+        { reply_err(req, rc); return; }
+    reply_entry(req, &in);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+    struct st_inode in;
+    int rc;
+    do_create(req, parent, name, S_IFDIR | (mode & 07777), 0, NULL, &in, &rc);
+    if (rc)
+        { reply_err(req, rc); return; }
+    reply_entry(req, &in);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+    struct st_inode in;
+    int rc;
+    do_create(req, parent, name, S_IFLNK | 0777, 0, link, &in, &rc);
+    if (rc)
+        { reply_err(req, rc); return; }
+    reply_entry(req, &in);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+    fs *f = req_fs(req);
+    st_txn *t;
+    struct st_inode in;
+    int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
+    if (rc == 0)
+        rc = wtxn_end(t, st_ns_link(t, ino, newparent, newname, strlen(newname), &in));
+    if (rc)
+        { reply_err(req, rc); return; }
+    reply_entry(req, &in);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    fs *f = req_fs(req);
+    st_txn *t;
+    uint64_t ino = 0;
+    int orphan = 0;
+    int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
+    if (rc == 0)
+        rc = wtxn_end(t, st_ns_unlink(t, parent, name, strlen(name), &ino, &orphan));
+    if (rc == 0 && orphan)
+        node_orphaned(f, ino);
+    reply_err(req, rc);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    fs *f = req_fs(req);
+    st_txn *t;
+    uint64_t ino = 0;
+    int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
+    if (rc == 0)
+        rc = wtxn_end(t, st_ns_rmdir(t, parent, name, strlen(name), &ino));
+    if (rc == 0)
+        node_orphaned(f, ino);
+    reply_err(req, rc);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                      const char *newname, unsigned int flags)
+{
+    fs *f = req_fs(req);
+    unsigned nf = 0;
+    if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
+        { fuse_reply_err(req, EINVAL); return; }
+    if (flags & RENAME_NOREPLACE)
+        nf |= ST_NS_NOREPLACE;
+    if (flags & RENAME_EXCHANGE)
+        nf |= ST_NS_EXCHANGE;
+    st_txn *t;
+    uint64_t orphan = 0;
+    int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
+    if (rc == 0)
+        rc = wtxn_end(t, st_ns_rename(t, parent, name, strlen(name), newparent, newname,
+                                      strlen(newname), nf, &orphan));
+    if (rc == 0 && orphan)
+        node_orphaned(f, orphan);
+    reply_err(req, rc);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+    fs *f = req_fs(req);
+    st_txn *t;
+    struct st_inode in;
+    char buf[4097];
+    int rc = st_txn_begin(f->st, ST_TXN_READ, &t);
+    if (rc)
+        { reply_err(req, rc); return; }
+    rc = st_inode_get(t, ino, &in);
+    if (rc == 0 && !S_ISLNK(in.mode))
+        rc = -EINVAL;
+    if (rc == 0 && in.size > 4096)
+        rc = LR_ECORRUPT;
+    size_t pos = 0;
+    while (rc == 0 && pos < in.size) {
+        struct st_span sp[16];
+        size_t n = 0;
+        rc = st_file_read(t, ino, pos, (size_t)in.size - pos, sp, 16, &n);
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            if (sp[i].kind == ST_SPAN_DATA)
+                memcpy(buf + pos, sp[i].data, sp[i].len);
+            else if (sp[i].kind == ST_SPAN_HOLE)
+                memset(buf + pos, 0, sp[i].len);
+            else
+                rc = LR_EMISSING;
+            pos += sp[i].len;
+        }
+        if (n == 0 && rc == 0)
+            rc = LR_ECORRUPT;
+    }
+    st_txn_abort(t);
+    if (rc) {
+        if (rc != -EINVAL)
+            lr_error("cannot read symlink inode %llu: %s", (unsigned long long)ino, lr_strerror(rc));
+        { reply_err(req, rc); return; }
+    }
+    buf[in.size] = '\0';
+    fuse_reply_readlink(req, buf);
+}
+
+/* ---- files ----------------------------------------------------------------- */
+
+static struct fs_file *file_new(fs *f, uint64_t ino, int flags)
+{
+    struct fs_file *h = calloc(1, sizeof(*h));
+    if (!h)
+        return NULL;
+    h->node = node_get(f, ino);
+    if (!h->node) {
+        free(h);
+        return NULL;
+    }
+    h->flags = flags;
+    return h;
+}
+
+static void file_free(fs *f, struct fs_file *h)
+{
+    node_put(f, h->node, 1, 0);
+    free(h);
+}
+
+/* Truncate to 0 for O_TRUNC: drop staged bytes, then set the size. */
+static int truncate_zero(fs *f, struct fs_node *n)
+{
+    pthread_rwlock_wrlock(&n->lock);
+    fs_stage_release(&n->stage);
+    st_txn *t;
+    struct st_ns_attr a = { .size = 0 };
+    int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
+    if (rc == 0)
+        rc = wtxn_end(t, st_ns_setattr(t, n->ino, ST_NS_SET_SIZE, &a, NULL));
+    pthread_rwlock_unlock(&n->lock);
+    return rc;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    fs *f = req_fs(req);
+    struct fs_file *h = file_new(f, ino, fi->flags);
+    if (!h)
+        { fuse_reply_err(req, ENOMEM); return; }
+    if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY) {
+        int rc = truncate_zero(f, h->node);
+        if (rc) {
+            file_free(f, h);
+            { reply_err(req, rc); return; }
+        }
+    }
+    fi->fh = (uintptr_t)h;
+    /* The page cache stays valid across opens: every change made here goes
+     * through the kernel, and peers' changes are invalidated explicitly
+     * (fs_inval_inode). */
+    fi->keep_cache = 1;
+    if (fuse_reply_open(req, fi) != 0)
+        file_free(f, h);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                      struct fuse_file_info *fi)
+{
+    fs *f = req_fs(req);
+    struct st_inode in;
+    int rc;
+    do_create(req, parent, name, S_IFREG | (mode & 07777), 0, NULL, &in, &rc);
+    if (rc)
+        { reply_err(req, rc); return; }
+    struct fs_file *h = file_new(f, in.ino, fi->flags);
+    if (!h)
+        { fuse_reply_err(req, ENOMEM); return; }
+    fi->fh = (uintptr_t)h;
+    struct fuse_entry_param e;
+    fill_entry(f, &in, &e);
+    if (node_lookup_inc(f, in.ino)) {
+        file_free(f, h);
+        { fuse_reply_err(req, ENOMEM); return; }
+    }
+    if (fuse_reply_create(req, &e, fi) != 0) {
+        file_free(f, h);
+        node_forget(f, in.ino, 1);
+    }
+}
+
+static uint8_t zeros[128 * 1024]; /* never written: the source of hole bytes */
+
+/* A span whose chunk only a peer holds. For now: EIO with the reason
+ * logged. The sync layer will turn this into a deferred reply answered
+ * when the chunk arrives (the request stays valid after this returns). */
+static void fs_read_missing(fs *f, fuse_req_t req, uint64_t ino, uint64_t off, const struct st_span *sp)
+{
+    char hex[2 * ST_HASH_LEN + 1];
+    lr_error("cannot read inode %llu at offset %llu: chunk %s is held only by a peer",
+             (unsigned long long)ino, (unsigned long long)off, st_hash_hex(&sp->hash, hex));
+    (void)f;
+    fuse_reply_err(req, EIO);
+}
+
+#define READ_SPANS 256
+#define READ_IOVS 512
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    fs *f = req_fs(req);
+    struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
+    struct fs_node *n = h->node;
+    struct st_span sp[READ_SPANS];
+    struct iovec iov[READ_IOVS];
+    st_txn *t;
+    struct st_inode in;
+    uint8_t *buf = NULL;
+    int rc;
+
+    pthread_rwlock_rdlock(&n->lock);
+    if ((rc = st_txn_begin(f->st, ST_TXN_READ, &t)))
+        goto fail_unlock;
+    if ((rc = st_inode_get(t, ino, &in)))
+        goto fail;
+    uint64_t fsize = n->stage.n ? n->size : in.size;
+    if ((uint64_t)off >= fsize) {
+        fuse_reply_buf(req, NULL, 0);
+        goto done;
+    }
+    size_t len = (size_t)LR_MIN((uint64_t)size, fsize - (uint64_t)off);
+    int overlay = fs_stage_overlaps(&n->stage, (uint64_t)off, len);
+    if (overlay && !(buf = malloc(len))) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    size_t pos = 0;
+    int niov = 0;
+    while (pos < len) {
+        size_t k = 0;
+        if ((rc = st_file_read(t, ino, (uint64_t)off + pos, len - pos, sp, READ_SPANS, &k)))
+            goto fail;
+        if (k == 0) {
+            rc = LR_ECORRUPT;
+            goto fail;
+        }
+        for (size_t i = 0; i < k; i++) {
+            if (sp[i].kind == ST_SPAN_MISSING) {
+                fs_read_missing(f, req, ino, (uint64_t)off + pos, &sp[i]);
+                goto done;
+            }
+            if (buf) {
+                if (sp[i].kind == ST_SPAN_DATA)
+                    memcpy(buf + pos, sp[i].data, sp[i].len);
+                else
+                    memset(buf + pos, 0, sp[i].len);
+            } else if (sp[i].kind == ST_SPAN_DATA) {
+                if (niov == READ_IOVS)
+                    goto too_many;
+                iov[niov].iov_base = (void *)sp[i].data;
+                iov[niov++].iov_len = sp[i].len;
+            } else {
+                for (size_t z = 0; z < sp[i].len; z += sizeof(zeros)) {
+                    if (niov == READ_IOVS)
+                        goto too_many;
+                    iov[niov].iov_base = zeros;
+                    iov[niov++].iov_len = LR_MIN(sizeof(zeros), sp[i].len - z);
+                }
+            }
+            pos += sp[i].len;
+        }
+    }
+    if (buf) {
+        fs_stage_overlay(&n->stage, (uint64_t)off, len, buf);
+        fuse_reply_buf(req, (const char *)buf, len);
+    } else {
+        fuse_reply_iov(req, iov, niov);
+    }
+    goto done;
+too_many:
+    /* Pathological fragmentation: answer the prefix gathered so far. */
+    fuse_reply_iov(req, iov, niov);
+done:
+    st_txn_abort(t);
+    pthread_rwlock_unlock(&n->lock);
+    free(buf);
+    return;
+fail:
+    st_txn_abort(t);
+fail_unlock:
+    pthread_rwlock_unlock(&n->lock);
+    free(buf);
+    lr_error("cannot read inode %llu at offset %lld: %s", (unsigned long long)ino, (long long)off,
+             lr_strerror(rc));
+    reply_err(req, rc);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size, off_t off,
+                     struct fuse_file_info *fi)
+{
+    fs *f = req_fs(req);
+    struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
+    struct fs_node *n = h->node;
+    int rc = 0;
+    if (off < 0 || (uint64_t)off + size < (uint64_t)off)
+        { fuse_reply_err(req, EFBIG); return; }
+
+    pthread_rwlock_wrlock(&n->lock);
+    if (n->stage.n && (n->stage.bytes + size > FS_STAGE_MAX_BYTES ||
+                       n->stage.n >= FS_STAGE_MAX_RANGES ||
+                       lr_now_mono_ns() - n->stage.born_ns > FS_STAGE_MAX_AGE_NS))
+        rc = stage_commit(f, n);
+    if (rc == 0 && n->stage.n == 0) {
+        struct st_inode in;
+        rc = get_inode(f, ino, &in);
+        n->size = in.size;
+    }
+    if (rc == 0)
+        rc = fs_stage_write(&n->stage, (uint64_t)off, data, size);
+    if (rc == 0) {
+        n->size = LR_MAX(n->size, (uint64_t)off + size);
+        clock_gettime(CLOCK_REALTIME, &n->mtime);
+    }
+    pthread_rwlock_unlock(&n->lock);
+    if (rc)
+        { reply_err(req, rc); return; }
+    fuse_reply_write(req, size);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    fs *f = req_fs(req);
+    struct fs_node *n = ((struct fs_file *)(uintptr_t)fi->fh)->node;
+    pthread_rwlock_wrlock(&n->lock);
+    int rc = stage_commit(f, n);
+    pthread_rwlock_unlock(&n->lock);
+    reply_err(req, rc);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    fs *f = req_fs(req);
+    struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
+    pthread_rwlock_wrlock(&h->node->lock);
+    stage_commit(f, h->node); /* logs its own failure */
+    pthread_rwlock_unlock(&h->node->lock);
+    file_free(f, h);
+    fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+    fs *f = req_fs(req);
+    struct fs_node *n = ((struct fs_file *)(uintptr_t)fi->fh)->node;
+    pthread_rwlock_wrlock(&n->lock);
+    int rc = stage_commit(f, n);
+    pthread_rwlock_unlock(&n->lock);
+    if (rc == 0 && (rc = st_sync(f->st)))
+        lr_error("cannot sync store '%s': %s", st_dir(f->st), lr_strerror(rc));
+    reply_err(req, rc);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+                         struct fuse_file_info *fi)
+{
+    fs *f = req_fs(req);
+    struct fs_node *n = ((struct fs_file *)(uintptr_t)fi->fh)->node;
+    if (off < 0 || len <= 0)
+        { fuse_reply_err(req, EINVAL); return; }
+    if ((uint64_t)off + (uint64_t)len < (uint64_t)off)
+        { fuse_reply_err(req, EFBIG); return; }
+    int punch = mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);
+    if (mode != 0 && mode != FALLOC_FL_KEEP_SIZE && !punch)
+        { fuse_reply_err(req, EOPNOTSUPP); return; }
+
+    pthread_rwlock_wrlock(&n->lock);
+    st_txn *t;
+    struct st_inode in;
+    int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
+    if (rc == 0) {
+        rc = stage_commit_txn(n, t);
+        if (rc == 0)
+            rc = st_inode_get(t, ino, &in);
+        if (rc == 0 && !S_ISREG(in.mode))
+            rc = S_ISDIR(in.mode) ? -EISDIR : -ENODEV;
+        if (rc == 0 && punch)
+            rc = st_ns_punch(t, ino, (uint64_t)off, (uint64_t)len, NULL);
+        else if (rc == 0 && mode == 0 && (uint64_t)off + (uint64_t)len > in.size) {
+            /* Holes cost nothing here, so allocation only sets the size.
+             * (No space is reserved: a later write can still hit ENOSPC.) */
+            struct st_ns_attr a = { .size = (uint64_t)off + (uint64_t)len };
+            rc = st_ns_setattr(t, ino, ST_NS_SET_SIZE, &a, NULL);
+        }
+        rc = wtxn_end(t, rc);
+    }
+    if (rc == 0)
+        fs_stage_release(&n->stage);
+    pthread_rwlock_unlock(&n->lock);
+    reply_err(req, rc);
+}
+
+/* ---- directories ------------------------------------------------------------- */
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    fs *f = req_fs(req);
+    struct fs_dir *d = calloc(1, sizeof(*d));
+    if (!d)
+        { fuse_reply_err(req, ENOMEM); return; }
+    pthread_mutex_init(&d->lock, NULL);
+    d->node = node_get(f, ino);
+    if (!d->node) {
+        free(d);
+        { fuse_reply_err(req, ENOMEM); return; }
+    }
+    fi->fh = (uintptr_t)d;
+    if (fuse_reply_open(req, fi) != 0) {
+        node_put(f, d->node, 1, 0);
+        free(d);
+    }
+}
+
+static void dir_clear(struct fs_dir *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        free(d->e[i].name);
+    d->n = 0;
+    d->loaded = 0;
+}
+
+static int dir_add(struct fs_dir *d, uint64_t ino, uint8_t type, const char *name, size_t len)
+{
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? 2 * d->cap : 64;
+        struct fs_dent *e = realloc(d->e, cap * sizeof(*e));
+        if (!e)
+            return -ENOMEM;
+        d->e = e;
+        d->cap = cap;
+    }
+    char *nm = malloc(len + 1);
+    if (!nm)
+        return -ENOMEM;
+    memcpy(nm, name, len);
+    nm[len] = '\0';
+    d->e[d->n++] = (struct fs_dent){ .ino = ino, .type = type, .name = nm };
+    return 0;
+}
+
+static int dir_collect(const struct st_dirent *de, void *arg)
+{
+    return dir_add(arg, de->child, de->type, de->name, de->namelen);
+}
+
+/* Snapshot the directory's entries (so offsets stay stable while it is
+ * read); taken at offset 0, i.e. at the first readdir and at rewinddir. */
+static int dir_load(fs *f, struct fs_dir *d, uint64_t ino)
+{
+    dir_clear(d);
+    st_txn *t;
+    struct st_inode in;
+    int rc = st_txn_begin(f->st, ST_TXN_READ, &t);
+    if (rc)
+        return rc;
+    rc = st_inode_get(t, ino, &in);
+    if (rc == 0 && !S_ISDIR(in.mode))
+        rc = -ENOTDIR;
+    if (rc == 0)
+        rc = dir_add(d, ino, DT_DIR, ".", 1);
+    if (rc == 0)
+        rc = dir_add(d, ino == ST_ROOT_INO || in.parent == 0 ? ino : in.parent, DT_DIR, "..", 2);
+    if (rc == 0)
+        rc = st_dirent_foreach(t, ino, NULL, 0, dir_collect, d);
+    st_txn_abort(t);
+    if (rc == 0)
+        d->loaded = 1;
+    return rc;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi, int plus)
+{
+    fs *f = req_fs(req);
+    struct fs_dir *d = (struct fs_dir *)(uintptr_t)fi->fh;
+    st_txn *t = NULL;
+    int rc = 0;
+    char *buf = malloc(size ? size : 1);
+    if (!buf)
+        { fuse_reply_err(req, ENOMEM); return; }
+    pthread_mutex_lock(&d->lock);
+    if (off == 0 || !d->loaded)
+        rc = dir_load(f, d, ino);
+    if (rc == 0 && plus)
+        rc = st_txn_begin(f->st, ST_TXN_READ, &t);
+    size_t pos = 0;
+    for (size_t i = (size_t)off; rc == 0 && i < d->n; i++) {
+        struct fs_dent *e = &d->e[i];
+        size_t sz;
+        if (plus) {
+            struct fuse_entry_param ep;
+            int dot = i < 2;
+            memset(&ep, 0, sizeof(ep));
+            struct st_inode in;
+            int g = st_inode_get(t, e->ino, &in);
+            if (g == -ENOENT)
+                continue; /* removed since the snapshot */
+            if (g) {
+                rc = g;
+                break;
+            }
+            fill_entry(f, &in, &ep);
+            if (dot)
+                ep.ino = 0; /* the kernel takes no reference on . and .. */
+            sz = fuse_add_direntry_plus(req, buf + pos, size - pos, e->name, &ep, (off_t)(i + 1));
+            if (sz > size - pos)
+                break;
+            if (!dot && node_lookup_inc(f, e->ino)) {
+                rc = -ENOMEM;
+                break;
+            }
+        } else {
+            struct stat s = { .st_ino = e->ino, .st_mode = (mode_t)e->type << 12 };
+            sz = fuse_add_direntry(req, buf + pos, size - pos, e->name, &s, (off_t)(i + 1));
+            if (sz > size - pos)
+                break;
+        }
+        pos += sz;
+    }
+    st_txn_abort(t);
+    pthread_mutex_unlock(&d->lock);
+    if (rc && pos == 0) {
+        lr_error("cannot read directory %llu: %s", (unsigned long long)ino, lr_strerror(rc));
+        reply_err(req, rc);
+    } else {
+        fuse_reply_buf(req, buf, pos);
+    }
+    free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    do_readdir(req, ino, size, off, fi, 0);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                           struct fuse_file_info *fi)
+{
+    do_readdir(req, ino, size, off, fi, 1);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    fs *f = req_fs(req);
+    struct fs_dir *d = (struct fs_dir *)(uintptr_t)fi->fh;
+    dir_clear(d);
+    free(d->e);
+    pthread_mutex_destroy(&d->lock);
+    node_put(f, d->node, 1, 0);
+    free(d);
+    fuse_reply_err(req, 0);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+    fs *f = req_fs(req);
+    int rc = st_sync(f->st);
+    if (rc)
+        lr_error("cannot sync store '%s': %s", st_dir(f->st), lr_strerror(rc));
+    reply_err(req, rc);
+}
+
+/* ---- statfs, access -------------------------------------------------------- */
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+    fs *f = req_fs(req);
+    struct statvfs sv, out;
+    struct st_usage u;
+    if (statvfs(st_dir(f->st), &sv) != 0)
+        { fuse_reply_err(req, errno); return; }
+    int rc = st_usage(f->st, &u);
+    if (rc)
+        { reply_err(req, rc); return; }
+    memset(&out, 0, sizeof(out));
+    /* Space: that of the file system holding the store (chunks live
+     * there); files: the inodes in use plus what the disk could hold. */
+    out.f_bsize = sv.f_bsize;
+    out.f_frsize = sv.f_frsize;
+    out.f_blocks = sv.f_blocks;
+    out.f_bfree = sv.f_bfree;
+    out.f_bavail = sv.f_bavail;
+    out.f_ffree = sv.f_ffree ? sv.f_ffree : sv.f_bavail;
+    out.f_favail = out.f_ffree;
+    out.f_files = u.inodes + out.f_ffree;
+    out.f_namemax = ST_NAME_MAX;
+    fuse_reply_statfs(req, &out);
+}
+
+static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+    fs *f = req_fs(req);
+    const struct fuse_ctx *ctx = fuse_req_ctx(req);
+    struct st_inode in;
+    int rc = get_inode(f, ino, &in);
+    if (rc)
+        { reply_err(req, rc); return; }
+    if (mask == F_OK)
+        { fuse_reply_err(req, 0); return; }
+    unsigned perm;
+    if (ctx->uid == 0) {
+        /* root: everything but executing a file with no x bit at all */
+        int ok = !(mask & X_OK) || S_ISDIR(in.mode) || (in.mode & 0111);
+        { fuse_reply_err(req, ok ? 0 : EACCES); return; }
+    }
+    if (ctx->uid == in.uid)
+        perm = (in.mode >> 6) & 7;
+    else if (ctx->gid == in.gid)
+        perm = (in.mode >> 3) & 7;
+    else
+        perm = in.mode & 7;
+    fuse_reply_err(req, ((unsigned)mask & ~perm & 7) ? EACCES : 0);
+}
+
+/* ---- xattrs --------------------------------------------------------------- */
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+                        size_t size, int flags)
+{
+    fs *f = req_fs(req);
+    int nf = 0;
+    if (flags & XATTR_CREATE)
+        nf |= ST_NS_XATTR_CREATE;
+    if (flags & XATTR_REPLACE)
+        nf |= ST_NS_XATTR_REPLACE;
+    st_txn *t;
+    int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
+    if (rc == 0)
+        rc = wtxn_end(t, st_ns_setxattr(t, ino, name, value, size, nf));
+    reply_err(req, rc);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+    fs *f = req_fs(req);
+    st_txn *t;
+    const void *val;
+    size_t len;
+    int rc = st_txn_begin(f->st, ST_TXN_READ, &t);
+    if (rc)
+        { reply_err(req, rc); return; }
+    rc = st_xattr_get(t, ino, name, &val, &len);
+    if (rc)
+        reply_err(req, rc);
+    else if (size == 0)
+        fuse_reply_xattr(req, len);
+    else if (len > size)
+        fuse_reply_err(req, ERANGE);
+    else
+        fuse_reply_buf(req, val, len);
+    st_txn_abort(t);
+}
+
+struct xlist { char *buf; size_t len, cap; int err; };
+
+static int xlist_add(const char *name, size_t vlen, void *arg)
+{
+    struct xlist *l = arg;
+    size_t n = strlen(name) + 1;
+    if (l->len + n > l->cap) {
+        size_t cap = LR_MAX(2 * l->cap, l->len + n + 256);
+        char *b = realloc(l->buf, cap);
+        if (!b) {
+            l->err = -ENOMEM;
+            return 1;
+        }
+        l->buf = b;
+        l->cap = cap;
+    }
+    memcpy(l->buf + l->len, name, n);
+    l->len += n;
+    return 0;
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+    fs *f = req_fs(req);
+    st_txn *t;
+    struct xlist l = { 0 };
+    int rc = st_txn_begin(f->st, ST_TXN_READ, &t);
+    if (rc)
+        { reply_err(req, rc); return; }
+    rc = st_xattr_foreach(t, ino, xlist_add, &l);
+    st_txn_abort(t);
+    if (l.err)
+        rc = l.err;
+    if (rc > 0)
+        rc = 0;
+    if (rc)
+        reply_err(req, rc);
+    else if (size == 0)
+        fuse_reply_xattr(req, l.len);
+    else if (l.len > size)
+        fuse_reply_err(req, ERANGE);
+    else
+        fuse_reply_buf(req, l.buf, l.len);
+    free(l.buf);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+    fs *f = req_fs(req);
+    st_txn *t;
+    int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
+    if (rc == 0)
+        rc = wtxn_end(t, st_ns_removexattr(t, ino, name));
+    reply_err(req, rc);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+    /* Writes go through our staging, not the kernel's writeback cache:
+     * that keeps mtime and size authoritative here for replication. */
+    conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+    if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+        conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+}
+
+static const struct fuse_lowlevel_ops fs_ops = {
+    .init = op_init,
+    .lookup = op_lookup,
+    .forget = op_forget,
+    .forget_multi = op_forget_multi,
+    .getattr = op_getattr,
+    .setattr = op_setattr,
+    .readlink = op_readlink,
+    .mknod = op_mknod,
+    .mkdir = op_mkdir,
+    .unlink = op_unlink,
+    .rmdir = op_rmdir,
+    .symlink = op_symlink,
+    .rename = op_rename,
+    .link = op_link,
+    .open = op_open,
+    .read = op_read,
+    .write = op_write,
+    .flush = op_flush,
+    .release = op_release,
+    .fsync = op_fsync,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .readdirplus = op_readdirplus,
+    .releasedir = op_releasedir,
+    .fsyncdir = op_fsyncdir,
+    .statfs = op_statfs,
+    .setxattr = op_setxattr,
+    .getxattr = op_getxattr,
+    .listxattr = op_listxattr,
+    .removexattr = op_removexattr,
+    .access = op_access,
+    .create = op_create,
+    .fallocate = op_fallocate,
+    /* No getlk/setlk/flock: the kernel keeps locks locally (see fs.h). */
+};
+
+/* ---- session ---------------------------------------------------------------- */
+
+static int check_mountpoint(const char *mp)
+{
+    struct stat s, ps;
+    if (stat(mp, &s) != 0) {
+        int e = errno;
+        lr_error("cannot use mountpoint '%s': %s", mp, strerror(e));
+        return -e;
+    }
+    if (!S_ISDIR(s.st_mode)) {
+        lr_error("cannot use mountpoint '%s': not a directory", mp);
+        return -ENOTDIR;
+    }
+    char *parent = malloc(strlen(mp) + 4);
+    if (!parent)
+        return -ENOMEM;
+    sprintf(parent, "%s/..", mp);
+    int rc = stat(parent, &ps);
+    free(parent);
+    if (rc == 0 && (ps.st_dev != s.st_dev || ps.st_ino == s.st_ino) && strcmp(mp, "/") != 0) {
+        lr_error("cannot use mountpoint '%s': something is already mounted there", mp);
+        return -EBUSY;
+    }
+    return 0;
+}
+
+int fs_new(st_store *st, const struct fs_opts *o, fs **out)
+{
+    int rc = check_mountpoint(o->mountpoint);
+    if (rc)
+        return rc;
+    fs *f = calloc(1, sizeof(*f));
+    if (!f)
+        return -ENOMEM;
+    f->st = st;
+    pthread_mutex_init(&f->tlock, NULL);
+    f->tabsize = 1024;
+    f->tab = calloc(f->tabsize, sizeof(*f->tab));
+    f->mountpoint = realpath(o->mountpoint, NULL);
+    if (!f->tab || !f->mountpoint) {
+        rc = f->tab ? -errno : -ENOMEM;
+        goto fail;
+    }
+
+    /* Orphans of a previous run (unlinked while open, then the daemon
+     * died or was unmounted) go now: nothing can have them open. */
+    st_txn *t;
+    uint64_t reaped = 0;
+    if ((rc = st_txn_begin(st, ST_TXN_WRITE, &t)) == 0)
+        rc = wtxn_end(t, st_ns_reap_orphans(t, &reaped));
+    if (rc) {
+        lr_error("cannot delete unlinked inodes in store '%s': %s", st_dir(st), lr_strerror(rc));
+        goto fail;
+    }
+    if (reaped)
+        lr_info("deleted %llu unlinked inodes left by the previous run", (unsigned long long)reaped);
+
+    char opts[512];
+    snprintf(opts, sizeof(opts), "default_permissions,fsname=landro:%s,subtype=landro%s",
+             st_dir(st), o->allow_other ? ",allow_other" : "");
+    for (char *p = opts; *p; p++)
+        if (*p == ' ')
+            *p = '_';
+    char *argv[] = { "landro", "-o", opts, o->debug ? "-d" : NULL, NULL };
+    struct fuse_args args = FUSE_ARGS_INIT(o->debug ? 4 : 3, argv);
+    f->se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), f);
+    fuse_opt_free_args(&args);
+    if (!f->se) {
+        lr_error("cannot create fuse session for '%s'", o->mountpoint);
+        rc = -EIO;
+        goto fail;
+    }
+    if (fuse_session_mount(f->se, f->mountpoint) != 0) {
+        lr_error("cannot mount on '%s' (is /dev/fuse usable and fusermount3 installed?)", f->mountpoint);
+        rc = -EIO;
+        goto fail;
+    }
+    f->mounted = 1;
+    *out = f;
+    return 0;
+fail:
+    fs_free(f);
+    return rc;
+}
+
+int fs_handle_signals(fs *f)
+{
+    if (fuse_set_signal_handlers(f->se) != 0)
+        return -EIO;
+    f->signals = 1;
+    return 0;
+}
+
+int fs_run(fs *f)
+{
+    struct fuse_loop_config cfg = { .clone_fd = 0, .max_idle_threads = 16 };
+    int rc = fuse_session_loop_mt(f->se, &cfg);
+    if (rc < 0)
+        return rc;
+    return 0;
+}
+
+void fs_free(fs *f)
+{
+    if (!f)
+        return;
+    int dirty = 0;
+    for (size_t i = 0; f->tab && i < f->tabsize; i++) {
+        for (struct fs_node *n = f->tab[i], *next; n; n = next) {
+            next = n->next;
+            pthread_rwlock_wrlock(&n->lock);
+            if (n->stage.n) {
+                dirty = 1;
+                stage_commit(f, n);
+            }
+            pthread_rwlock_unlock(&n->lock);
+        }
+    }
+    if (dirty && st_sync(f->st) != 0)
+        lr_error("cannot sync store '%s' at unmount", st_dir(f->st));
+    if (f->se) {
+        if (f->signals)
+            fuse_remove_signal_handlers(f->se);
+        if (f->mounted)
+            fuse_session_unmount(f->se);
+        fuse_session_destroy(f->se);
+    }
+    for (size_t i = 0; f->tab && i < f->tabsize; i++) {
+        for (struct fs_node *n = f->tab[i], *next; n; n = next) {
+            next = n->next;
+            fs_stage_release(&n->stage);
+            pthread_rwlock_destroy(&n->lock);
+            free(n);
+        }
+    }
+    free(f->tab);
+    free(f->mountpoint);
+    pthread_mutex_destroy(&f->tlock);
+    free(f);
+}
+
+int fs_inval_inode(fs *f, uint64_t ino, int64_t off, int64_t len)
+{
+    return fuse_lowlevel_notify_inval_inode(f->se, ino, off, len);
+}
+
+void fs_reap(fs *f, uint64_t ino)
+{
+    node_orphaned(f, ino);
+}
+
+int fs_inval_entry(fs *f, uint64_t parent, const char *name, size_t len)
+{
+    return fuse_lowlevel_notify_inval_entry(f->se, parent, name, len);
+}

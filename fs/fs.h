@@ -1,0 +1,85 @@
+/*
+ * fs.h - the landro file system: libfuse3 low-level operations on top of
+ * the store (store.h, ns.h).
+ *
+ * Inode numbers are store inode numbers (ST_ROOT_INO == FUSE_ROOT_ID).
+ * The kernel's lookup counts and the open handles of every inode it knows
+ * are kept in an in-memory table; an inode whose nlink reached 0 stays in
+ * the store (readable and writable through open handles) until the kernel
+ * forgets it and the last handle is released, then it is deleted. At start
+ * every nlink == 0 inode left over from a previous run is deleted.
+ *
+ * Writes are staged per inode in memory (fs/stage.h) and committed with
+ * st_ns_write (chunks, extents, size/mtime, one log record in one LMDB
+ * transaction) on flush, fsync, release, before any size change, and
+ * when the stage passes FS_STAGE_MAX_BYTES, FS_STAGE_MAX_RANGES or
+ * FS_STAGE_MAX_AGE_NS. Reads see staged bytes through every handle. fsync
+ * and fsyncdir end with st_sync (durable). Reads are answered from the
+ * LMDB map with fuse_reply_iov (no copy besides the kernel's), except
+ * where staged bytes overlap the range (then one buffer is assembled).
+ * A chunk held only by a peer (ST_SPAN_MISSING) currently fails the read
+ * with EIO (see fs_read_missing in fs.c, the one place to change for
+ * deferred network fetches).
+ *
+ * Locks (flock, POSIX): the ops table has no getlk/setlk/flock, so libfuse
+ * does not announce FUSE_CAP_POSIX_LOCKS / FUSE_CAP_FLOCK_LOCKS and the
+ * kernel keeps all locks locally for this mount (correct on one machine,
+ * interruptible waits, so no locker is ever left unkillable). Locks are
+ * not shared with peers.
+ *
+ * Threads: fs_run() serves requests on libfuse worker threads. The
+ * invalidation functions may be called from any other thread (never from
+ * inside a request handler of the same inode: the kernel may wait on it).
+ *
+ * Errors: 0 or a negative errno / LR_E* code; messages through lr_log.
+ */
+#ifndef FS_FS_H
+#define FS_FS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define FS_STAGE_MAX_BYTES  (32u << 20)          /* commit a stage beyond 32 MiB */
+#define FS_STAGE_MAX_RANGES 4096u                 /* ... or this many ranges */
+#define FS_STAGE_MAX_AGE_NS (5ull * 1000000000)  /* ... or 5 s after its first write */
+#define FS_TIMEOUT_S 1.0                         /* kernel entry/attr cache timeout */
+
+typedef struct fs fs;
+
+struct fs_opts {
+    const char *mountpoint;
+    int allow_other;     /* -o allow_other */
+    int debug;           /* libfuse debug output */
+    unsigned max_threads;/* 0: libfuse's default */
+};
+
+/* Create the file system over an open store (the caller keeps ownership of
+ * st and closes it after fs_free), delete leftover orphans, create the FUSE
+ * session and mount it at o->mountpoint. Errors: -ENOENT / -ENOTDIR
+ * (mountpoint), -EBUSY (already a mount there), -EIO (libfuse failed, see
+ * log), store errors. *out set only on success. */
+int fs_new(st_store *st, const struct fs_opts *o, fs **out);
+/* Install SIGINT/SIGTERM/SIGHUP handlers that end fs_run(). */
+int fs_handle_signals(fs *f);
+/* Serve requests until unmounted (fusermount3 -u, umount) or a handled
+ * signal arrives. Returns 0 or a negative error. */
+int fs_run(fs *f);
+/* Commit all staged data, sync the store, unmount (if still mounted) and
+ * free. NULL is a no-op. The store stays open. */
+void fs_free(fs *f);
+
+/* Tell the kernel that inode ino's data in [off, off+len) (len 0: to the
+ * end) or, with off < 0, only its attributes changed (a peer's change
+ * landed). -ENOENT if the kernel does not know the inode (fine to ignore). */
+int fs_inval_inode(fs *f, uint64_t ino, int64_t off, int64_t len);
+/* Tell the kernel that name in directory parent changed or vanished. */
+int fs_inval_entry(fs *f, uint64_t parent, const char *name, size_t len);
+/* Inode ino's nlink reached 0 in a transaction made outside fs/ (a peer
+ * deleted it): delete it from the store now if the kernel holds no lookup
+ * and no handle is open, else when the last of those goes. Logs failures.
+ * Any thread, no locks held. */
+void fs_reap(fs *f, uint64_t ino);
+
+#endif

@@ -1,0 +1,49 @@
+/*
+ * stage.h - per-inode write staging: the bytes written to an open file
+ * since its last commit, kept in memory as sorted, non-overlapping,
+ * non-adjacent ranges. fs/ commits them to the store (st_ns_write) on
+ * flush/fsync/release or when a bound is passed, and overlays them on
+ * reads of the same inode so every handle sees its own writes at once.
+ *
+ * Costs: a write that extends the last range (sequential writes) is
+ * amortised O(len); any other write is O(log n + len + moved ranges).
+ *
+ * Threads: none of its own; the caller serialises access (fs/ holds the
+ * inode's lock). Memory: the stage owns its buffers; fs_stage_release()
+ * frees them and leaves an empty, reusable stage.
+ */
+#ifndef FS_STAGE_H
+#define FS_STAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct fs_srange {
+    uint64_t off;
+    size_t len, cap;
+    uint8_t *data;
+};
+
+struct fs_stage {
+    struct fs_srange *r;  /* sorted by off; r[i].off + r[i].len < r[i+1].off */
+    size_t n, cap;
+    size_t bytes;         /* sum of r[i].len */
+    uint64_t born_ns;     /* monotonic time of the first write since commit */
+};
+
+void fs_stage_init(struct fs_stage *s);
+/* Free every range; the stage is empty (and reusable) afterwards. */
+void fs_stage_release(struct fs_stage *s);
+/* Stage len bytes at off, merging with overlapping or adjacent ranges.
+ * Errors: -ENOMEM (the stage is unchanged), -EFBIG (off + len overflows). */
+int fs_stage_write(struct fs_stage *s, uint64_t off, const void *buf, size_t len);
+/* 1 if any staged byte lies in [off, off+len). */
+int fs_stage_overlaps(const struct fs_stage *s, uint64_t off, size_t len);
+/* Copy the staged bytes that fall in [off, off+len) over dst[0..len). */
+void fs_stage_overlay(const struct fs_stage *s, uint64_t off, size_t len, uint8_t *dst);
+/* One past the last staged byte (0 if empty). */
+uint64_t fs_stage_end(const struct fs_stage *s);
+/* Drop staged bytes at or beyond size. */
+void fs_stage_truncate(struct fs_stage *s, uint64_t size);
+
+#endif

@@ -1,0 +1,824 @@
+/* ns.c - POSIX namespace operations and their change-log records. See ns.h. */
+#include "ns.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ---- record codec ------------------------------------------------------ */
+
+static void put_ts(uint8_t *p, const struct timespec *ts)
+{
+    lr_put_le64(p, (uint64_t)(int64_t)ts->tv_sec);
+    lr_put_le32(p + 8, (uint32_t)ts->tv_nsec);
+}
+
+static void get_ts(const uint8_t *p, struct timespec *ts)
+{
+    ts->tv_sec = (time_t)(int64_t)lr_get_le64(p);
+    ts->tv_nsec = (long)lr_get_le32(p + 8);
+}
+
+size_t st_ns_rec_encode(const struct st_ns_rec *r, uint8_t *buf, size_t cap)
+{
+    size_t len = ST_NS_REC_HDR + (size_t)r->n1 + r->n2 + r->n3;
+    if (cap < len)
+        return 0;
+    memset(buf, 0, ST_NS_REC_HDR);
+    buf[0] = ST_NS_REC_VERSION;
+    buf[1] = r->op;
+    lr_put_le16(buf + 2, r->flags);
+    lr_put_le16(buf + 4, r->n1);
+    lr_put_le16(buf + 6, r->n2);
+    lr_put_le32(buf + 8, r->n3);
+    lr_put_le32(buf + 12, r->valid);
+    memcpy(buf + 16, r->fid, 16);
+    memcpy(buf + 32, r->pfid, 16);
+    memcpy(buf + 48, r->fid2, 16);
+    memcpy(buf + 64, r->pfid2, 16);
+    lr_put_le32(buf + 80, r->mode);
+    lr_put_le32(buf + 84, r->uid);
+    lr_put_le32(buf + 88, r->gid);
+    lr_put_le32(buf + 92, r->nlink);
+    lr_put_le64(buf + 96, r->size);
+    lr_put_le64(buf + 104, r->rdev);
+    put_ts(buf + 112, &r->mtime);
+    put_ts(buf + 124, &r->ctime);
+    lr_put_le64(buf + 136, r->vv);
+    uint8_t *p = buf + ST_NS_REC_HDR;
+    if (r->n1)
+        memcpy(p, r->name1, r->n1);
+    p += r->n1;
+    if (r->n2)
+        memcpy(p, r->name2, r->n2);
+    p += r->n2;
+    if (r->n3)
+        memcpy(p, r->data, r->n3);
+    return len;
+}
+
+int st_ns_rec_decode(const void *vbuf, size_t len, struct st_ns_rec *out)
+{
+    const uint8_t *buf = vbuf;
+    if (len < ST_NS_REC_HDR || buf[0] != ST_NS_REC_VERSION)
+        return LR_ECORRUPT;
+    memset(out, 0, sizeof(*out));
+    out->op = buf[1];
+    if (out->op < ST_NS_OP_CREATE || out->op >= ST_NS_OP_LAST)
+        return LR_ECORRUPT;
+    out->flags = lr_get_le16(buf + 2);
+    out->n1 = lr_get_le16(buf + 4);
+    out->n2 = lr_get_le16(buf + 6);
+    out->n3 = lr_get_le32(buf + 8);
+    if (out->n1 > ST_NAME_MAX || out->n2 > ST_NAME_MAX)
+        return LR_ECORRUPT;
+    if ((uint64_t)ST_NS_REC_HDR + out->n1 + out->n2 + out->n3 != len)
+        return LR_ECORRUPT;
+    out->valid = lr_get_le32(buf + 12);
+    memcpy(out->fid, buf + 16, 16);
+    memcpy(out->pfid, buf + 32, 16);
+    memcpy(out->fid2, buf + 48, 16);
+    memcpy(out->pfid2, buf + 64, 16);
+    out->mode = lr_get_le32(buf + 80);
+    out->uid = lr_get_le32(buf + 84);
+    out->gid = lr_get_le32(buf + 88);
+    out->nlink = lr_get_le32(buf + 92);
+    out->size = lr_get_le64(buf + 96);
+    out->rdev = lr_get_le64(buf + 104);
+    get_ts(buf + 112, &out->mtime);
+    get_ts(buf + 124, &out->ctime);
+    if (out->mtime.tv_nsec >= 1000000000L || out->ctime.tv_nsec >= 1000000000L)
+        return LR_ECORRUPT;
+    out->vv = lr_get_le64(buf + 136);
+    const uint8_t *p = buf + ST_NS_REC_HDR;
+    out->name1 = (const char *)p;
+    out->name2 = (const char *)p + out->n1;
+    out->data = p + out->n1 + out->n2;
+    return 0;
+}
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static struct timespec now_ts(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts;
+}
+
+static int check_name(const char *name, size_t len)
+{
+    if (len == 0 || memchr(name, '/', len) || memchr(name, '\0', len))
+        return -EINVAL;
+    if (len > ST_NAME_MAX)
+        return -ENAMETOOLONG;
+    return 0;
+}
+
+static uint8_t mode_dtype(uint32_t mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFDIR: return DT_DIR;
+    case S_IFLNK: return DT_LNK;
+    case S_IFIFO: return DT_FIFO;
+    case S_IFSOCK: return DT_SOCK;
+    case S_IFCHR: return DT_CHR;
+    case S_IFBLK: return DT_BLK;
+    default: return DT_REG;
+    }
+}
+
+/* Bump this device's version-vector entry of *in; returns the new counter. */
+static uint64_t vv_bump(st_txn *txn, struct st_inode *in)
+{
+    struct st_meta m;
+    st_meta(st_txn_store(txn), &m);
+    for (uint16_t i = 0; i < in->nvv && i < ST_VV_MAX; i++) {
+        if (memcmp(in->vv[i].dev, m.device, 8) == 0)
+            return ++in->vv[i].ctr;
+    }
+    if (in->nvv < ST_VV_MAX) {
+        memcpy(in->vv[in->nvv].dev, m.device, 8);
+        in->vv[in->nvv].ctr = 1;
+        in->nvv++;
+        return 1;
+    }
+    /* Full vector: replace the smallest entry (never happens with fewer
+     * than ST_VV_MAX devices in a volume). */
+    uint16_t lo = 0;
+    for (uint16_t i = 1; i < ST_VV_MAX; i++)
+        if (in->vv[i].ctr < in->vv[lo].ctr)
+            lo = i;
+    memcpy(in->vv[lo].dev, m.device, 8);
+    in->vv[lo].ctr++;
+    return in->vv[lo].ctr;
+}
+
+/* Modify-and-write helper: bump version, store. */
+static int inode_save(st_txn *txn, struct st_inode *in, uint64_t *vv)
+{
+    uint64_t v = vv_bump(txn, in);
+    if (vv)
+        *vv = v;
+    return st_inode_put(txn, in);
+}
+
+static void rec_attrs(struct st_ns_rec *r, const struct st_inode *in, uint64_t vv)
+{
+    memcpy(r->fid, in->fid, 16);
+    r->mode = in->mode;
+    r->uid = in->uid;
+    r->gid = in->gid;
+    r->nlink = in->nlink;
+    r->size = in->size;
+    r->rdev = in->rdev;
+    r->mtime = in->mtime;
+    r->ctime = in->ctime;
+    r->vv = vv;
+}
+
+static int log_rec(st_txn *txn, const struct st_ns_rec *r)
+{
+    size_t len = ST_NS_REC_HDR + (size_t)r->n1 + r->n2 + r->n3;
+    uint8_t stackbuf[ST_NS_REC_HDR + 2 * ST_NAME_MAX + 64];
+    uint8_t *buf = len <= sizeof(stackbuf) ? stackbuf : malloc(len);
+    if (!buf)
+        return -ENOMEM;
+    st_ns_rec_encode(r, buf, len);
+    int rc = st_log_append(txn, buf, len, NULL);
+    if (buf != stackbuf)
+        free(buf);
+    return rc;
+}
+
+static int get_dir(st_txn *txn, uint64_t ino, struct st_inode *out)
+{
+    int rc = st_inode_get(txn, ino, out);
+    if (rc)
+        return rc;
+    if (!S_ISDIR(out->mode))
+        return -ENOTDIR;
+    if (out->nlink == 0)
+        return -ENOENT; /* removed directory: nothing may be created in it */
+    return 0;
+}
+
+/* ---- create / link ------------------------------------------------------ */
+
+int st_ns_create(st_txn *txn, uint64_t parent, const char *name, size_t len,
+                 uint32_t mode, uint32_t uid, uint32_t gid, uint64_t rdev,
+                 const char *target, size_t tlen, struct st_inode *out)
+{
+    struct timespec now = now_ts();
+    struct st_inode dir, in;
+    struct st_dirent de;
+    int rc = check_name(name, len);
+    if (rc)
+        return rc;
+    if ((rc = get_dir(txn, parent, &dir)))
+        return rc;
+    rc = st_dirent_get(txn, parent, name, len, &de);
+    if (rc == 0)
+        return -EEXIST;
+    if (rc != -ENOENT)
+        return rc;
+    if ((mode & S_IFMT) == 0)
+        mode |= S_IFREG;
+    int isdir = S_ISDIR(mode);
+    if (isdir && dir.nlink >= ST_NS_LINK_MAX)
+        return -EMLINK;
+    if (S_ISLNK(mode) && (!target || tlen == 0 || tlen > 4095))
+        return tlen > 4095 ? -ENAMETOOLONG : -EINVAL;
+
+    memset(&in, 0, sizeof(in));
+    if ((rc = st_inode_alloc(txn, &in)))
+        return rc;
+    in.mode = mode;
+    in.uid = uid;
+    in.gid = gid;
+    if (dir.mode & S_ISGID) {
+        in.gid = dir.gid;
+        if (isdir)
+            in.mode |= S_ISGID;
+    }
+    in.nlink = isdir ? 2 : 1;
+    in.rdev = (S_ISCHR(mode) || S_ISBLK(mode)) ? rdev : 0;
+    in.atime = in.mtime = in.ctime = in.btime = now;
+    in.parent = parent;
+    in.size = 0;
+    uint64_t vv = vv_bump(txn, &in);
+    if (S_ISLNK(mode)) {
+        if ((rc = st_file_write(txn, in.ino, 0, target, tlen, NULL)))
+            return rc;
+        in.size = tlen;
+    }
+    if ((rc = st_inode_put(txn, &in)))
+        return rc;
+    if ((rc = st_dirent_put(txn, parent, name, len, in.ino, mode_dtype(in.mode))))
+        return rc;
+    if (isdir)
+        dir.nlink++;
+    dir.mtime = dir.ctime = now;
+    if ((rc = inode_save(txn, &dir, NULL)))
+        return rc;
+
+    struct st_ns_rec r = { 0 };
+    r.op = isdir ? ST_NS_OP_MKDIR : S_ISLNK(mode) ? ST_NS_OP_SYMLINK : ST_NS_OP_CREATE;
+    rec_attrs(&r, &in, vv);
+    memcpy(r.pfid, dir.fid, 16);
+    r.name1 = name;
+    r.n1 = (uint16_t)len;
+    if (S_ISLNK(mode)) {
+        r.data = target;
+        r.n3 = (uint32_t)tlen;
+    }
+    if ((rc = log_rec(txn, &r)))
+        return rc;
+    if (out)
+        *out = in;
+    return 0;
+}
+
+int st_ns_link(st_txn *txn, uint64_t ino, uint64_t newparent, const char *name, size_t len,
+               struct st_inode *out)
+{
+    struct timespec now = now_ts();
+    struct st_inode dir, in;
+    struct st_dirent de;
+    int rc = check_name(name, len);
+    if (rc)
+        return rc;
+    if ((rc = st_inode_get(txn, ino, &in)))
+        return rc;
+    if (S_ISDIR(in.mode))
+        return -EPERM;
+    if (in.nlink >= ST_NS_LINK_MAX)
+        return -EMLINK;
+    if ((rc = get_dir(txn, newparent, &dir)))
+        return rc;
+    rc = st_dirent_get(txn, newparent, name, len, &de);
+    if (rc == 0)
+        return -EEXIST;
+    if (rc != -ENOENT)
+        return rc;
+    if ((rc = st_dirent_put(txn, newparent, name, len, ino, mode_dtype(in.mode))))
+        return rc;
+    in.nlink++;
+    in.ctime = now;
+    uint64_t vv;
+    if ((rc = inode_save(txn, &in, &vv)))
+        return rc;
+    dir.mtime = dir.ctime = now;
+    if ((rc = inode_save(txn, &dir, NULL)))
+        return rc;
+    struct st_ns_rec r = { 0 };
+    r.op = ST_NS_OP_LINK;
+    rec_attrs(&r, &in, vv);
+    memcpy(r.pfid2, dir.fid, 16);
+    r.name1 = name;
+    r.n1 = (uint16_t)len;
+    if ((rc = log_rec(txn, &r)))
+        return rc;
+    if (out)
+        *out = in;
+    return 0;
+}
+
+/* ---- unlink / rmdir ----------------------------------------------------- */
+
+int st_ns_unlink(st_txn *txn, uint64_t parent, const char *name, size_t len,
+                 uint64_t *ino, int *orphan)
+{
+    struct timespec now = now_ts();
+    struct st_inode dir, in;
+    struct st_dirent de;
+    int rc = check_name(name, len);
+    if (rc)
+        return rc;
+    if ((rc = get_dir(txn, parent, &dir)))
+        return rc;
+    if ((rc = st_dirent_get(txn, parent, name, len, &de)))
+        return rc;
+    if ((rc = st_inode_get(txn, de.child, &in)))
+        return rc == -ENOENT ? LR_ECORRUPT : rc;
+    if (S_ISDIR(in.mode))
+        return -EISDIR;
+    if ((rc = st_dirent_del(txn, parent, name, len)))
+        return rc;
+    if (in.nlink > 0)
+        in.nlink--;
+    in.ctime = now;
+    uint64_t vv;
+    if ((rc = inode_save(txn, &in, &vv)))
+        return rc;
+    dir.mtime = dir.ctime = now;
+    if ((rc = inode_save(txn, &dir, NULL)))
+        return rc;
+    struct st_ns_rec r = { 0 };
+    r.op = ST_NS_OP_UNLINK;
+    rec_attrs(&r, &in, vv);
+    memcpy(r.pfid, dir.fid, 16);
+    r.name1 = name;
+    r.n1 = (uint16_t)len;
+    if ((rc = log_rec(txn, &r)))
+        return rc;
+    if (ino)
+        *ino = in.ino;
+    if (orphan)
+        *orphan = in.nlink == 0;
+    return 0;
+}
+
+int st_ns_rmdir(st_txn *txn, uint64_t parent, const char *name, size_t len, uint64_t *ino)
+{
+    struct timespec now = now_ts();
+    struct st_inode dir, in;
+    struct st_dirent de;
+    int rc = check_name(name, len);
+    if (rc)
+        return rc;
+    if ((rc = get_dir(txn, parent, &dir)))
+        return rc;
+    if ((rc = st_dirent_get(txn, parent, name, len, &de)))
+        return rc;
+    if ((rc = st_inode_get(txn, de.child, &in)))
+        return rc == -ENOENT ? LR_ECORRUPT : rc;
+    if (!S_ISDIR(in.mode))
+        return -ENOTDIR;
+    rc = st_dirent_empty(txn, in.ino);
+    if (rc < 0)
+        return rc;
+    if (rc == 0)
+        return -ENOTEMPTY;
+    if ((rc = st_dirent_del(txn, parent, name, len)))
+        return rc;
+    in.nlink = 0;
+    in.ctime = now;
+    uint64_t vv;
+    if ((rc = inode_save(txn, &in, &vv)))
+        return rc;
+    if (dir.nlink > 2)
+        dir.nlink--;
+    dir.mtime = dir.ctime = now;
+    if ((rc = inode_save(txn, &dir, NULL)))
+        return rc;
+    struct st_ns_rec r = { 0 };
+    r.op = ST_NS_OP_RMDIR;
+    rec_attrs(&r, &in, vv);
+    memcpy(r.pfid, dir.fid, 16);
+    r.name1 = name;
+    r.n1 = (uint16_t)len;
+    if ((rc = log_rec(txn, &r)))
+        return rc;
+    if (ino)
+        *ino = in.ino;
+    return 0;
+}
+
+/* ---- rename ------------------------------------------------------------- */
+
+/* -EINVAL if directory `moving` is `dest` or one of dest's ancestors. */
+static int loop_check(st_txn *txn, uint64_t moving, uint64_t dest)
+{
+    uint64_t cur = dest;
+    for (unsigned depth = 0; depth < 100000; depth++) {
+        if (cur == moving)
+            return -EINVAL;
+        if (cur == ST_ROOT_INO)
+            return 0;
+        struct st_inode in;
+        int rc = st_inode_get(txn, cur, &in);
+        if (rc)
+            return rc == -ENOENT ? LR_ECORRUPT : rc;
+        if (in.parent == 0 || in.parent == cur)
+            return LR_ECORRUPT;
+        cur = in.parent;
+    }
+    return LR_ECORRUPT; /* a cycle in the parent chain */
+}
+
+/* Load both parents; when they are the same inode, *np aliases *op so
+ * that one update covers both. */
+int st_ns_rename(st_txn *txn, uint64_t parent, const char *name, size_t len,
+                 uint64_t newparent, const char *newname, size_t newlen,
+                 unsigned flags, uint64_t *orphan)
+{
+    struct timespec now = now_ts();
+    struct st_inode odir, ndir_store, *ndir, src, dst;
+    struct st_dirent sde, dde;
+    int rc, have_dst;
+    if (orphan)
+        *orphan = 0;
+    if ((flags & ~(unsigned)(ST_NS_NOREPLACE | ST_NS_EXCHANGE)) ||
+        (flags & ST_NS_NOREPLACE && flags & ST_NS_EXCHANGE))
+        return -EINVAL;
+    if ((rc = check_name(name, len)) || (rc = check_name(newname, newlen)))
+        return rc;
+    if ((rc = get_dir(txn, parent, &odir)))
+        return rc;
+    if (newparent == parent) {
+        ndir = &odir;
+    } else {
+        if ((rc = get_dir(txn, newparent, &ndir_store)))
+            return rc;
+        ndir = &ndir_store;
+    }
+    if ((rc = st_dirent_get(txn, parent, name, len, &sde)))
+        return rc;
+    if ((rc = st_inode_get(txn, sde.child, &src)))
+        return rc == -ENOENT ? LR_ECORRUPT : rc;
+    rc = st_dirent_get(txn, newparent, newname, newlen, &dde);
+    if (rc && rc != -ENOENT)
+        return rc;
+    have_dst = rc == 0;
+    if (have_dst) {
+        if ((rc = st_inode_get(txn, dde.child, &dst)))
+            return rc == -ENOENT ? LR_ECORRUPT : rc;
+    }
+    if ((flags & ST_NS_EXCHANGE) && !have_dst)
+        return -ENOENT;
+    if ((flags & ST_NS_NOREPLACE) && have_dst)
+        return -EEXIST;
+    if (have_dst && dst.ino == src.ino)
+        return 0; /* same inode: POSIX says do nothing */
+    int sdir = S_ISDIR(src.mode), ddir = have_dst && S_ISDIR(dst.mode);
+
+    if (flags & ST_NS_EXCHANGE) {
+        if (sdir && newparent != parent && (rc = loop_check(txn, src.ino, newparent)))
+            return rc;
+        if (ddir && newparent != parent && (rc = loop_check(txn, dst.ino, parent)))
+            return rc;
+    } else {
+        if (have_dst) {
+            if (sdir && !ddir)
+                return -ENOTDIR;
+            if (!sdir && ddir)
+                return -EISDIR;
+            if (ddir) {
+                rc = st_dirent_empty(txn, dst.ino);
+                if (rc < 0)
+                    return rc;
+                if (rc == 0)
+                    return -ENOTEMPTY;
+            }
+        }
+        if (sdir && newparent != parent) {
+            if ((rc = loop_check(txn, src.ino, newparent)))
+                return rc;
+            if (!have_dst && ndir->nlink >= ST_NS_LINK_MAX)
+                return -EMLINK;
+        }
+    }
+
+    /* Directory entries. */
+    if (flags & ST_NS_EXCHANGE) {
+        if ((rc = st_dirent_put(txn, parent, name, len, dst.ino, mode_dtype(dst.mode))) ||
+            (rc = st_dirent_put(txn, newparent, newname, newlen, src.ino, mode_dtype(src.mode))))
+            return rc;
+    } else {
+        if ((rc = st_dirent_del(txn, parent, name, len)) ||
+            (rc = st_dirent_put(txn, newparent, newname, newlen, src.ino, mode_dtype(src.mode))))
+            return rc;
+    }
+
+    /* Link counts and parent pointers. */
+    uint64_t vv, vv2 = 0;
+    src.ctime = now;
+    if (sdir && newparent != parent) {
+        src.parent = newparent;
+        odir.nlink--;
+        ndir->nlink++;
+    }
+    if (have_dst) {
+        dst.ctime = now;
+        if (flags & ST_NS_EXCHANGE) {
+            if (ddir && newparent != parent) {
+                dst.parent = parent;
+                ndir->nlink--;
+                odir.nlink++;
+            }
+        } else if (ddir) {
+            dst.nlink = 0;
+            ndir->nlink--; /* the replaced directory's ".." */
+        } else if (dst.nlink > 0) {
+            dst.nlink--;
+        }
+        if ((rc = inode_save(txn, &dst, &vv2)))
+            return rc;
+        if (dst.nlink == 0 && orphan)
+            *orphan = dst.ino;
+    }
+    if ((rc = inode_save(txn, &src, &vv)))
+        return rc;
+    odir.mtime = odir.ctime = now;
+    ndir->mtime = ndir->ctime = now;
+    if ((rc = inode_save(txn, &odir, NULL)))
+        return rc;
+    if (ndir != &odir && (rc = inode_save(txn, ndir, NULL)))
+        return rc;
+
+    struct st_ns_rec r = { 0 };
+    r.op = ST_NS_OP_RENAME;
+    r.flags = (uint16_t)flags;
+    rec_attrs(&r, &src, vv);
+    memcpy(r.pfid, odir.fid, 16);
+    memcpy(r.pfid2, ndir->fid, 16);
+    if (have_dst)
+        memcpy(r.fid2, dst.fid, 16);
+    r.name1 = name;
+    r.n1 = (uint16_t)len;
+    r.name2 = newname;
+    r.n2 = (uint16_t)newlen;
+    (void)vv2;
+    return log_rec(txn, &r);
+}
+
+/* ---- setattr / write / punch --------------------------------------------- */
+
+int st_ns_setattr(st_txn *txn, uint64_t ino, unsigned valid, const struct st_ns_attr *a,
+                  struct st_inode *out)
+{
+    struct timespec now = now_ts();
+    struct st_inode in;
+    int rc = st_inode_get(txn, ino, &in);
+    if (rc)
+        return rc;
+    if (valid & ST_NS_SET_MODE)
+        in.mode = (in.mode & S_IFMT) | (a->mode & 07777);
+    if (valid & ST_NS_SET_UID)
+        in.uid = a->uid;
+    if (valid & ST_NS_SET_GID)
+        in.gid = a->gid;
+    if (valid & ST_NS_SET_SIZE) {
+        if (S_ISDIR(in.mode))
+            return -EISDIR;
+        if (!S_ISREG(in.mode))
+            return -EINVAL;
+        if (a->size < in.size && (rc = st_file_truncate(txn, ino, a->size)))
+            return rc;
+        if (a->size != in.size)
+            in.mtime = now;
+        in.size = a->size;
+    }
+    if (valid & ST_NS_SET_ATIME_NOW)
+        in.atime = now;
+    else if (valid & ST_NS_SET_ATIME)
+        in.atime = a->atime;
+    if (valid & ST_NS_SET_MTIME_NOW)
+        in.mtime = now;
+    else if (valid & ST_NS_SET_MTIME)
+        in.mtime = a->mtime;
+    in.ctime = (valid & ST_NS_SET_CTIME) ? a->ctime : now;
+    uint64_t vv;
+    if ((rc = inode_save(txn, &in, &vv)))
+        return rc;
+    struct st_ns_rec r = { 0 };
+    r.op = ST_NS_OP_SETATTR;
+    r.valid = valid;
+    rec_attrs(&r, &in, vv);
+    if ((rc = log_rec(txn, &r)))
+        return rc;
+    if (out)
+        *out = in;
+    return 0;
+}
+
+int st_ns_write(st_txn *txn, uint64_t ino, const struct st_ns_wrange *w, size_t n,
+                uint64_t new_size, const struct timespec *mtime, struct st_inode *out)
+{
+    struct timespec now = now_ts();
+    struct st_inode in;
+    int rc = st_inode_get(txn, ino, &in);
+    if (rc)
+        return rc;
+    if (S_ISDIR(in.mode))
+        return -EISDIR;
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (w[i].len == 0)
+            continue;
+        if ((rc = st_file_write(txn, ino, w[i].off, w[i].data, w[i].len, NULL)))
+            return rc;
+        lo = LR_MIN(lo, w[i].off);
+        hi = LR_MAX(hi, w[i].off + w[i].len);
+        new_size = LR_MAX(new_size, w[i].off + w[i].len);
+    }
+    if (lo == UINT64_MAX)
+        lo = 0;
+    in.size = LR_MAX(in.size, new_size);
+    in.mtime = mtime ? *mtime : now;
+    in.ctime = in.mtime;
+    uint64_t vv;
+    if ((rc = inode_save(txn, &in, &vv)))
+        return rc;
+    uint8_t range[16];
+    lr_put_le64(range, lo);
+    lr_put_le64(range + 8, hi - lo);
+    struct st_ns_rec r = { 0 };
+    r.op = ST_NS_OP_WRITE;
+    rec_attrs(&r, &in, vv);
+    r.data = range;
+    r.n3 = sizeof(range);
+    if ((rc = log_rec(txn, &r)))
+        return rc;
+    if (out)
+        *out = in;
+    return 0;
+}
+
+int st_ns_punch(st_txn *txn, uint64_t ino, uint64_t off, uint64_t len, struct st_inode *out)
+{
+    struct timespec now = now_ts();
+    struct st_inode in;
+    int rc = st_inode_get(txn, ino, &in);
+    if (rc)
+        return rc;
+    if (!S_ISREG(in.mode))
+        return S_ISDIR(in.mode) ? -EISDIR : -EINVAL;
+    if (off < in.size && len > 0) {
+        uint64_t end = off + len < off ? UINT64_MAX : off + len;
+        end = LR_MIN(end, in.size);
+        if ((rc = st_file_punch(txn, ino, off, end - off)))
+            return rc;
+    }
+    in.mtime = in.ctime = now;
+    uint64_t vv;
+    if ((rc = inode_save(txn, &in, &vv)))
+        return rc;
+    uint8_t range[16];
+    lr_put_le64(range, off);
+    lr_put_le64(range + 8, len);
+    struct st_ns_rec r = { 0 };
+    r.op = ST_NS_OP_PUNCH;
+    rec_attrs(&r, &in, vv);
+    r.data = range;
+    r.n3 = sizeof(range);
+    if ((rc = log_rec(txn, &r)))
+        return rc;
+    if (out)
+        *out = in;
+    return 0;
+}
+
+/* ---- xattrs --------------------------------------------------------------- */
+
+static int xattr_name_check(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0)
+        return -EINVAL;
+    if (n > ST_NAME_MAX)
+        return -ERANGE;
+    return 0;
+}
+
+static int xattr_log(st_txn *txn, uint64_t ino, int op, const char *name, const void *val,
+                     size_t len, int flags)
+{
+    struct st_inode in;
+    int rc = st_inode_get(txn, ino, &in);
+    if (rc)
+        return rc;
+    in.ctime = now_ts();
+    uint64_t vv;
+    if ((rc = inode_save(txn, &in, &vv)))
+        return rc;
+    struct st_ns_rec r = { 0 };
+    r.op = (uint8_t)op;
+    r.flags = (uint16_t)flags;
+    rec_attrs(&r, &in, vv);
+    r.name1 = name;
+    r.n1 = (uint16_t)strlen(name);
+    r.data = val;
+    r.n3 = (uint32_t)len;
+    return log_rec(txn, &r);
+}
+
+int st_ns_setxattr(st_txn *txn, uint64_t ino, const char *name, const void *val, size_t len,
+                   int flags)
+{
+    int rc = xattr_name_check(name);
+    if (rc)
+        return rc;
+    if (len > ST_NS_XATTR_MAX)
+        return -E2BIG;
+    if (flags & ~(ST_NS_XATTR_CREATE | ST_NS_XATTR_REPLACE))
+        return -EINVAL;
+    const void *old;
+    size_t oldlen;
+    rc = st_xattr_get(txn, ino, name, &old, &oldlen);
+    if (rc && rc != -ENODATA)
+        return rc;
+    if (rc == 0 && (flags & ST_NS_XATTR_CREATE))
+        return -EEXIST;
+    if (rc == -ENODATA && (flags & ST_NS_XATTR_REPLACE))
+        return -ENODATA;
+    if ((rc = st_xattr_put(txn, ino, name, val, len)))
+        return rc;
+    return xattr_log(txn, ino, ST_NS_OP_SETXATTR, name, val, len, flags);
+}
+
+int st_ns_removexattr(st_txn *txn, uint64_t ino, const char *name)
+{
+    int rc = xattr_name_check(name);
+    if (rc)
+        return rc;
+    if ((rc = st_xattr_del(txn, ino, name)))
+        return rc == -ENOENT ? -ENODATA : rc;
+    return xattr_log(txn, ino, ST_NS_OP_RMXATTR, name, NULL, 0, 0);
+}
+
+/* ---- orphans --------------------------------------------------------------- */
+
+int st_ns_reap(st_txn *txn, uint64_t ino)
+{
+    struct st_inode in;
+    int rc = st_inode_get(txn, ino, &in);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc)
+        return rc;
+    if (in.nlink != 0 || ino == ST_ROOT_INO)
+        return 0;
+    if ((rc = st_inode_del(txn, ino)))
+        return rc;
+    return 1;
+}
+
+struct orphan_list { uint64_t *v; size_t n, cap; int err; };
+
+static int collect_orphan(const struct st_inode *in, void *arg)
+{
+    struct orphan_list *l = arg;
+    if (in->nlink != 0 || in->ino == ST_ROOT_INO)
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        uint64_t *v = realloc(l->v, cap * sizeof(*v));
+        if (!v) {
+            l->err = -ENOMEM;
+            return 1;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = in->ino;
+    return 0;
+}
+
+int st_ns_reap_orphans(st_txn *txn, uint64_t *count)
+{
+    struct orphan_list l = { 0 };
+    int rc = st_inode_foreach(txn, collect_orphan, &l);
+    if (l.err)
+        rc = l.err;
+    for (size_t i = 0; rc >= 0 && i < l.n; i++)
+        rc = st_inode_del(txn, l.v[i]);
+    if (rc > 0)
+        rc = 0;
+    if (count)
+        *count = rc == 0 ? l.n : 0;
+    free(l.v);
+    return rc;
+}

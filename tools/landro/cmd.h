@@ -1,0 +1,24 @@
+/*
+ * cmd.h - the landro command's subcommands. Each lives in its own file as
+ * NAME_main(argc, argv) with argv[0] the subcommand name, handles --help,
+ * and returns the process exit status (0 success, 1 failure, 2 usage).
+ * To add one: write NAME.c, declare NAME_main here, add a line to the
+ * table in main.c.
+ */
+#ifndef LANDRO_CMD_H
+#define LANDRO_CMD_H
+
+#include <stddef.h>
+
+int init_main(int argc, char **argv);
+int mount_main(int argc, char **argv);
+int unmount_main(int argc, char **argv);
+
+/* The store directory to use: dir if non-NULL, else
+ * $XDG_DATA_HOME/landro/default (~/.local/share/landro/default).
+ * Returns a malloc'd string or NULL (message printed). */
+char *cmd_store_dir(const char *dir);
+/* mkdir -p the parents of path (not path itself). 0 or -errno. */
+int cmd_mkparents(const char *path);
+
+#endif

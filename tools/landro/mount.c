@@ -1,0 +1,195 @@
+/* mount.c - `landro mount [-f] [-d] [--store DIR] [-o OPTS] MOUNTPOINT`:
+ * the daemon. Unless -f it detaches: the parent waits on a pipe until the
+ * child has opened the store and mounted (exit 0) or failed (exit 1, the
+ * child's message already on stderr), so every startup error reaches the
+ * terminal and the exit status. Once detached it logs to syslog. */
+#include <fcntl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "fs.h"
+#include "store.h"
+
+static void mount_usage(FILE *out)
+{
+    fprintf(out, "usage: landro mount [-f] [-d] [--store DIR] [-o allow_other] MOUNTPOINT\n\n"
+                 "Mount the store's file system at MOUNTPOINT and serve it.\n"
+                 "  -f, --foreground   do not detach; log to stderr\n"
+                 "  -d, --debug        debug logging (implies -f)\n"
+                 "  -s, --store DIR    the store (default $XDG_DATA_HOME/landro/default)\n"
+                 "  -o OPTS            comma-separated: allow_other\n"
+                 "Stops on SIGINT/SIGTERM or when unmounted (landro unmount, fusermount3 -u).\n");
+}
+
+static int parse_o(const char *arg, struct fs_opts *o)
+{
+    char *s = strdup(arg), *save = NULL;
+    if (!s)
+        return -1;
+    for (char *t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(t, "allow_other"))
+            o->allow_other = 1;
+        else if (!strcmp(t, "debug"))
+            o->debug = 1;
+        else {
+            fprintf(stderr, "landro: unknown mount option '%s'\n", t);
+            free(s);
+            return -1;
+        }
+    }
+    free(s);
+    return 0;
+}
+
+/* Detach: fork; the parent waits for one status byte from the child. */
+static int daemonize(int *notify_fd)
+{
+    int p[2];
+    if (pipe(p) != 0) {
+        fprintf(stderr, "landro: cannot detach: pipe: %s\n", strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "landro: cannot detach: fork: %s\n", strerror(errno));
+        return -1;
+    }
+    if (pid > 0) {
+        close(p[1]);
+        char c;
+        ssize_t n;
+        while ((n = read(p[0], &c, 1)) < 0 && errno == EINTR)
+            ;
+        if (n == 1 && c == 0)
+            _exit(0);
+        int status;
+        waitpid(pid, &status, 0);
+        _exit(1);
+    }
+    close(p[0]);
+    if (setsid() < 0) {
+        fprintf(stderr, "landro: cannot detach: setsid: %s\n", strerror(errno));
+        _exit(1);
+    }
+    *notify_fd = p[1];
+    return 0;
+}
+
+static void detach_done(int fd)
+{
+    char c = 0;
+    if (write(fd, &c, 1) != 1)
+        _exit(1);
+    close(fd);
+    if (chdir("/") != 0)
+        lr_warn("cannot chdir to /: %s", strerror(errno));
+    int nul = open("/dev/null", O_RDWR);
+    if (nul >= 0) {
+        dup2(nul, 0);
+        dup2(nul, 1);
+        dup2(nul, 2);
+        if (nul > 2)
+            close(nul);
+    }
+    lr_log_use_syslog();
+}
+
+int mount_main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "foreground", no_argument, NULL, 'f' },
+        { "debug", no_argument, NULL, 'd' },
+        { "store", required_argument, NULL, 's' },
+        { "help", no_argument, NULL, 'h' },
+        { 0 },
+    };
+    struct fs_opts fo = { 0 };
+    const char *store = NULL;
+    int foreground = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+fds:o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f': foreground = 1; break;
+        case 'd': foreground = 1; lr_log_set_level(LR_LOG_DEBUG); break;
+        case 's': store = optarg; break;
+        case 'o': if (parse_o(optarg, &fo)) return 2; break;
+        case 'h': mount_usage(stdout); return 0;
+        default: mount_usage(stderr); return 2;
+        }
+    }
+    if (optind + 1 != argc) {
+        mount_usage(stderr);
+        return 2;
+    }
+    fo.mountpoint = argv[optind];
+    if (fo.debug)
+        foreground = 1;
+    char *dir = cmd_store_dir(store);
+    if (!dir)
+        return 1;
+
+    /* Cheap checks first, before detaching, for the clearest messages. */
+    struct stat s;
+    if (stat(fo.mountpoint, &s) != 0) {
+        fprintf(stderr, "landro: cannot mount on '%s': %s\n", fo.mountpoint, strerror(errno));
+        free(dir);
+        return 1;
+    }
+    if (!S_ISDIR(s.st_mode)) {
+        fprintf(stderr, "landro: cannot mount on '%s': not a directory\n", fo.mountpoint);
+        free(dir);
+        return 1;
+    }
+
+    int notify = -1;
+    if (!foreground && daemonize(&notify) != 0) {
+        free(dir);
+        return 1;
+    }
+    /* The store is opened after the fork: an LMDB environment must not
+     * cross one. */
+    st_store *st;
+    int rc = st_open(dir, ST_OPEN_EXCL, &st);
+    if (rc) {
+        if (rc == -ENOENT)
+            lr_error("cannot open store '%s': no store there (create one with 'landro init --store %s')", dir, dir);
+        else if (rc == LR_ELOCKED)
+            lr_error("cannot open store '%s': it is already mounted by another landro process", dir);
+        else
+            lr_error("cannot open store '%s': %s", dir, lr_strerror(rc));
+        free(dir);
+        return 1;
+    }
+    fs *f;
+    if ((rc = fs_new(st, &fo, &f)) != 0) {
+        st_close(st);
+        free(dir);
+        return 1;
+    }
+    if ((rc = fs_handle_signals(f)) != 0) {
+        lr_error("cannot install signal handlers");
+        fs_free(f);
+        st_close(st);
+        free(dir);
+        return 1;
+    }
+    if (notify >= 0)
+        detach_done(notify);
+    lr_info("serving store '%s' on '%s'", dir, fo.mountpoint);
+    rc = fs_run(f);
+    fs_free(f);
+    int src = st_sync(st);
+    if (src)
+        lr_error("cannot sync store '%s': %s", dir, lr_strerror(src));
+    st_close(st);
+    lr_info("unmounted '%s'", fo.mountpoint);
+    free(dir);
+    return rc || src ? 1 : 0;
+}
