@@ -38,7 +38,11 @@ int init_main(int argc, char **argv)
     if (!dir)
         return 1;
     st_store *st;
+    /* Probe quietly: "no store there" is the expected answer. */
+    enum lr_level lvl = lr_log_get_level();
+    lr_log_set_level(LR_LOG_QUIET);
     int rc = st_open(dir, ST_OPEN_RDONLY, &st);
+    lr_log_set_level(lvl);
     if (rc == 0) {
         st_close(st);
         fprintf(stderr, "landro: cannot create store '%s': a store already exists there\n", dir);

@@ -156,6 +156,13 @@ int mount_main(int argc, char **argv)
     /* The store is opened after the fork: an LMDB environment must not
      * cross one. */
     st_store *st;
+    struct stat ss;
+    if (stat(dir, &ss) != 0) {
+        lr_error("cannot open store '%s': %s (create one with 'landro init --store %s')", dir,
+                 strerror(errno), dir);
+        free(dir);
+        return 1;
+    }
     int rc = st_open(dir, ST_OPEN_EXCL, &st);
     if (rc) {
         if (rc == -ENOENT)
