@@ -156,8 +156,8 @@ int net_peer_add(struct net_node *n, const net_id *peer, const char *const *addr
 int net_peer_remove(struct net_node *n, const net_id *peer);
 
 /* Fetch result: err = 0 with the verified chunk (valid during the call),
- * or -LR_ETIMEDOUT (nobody answered in time), -ENOENT (every peer asked
- * said it does not have the chunk), -LR_EHASH (the only answers were
+ * or LR_ETIMEDOUT (nobody answered in time), -ENOENT (every peer asked
+ * said it does not have the chunk), LR_EHASH (the only answers were
  * wrong bytes), -ECANCELED (node stopped). from = the peer that delivered
  * (NULL on error). Called exactly once, on the network thread. */
 typedef void (*net_fetch_cb)(void *ctx, int err, const st_hash *h, const uint8_t *data,

@@ -1,0 +1,223 @@
+/*
+ * net_int.h - private declarations shared by net/node.c (thread, socket,
+ * queue, peers, pool, fetch) and net/conn.c (one QUIC connection: TLS,
+ * streams, frames). Everything here runs on the network thread only.
+ */
+#ifndef NET_INT_H
+#define NET_INT_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+
+#include "frame.h"
+#include "health.h"
+#include "net.h"
+
+#define NET_SCID_LEN 16
+#define NET_MAX_SOCKS NET_MAX_LISTEN
+#define NET_MAX_SERVING 64        /* chunk responses being sent per connection */
+#define NET_MAX_QUEUED_REQS 4096  /* requests waiting for a response slot */
+#define NET_TXBUF 65536           /* one GSO batch */
+#define NET_APPERR_PROTO 1        /* QUIC application error codes */
+#define NET_APPERR_REFUSED 2
+#define NET_APPERR_SHUTDOWN 3
+#define NET_APPERR_CANCEL 4
+
+struct net_node;
+struct net_conn;
+struct net_peer;
+struct net_fetch;
+
+/* Data handed to ngtcp2 must stay put until acknowledged: a stream's send
+ * queue is a list of immutable blocks, freed once acked. */
+struct net_sblock {
+    struct net_sblock *next;
+    size_t len;
+    uint8_t data[];
+};
+
+struct net_sq {
+    struct net_sblock *head, *tail, *cur;
+    uint64_t head_off;   /* stream offset of head->data[0] */
+    uint64_t cur_off;    /* stream offset of cur->data[0] */
+    uint64_t sent;       /* next offset to hand to ngtcp2 */
+    uint64_t end;        /* offset after the last queued byte */
+    int fin, fin_sent;
+};
+
+enum { NET_ST_CTRL = 1, NET_ST_TX, NET_ST_RX };
+
+struct net_stream {
+    int64_t id;
+    int kind;
+    struct net_stream *next;      /* conn's tx list (CTRL and TX) */
+    struct net_sq sq;
+    int blocked;                  /* flow-control blocked in this write round */
+    /* RX (a chunk response from the peer) */
+    uint8_t hdr[NET_DATA_HDR_LEN];
+    size_t hdr_got;
+    struct net_data_hdr dh;
+    struct net_fetch *fetch;      /* NULL: ignored (late or unknown) */
+    uint8_t *buf;
+    size_t got;
+};
+
+struct net_srvreq {
+    struct net_srvreq *next;
+    uint32_t req;
+    st_hash h;
+};
+
+struct net_conn {
+    struct net_node *node;
+    struct net_conn *next, *prev;
+    struct net_peer *peer;        /* client: the peer dialled; server: set by verify */
+    ngtcp2_conn *q;
+    void *ssl;                    /* WOLFSSL * */
+    ngtcp2_crypto_conn_ref ref;
+    int is_client;
+    int sock;                     /* index into node->socks */
+    struct sockaddr_storage local, remote;
+    socklen_t llen, rlen;
+    struct event *timer;
+    net_id cert_id;
+    int cert_seen;                /* verify callback saw and accepted the cert */
+    int hello_sent, hello_rx, established;
+    int dirty, want_close, closed;
+    uint64_t close_code;          /* application error code for want_close */
+    char close_reason[128];
+    struct net_stream *ctrl;
+    struct net_stream *txs;       /* data streams being sent */
+    struct net_stream *rxs;       /* data streams being received */
+    unsigned serving;
+    struct net_srvreq *srv_head, *srv_tail;
+    unsigned nsrv;
+    uint8_t *crx;                 /* control stream receive buffer */
+    size_t crx_len, crx_cap;
+    struct net_fetch *inflight;   /* requests sent on this connection */
+    unsigned ninflight;
+    uint64_t created_ns, last_req_ns, last_pong_ns, ping_sent_ns, ping_nonce;
+    uint64_t bytes_rx;
+    char name[80];                /* "ABCD-EFGH@addr" for logs */
+};
+
+struct net_peer {
+    struct net_peer *next;
+    net_id id;
+    struct sockaddr_storage addrs[NET_MAX_ADDRS];
+    socklen_t alen[NET_MAX_ADDRS];
+    unsigned naddrs, next_addr;
+    unsigned fails;               /* failed dials in a row */
+    uint64_t next_dial_ns;
+    unsigned nconns, nestab;      /* connections, established ones */
+    struct net_health health;
+    uint64_t ping_rtt_us;         /* EWMA */
+    uint64_t last_pong_ns;
+    unsigned consec_fail;
+    unsigned win_fail[2], win_ok[2];
+    uint64_t win_start_ns;
+    uint64_t chunks_ok, bytes_rx, timeouts, errors, dials;
+    unsigned inflight;
+};
+
+struct net_fetch {
+    struct net_fetch *next, *prev;       /* node->fetches */
+    struct net_fetch *cnext;             /* conn->inflight */
+    st_hash h;
+    net_id *peers;
+    unsigned npeers;
+    net_id *tried;
+    unsigned ntried, tried_cap;
+    uint64_t deadline_ns, attempt_deadline_ns;
+    net_fetch_cb cb;
+    void *ctx;
+    struct net_conn *conn;               /* current attempt */
+    struct net_peer *peer;
+    uint32_t req;
+    unsigned nnotfound, nhash, ntimeout, nlost;
+};
+
+struct net_cmd;
+
+struct net_sock {
+    struct net_node *node;
+    int fd;
+    int family;
+    struct sockaddr_storage addr;
+    socklen_t alen;
+    struct event *ev;
+};
+
+struct net_node {
+    struct net_config cfg;
+    struct net_identity ident;
+    void *sctx, *cctx;                   /* WOLFSSL_CTX * server / client */
+    struct event_base *base;
+    struct net_sock socks[NET_MAX_SOCKS];
+    unsigned nsocks;
+    int gso, gro;
+    int efd;
+    struct event *wake_ev, *tick_ev;
+    pthread_t thread;
+    int started, stopped;
+    pthread_mutex_t lock;                /* guards cmds, stats, stopping */
+    struct net_cmd *cmd_head, *cmd_tail;
+    int stopping;
+    struct net_peer_stats *stats;
+    unsigned nstats;
+    /* network thread only */
+    struct net_peer *peers;
+    struct net_conn *conns;
+    unsigned nconns;
+    struct net_fetch *fetches;
+    uint32_t next_req;
+    uint8_t *txbuf;
+    uint8_t *rxbuf;
+    uint8_t *scratch;                    /* NET_CHUNK_MAX, for get_chunk */
+    struct { ngtcp2_cid cid; struct net_conn *c; } *cids;
+    unsigned ncids, cids_cap;
+    struct net_conn *last_hit;
+    uint64_t last_tick_ns, last_stats_ns;
+};
+
+/* node.c services for conn.c */
+int net_node_cid_add(struct net_node *n, const ngtcp2_cid *cid, struct net_conn *c);
+void net_node_cid_del(struct net_node *n, const ngtcp2_cid *cid);
+struct net_peer *net_node_find_peer(struct net_node *n, const net_id *id);
+void net_node_conn_up(struct net_conn *c);
+void net_node_on_notfound(struct net_conn *c, uint32_t req, const st_hash *h);
+void net_node_on_pong(struct net_conn *c, uint64_t rtt_ns);
+/* A data stream finished: complete or fail the fetch behind it. */
+void net_node_on_chunk(struct net_conn *c, struct net_fetch *f, const uint8_t *data, size_t len);
+void net_node_attempt_failed(struct net_fetch *f, int why);
+void net_node_send_batch(struct net_node *n, struct net_conn *c, const uint8_t *buf, size_t len,
+                         size_t seg);
+uint64_t net_now(void);
+
+/* conn.c */
+int net_tls_init(struct net_node *n);
+void net_tls_release(struct net_node *n);
+struct net_conn *net_conn_dial(struct net_node *n, struct net_peer *p, unsigned ai);
+struct net_conn *net_conn_accept(struct net_node *n, int sock, const struct sockaddr *from,
+                                 socklen_t fromlen, const uint8_t *pkt, size_t len);
+/* Feed one datagram. Errors mark the connection want_close. */
+void net_conn_read(struct net_conn *c, const uint8_t *pkt, size_t len);
+/* Write until ngtcp2 has nothing more (or the pacer says wait), re-arm the timer. */
+void net_conn_write(struct net_conn *c);
+/* Send CONNECTION_CLOSE (unless the peer already closed) and free c. */
+void net_conn_close(struct net_conn *c);
+void net_conn_want_close(struct net_conn *c, uint64_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int net_conn_send_req(struct net_conn *c, uint32_t req, const st_hash *h);
+int net_conn_send_frame(struct net_conn *c, uint16_t type, const void *payload, size_t len);
+void net_conn_ping(struct net_conn *c);
+void net_conn_info(struct net_conn *c, uint64_t *srtt_us, uint64_t *rttvar_us, uint64_t *min_rtt_us,
+                   uint64_t *cwnd, uint64_t *inflight);
+void net_fmt_addr(const struct sockaddr *sa, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,350 @@
+/* test_net_node.c - two and three nodes on loopback: mutual TLS with the
+ * trust list, chunk fetch with hash verification, not-found, wrong bytes,
+ * failover when a peer dies, reconnect when it returns, application
+ * frames, stats. */
+#include <pthread.h>
+#include <time.h>
+
+#include "net.h"
+#include "t.h"
+
+#define NCHUNK 64
+#define CHUNK 65536
+
+struct provider {
+    int corrupt;          /* serve wrong bytes */
+    int have;             /* serve anything at all */
+    pthread_mutex_t m;
+    unsigned served;
+    uint16_t frame_type;  /* last application frame received */
+    size_t frame_len;
+    uint8_t frame[64];
+};
+
+static uint8_t *chunks[NCHUNK];
+static st_hash hashes[NCHUNK];
+
+static int get_chunk(void *ctx, const st_hash *h, void *buf, size_t cap, size_t *len)
+{
+    struct provider *p = ctx;
+    if (!p->have)
+        return -ENOENT;
+    for (int i = 0; i < NCHUNK; i++)
+        if (memcmp(h, &hashes[i], sizeof(*h)) == 0) {
+            memcpy(buf, chunks[i], CHUNK);
+            if (p->corrupt)
+                ((uint8_t *)buf)[100] ^= 1;
+            *len = CHUNK;
+            pthread_mutex_lock(&p->m);
+            p->served++;
+            pthread_mutex_unlock(&p->m);
+            return 0;
+        }
+    return -ENOENT;
+}
+
+static void on_frame(void *ctx, const net_id *peer, uint16_t type, const uint8_t *payload, size_t len)
+{
+    struct provider *p = ctx;
+    pthread_mutex_lock(&p->m);
+    p->frame_type = type;
+    p->frame_len = len;
+    memcpy(p->frame, payload, LR_MIN(len, sizeof(p->frame)));
+    pthread_mutex_unlock(&p->m);
+}
+
+struct dev {
+    char *dir;
+    net_id id;
+    struct provider prov;
+    struct net_node *node;
+    char addr[64];
+};
+
+static struct dev devs[4];
+static uint8_t volume[NET_VOLUME_LEN] = { 1, 2, 3 };
+
+static int dev_start(struct dev *d, const char *listen, const net_id *claim)
+{
+    struct net_config cfg = { 0 };
+    cfg.identity_dir = d->dir;
+    cfg.listen[0] = listen;
+    memcpy(cfg.volume, volume, sizeof(volume));
+    cfg.get_chunk = get_chunk;
+    cfg.on_frame = on_frame;
+    cfg.ctx = &d->prov;
+    cfg.attempt_ms = 2000;
+    cfg.ping_ms = 200;
+    cfg.test_claim_id = claim;
+    int rc = net_node_new(&cfg, &d->node);
+    if (rc)
+        return rc;
+    snprintf(d->addr, sizeof(d->addr), "127.0.0.1:%d", net_node_port(d->node, 0));
+    return net_node_start(d->node);
+}
+
+static void dev_stop(struct dev *d)
+{
+    net_node_free(d->node);
+    d->node = NULL;
+}
+
+static void trust(struct dev *a, struct dev *b, int with_addr)
+{
+    const char *addrs[1] = { b->addr };
+    net_peer_add(a->node, &b->id, addrs, with_addr ? 1 : 0);
+}
+
+static int peer_stat(struct dev *a, struct dev *b, struct net_peer_stats *out)
+{
+    struct net_peer_stats st[8];
+    int n = net_peer_stats(a->node, st, 8);
+    for (int i = 0; i < n && i < 8; i++)
+        if (memcmp(&st[i].id, &b->id, sizeof(net_id)) == 0) {
+            *out = st[i];
+            return 0;
+        }
+    return -ENOENT;
+}
+
+/* Wait up to ms for a's view of b to have conns established (or none). */
+static int wait_conns(struct dev *a, struct dev *b, unsigned want, unsigned ms)
+{
+    for (unsigned t = 0; t < ms; t += 50) {
+        struct net_peer_stats s;
+        if (peer_stat(a, b, &s) == 0 && s.conns == want)
+            return 0;
+        usleep(50000);
+    }
+    return LR_ETIMEDOUT;
+}
+
+static void setup(void)
+{
+    for (int i = 0; i < NCHUNK; i++) {
+        chunks[i] = malloc(CHUNK);
+        t_fill(chunks[i], CHUNK, (uint64_t)i + 1000);
+        st_hash_compute(chunks[i], CHUNK, &hashes[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        devs[i].dir = t_tmpdir();
+        if (net_identity_create(devs[i].dir, &devs[i].id) != 0)
+            exit(2);
+        pthread_mutex_init(&devs[i].prov.m, NULL);
+        devs[i].prov.have = 1;
+    }
+}
+
+static void test_handshake_fetch_verify(void)
+{
+    struct dev *a = &devs[0], *b = &devs[1];
+    T_OK(dev_start(a, "127.0.0.1:0", NULL));
+    T_OK(dev_start(b, "127.0.0.1:0", NULL));
+    trust(a, b, 1);
+    trust(b, a, 0);
+    T_OK(wait_conns(a, b, 1, 5000));
+    T_OK(wait_conns(b, a, 1, 5000));
+    uint8_t *buf = malloc(NET_CHUNK_MAX);
+    size_t len = 0;
+    for (int i = 0; i < 8; i++) {
+        T_OK(net_fetch_sync(a->node, &hashes[i], NULL, 0, 5000, buf, NET_CHUNK_MAX, &len));
+        T_EQ(len, CHUNK);
+        T_MEM(buf, chunks[i], CHUNK);
+    }
+    /* b fetches from a over the same (incoming) connection */
+    T_OK(net_fetch_sync(b->node, &hashes[9], &a->id, 1, 5000, buf, NET_CHUNK_MAX, &len));
+    T_MEM(buf, chunks[9], CHUNK);
+    free(buf);
+    struct net_peer_stats s;
+    usleep(300000);
+    T_OK(peer_stat(a, b, &s));
+    T_EQ(s.chunks_ok, 8);
+    T_EQ(s.state, NET_PEER_HEALTHY);
+    T_TRUE(s.srtt_us > 0);
+    T_TRUE(s.cwnd > 0);
+}
+
+static void test_not_found(void)
+{
+    struct dev *a = &devs[0];
+    st_hash h;
+    uint8_t buf[16];
+    t_fill(h.b, sizeof(h.b), 4242);
+    T_ERR(net_fetch_sync(a->node, &h, NULL, 0, 3000, buf, sizeof(buf), NULL), -ENOENT);
+}
+
+static void test_app_frame(void)
+{
+    struct dev *a = &devs[0], *b = &devs[1];
+    T_OK(net_send_frame(a->node, &b->id, 0x4321, "index-update", 12));
+    T_ERR(net_send_frame(a->node, &b->id, 0x0042, "x", 1), -EINVAL);
+    for (int t = 0; t < 100; t++) {
+        pthread_mutex_lock(&b->prov.m);
+        int got = b->prov.frame_type == 0x4321;
+        pthread_mutex_unlock(&b->prov.m);
+        if (got)
+            break;
+        usleep(20000);
+    }
+    T_EQ(b->prov.frame_type, 0x4321);
+    T_EQ(b->prov.frame_len, 12);
+    T_MEM(b->prov.frame, "index-update", 12);
+}
+
+static void test_wrong_bytes_rejected_then_failover(void)
+{
+    struct dev *a = &devs[0], *b = &devs[1], *c = &devs[2];
+    b->prov.corrupt = 1;
+    uint8_t *buf = malloc(NET_CHUNK_MAX);
+    size_t len;
+    /* only b asked: its bytes do not verify */
+    T_ERR(net_fetch_sync(a->node, &hashes[20], &b->id, 1, 3000, buf, NET_CHUNK_MAX, &len), LR_EHASH);
+    struct net_peer_stats s;
+    usleep(300000);
+    T_OK(peer_stat(a, b, &s));
+    T_EQ(s.errors, 1);
+    /* with a third device holding it, the fetch fails over and succeeds */
+    T_OK(dev_start(c, "127.0.0.1:0", NULL));
+    trust(a, c, 1);
+    trust(c, a, 0);
+    T_OK(wait_conns(a, c, 1, 5000));
+    for (int i = 21; i < 25; i++) {
+        net_id both[2] = { b->id, c->id };
+        T_OK(net_fetch_sync(a->node, &hashes[i], both, 2, 5000, buf, NET_CHUNK_MAX, &len));
+        T_MEM(buf, chunks[i], CHUNK);
+    }
+    b->prov.corrupt = 0;
+    free(buf);
+}
+
+struct many {
+    pthread_mutex_t m;
+    pthread_cond_t cv;
+    int left, ok, failed;
+};
+
+static void many_cb(void *ctx, int err, const st_hash *h, const uint8_t *data, size_t len, const net_id *from)
+{
+    struct many *m = ctx;
+    pthread_mutex_lock(&m->m);
+    if (err == 0 && len == CHUNK)
+        m->ok++;
+    else
+        m->failed++;
+    m->left--;
+    pthread_cond_signal(&m->cv);
+    pthread_mutex_unlock(&m->m);
+}
+
+static void test_peer_killed_mid_transfer_fails_over(void)
+{
+    struct dev *a = &devs[0], *b = &devs[1], *c = &devs[2];
+    struct many m = { .left = NCHUNK };
+    pthread_mutex_init(&m.m, NULL);
+    pthread_cond_init(&m.cv, NULL);
+    net_id both[2] = { b->id, c->id };
+    for (int i = 0; i < NCHUNK; i++)
+        T_OK(net_fetch(a->node, &hashes[i], both, 2, 8000, many_cb, &m));
+    dev_stop(b); /* mid-transfer: some requests were on b */
+    uint64_t t0 = lr_now_mono_ns();
+    pthread_mutex_lock(&m.m);
+    while (m.left > 0)
+        pthread_cond_wait(&m.cv, &m.m);
+    pthread_mutex_unlock(&m.m);
+    uint64_t ms = (lr_now_mono_ns() - t0) / 1000000;
+    T_EQ(m.failed, 0);
+    T_EQ(m.ok, NCHUNK);
+    T_TRUE(ms < 8000);
+}
+
+static void test_reconnect_after_peer_returns(void)
+{
+    struct dev *a = &devs[0], *b = &devs[1];
+    char listen[64];
+    snprintf(listen, sizeof(listen), "%s", b->addr);
+    T_OK(wait_conns(a, b, 0, 12000));
+    struct net_peer_stats s;
+    T_OK(peer_stat(a, b, &s));
+    T_EQ(s.state, NET_PEER_DOWN);
+    T_OK(dev_start(b, listen, NULL));
+    trust(b, a, 0);
+    T_OK(wait_conns(a, b, 1, 15000));
+    uint8_t *buf = malloc(NET_CHUNK_MAX);
+    size_t len;
+    T_OK(net_fetch_sync(a->node, &hashes[3], &b->id, 1, 5000, buf, NET_CHUNK_MAX, &len));
+    T_MEM(buf, chunks[3], CHUNK);
+    free(buf);
+}
+
+static void test_untrusted_refused(void)
+{
+    /* d is trusted by a, but d does not trust a: both sides refuse. */
+    struct dev *a = &devs[0], *d = &devs[3];
+    T_OK(dev_start(d, "127.0.0.1:0", NULL));
+    trust(a, d, 1);
+    T_ERR(wait_conns(a, d, 1, 2500), LR_ETIMEDOUT);
+    uint8_t buf[16];
+    T_ERR(net_fetch_sync(a->node, &hashes[0], &d->id, 1, 1000, buf, sizeof(buf), NULL), LR_ETIMEDOUT);
+    struct net_peer_stats s;
+    T_OK(peer_stat(a, d, &s));
+    T_EQ(s.state, NET_PEER_DOWN);
+    T_TRUE(s.reconnects >= 1);
+    net_peer_remove(a->node, &d->id);
+    dev_stop(d);
+}
+
+static void test_wrong_id_refused(void)
+{
+    /* a believes the device at c's address has d's id: the certificate
+     * there says otherwise, so a refuses it. */
+    struct dev *a = &devs[0], *c = &devs[2], *d = &devs[3];
+    const char *addrs[1] = { c->addr };
+    T_OK(net_peer_add(a->node, &d->id, addrs, 1));
+    T_ERR(wait_conns(a, d, 1, 2000), LR_ETIMEDOUT);
+    net_peer_remove(a->node, &d->id);
+}
+
+static void test_hello_claim_mismatch_refused(void)
+{
+    /* d presents its own certificate but claims c's id in its hello. */
+    struct dev *c = &devs[2], *d = &devs[3];
+    T_OK(dev_start(d, "127.0.0.1:0", &c->id));
+    trust(d, c, 1);
+    trust(c, d, 0);
+    T_ERR(wait_conns(c, d, 1, 2000), LR_ETIMEDOUT);
+    T_ERR(wait_conns(d, c, 1, 100), LR_ETIMEDOUT);
+    dev_stop(d);
+}
+
+static void test_bad_address_rejected(void)
+{
+    const char *bad[] = { "nope", "1.2.3.4", "[::1:80", "1.2.3.4:99999", "host.example:80" };
+    for (unsigned i = 0; i < LR_ARRAY_SIZE(bad); i++)
+        T_ERR(net_peer_add(devs[0].node, &devs[3].id, &bad[i], 1), -EINVAL);
+}
+
+int main(void)
+{
+    lr_log_set_level(getenv("NET_TEST_DEBUG") ? LR_LOG_DEBUG : LR_LOG_WARN);
+    setup();
+    T_RUN(test_handshake_fetch_verify);
+    T_RUN(test_not_found);
+    T_RUN(test_app_frame);
+    T_RUN(test_bad_address_rejected);
+    T_RUN(test_wrong_bytes_rejected_then_failover);
+    T_RUN(test_peer_killed_mid_transfer_fails_over);
+    T_RUN(test_reconnect_after_peer_returns);
+    T_RUN(test_untrusted_refused);
+    T_RUN(test_wrong_id_refused);
+    T_RUN(test_hello_claim_mismatch_refused);
+    for (int i = 3; i >= 0; i--)
+        if (devs[i].node)
+            dev_stop(&devs[i]);
+    for (int i = 0; i < 4; i++) {
+        t_rmrf(devs[i].dir);
+        free(devs[i].dir);
+    }
+    for (int i = 0; i < NCHUNK; i++)
+        free(chunks[i]);
+    return t_done();
+}
