@@ -490,6 +490,8 @@ int st_ns_rename(st_txn *txn, uint64_t parent, const char *name, size_t len,
         if (ddir && newparent != parent && (rc = loop_check(txn, dst.ino, parent)))
             return rc;
     } else {
+        if (sdir && newparent != parent && (rc = loop_check(txn, src.ino, newparent)))
+            return rc;
         if (have_dst) {
             if (sdir && !ddir)
                 return -ENOTDIR;
@@ -503,12 +505,8 @@ int st_ns_rename(st_txn *txn, uint64_t parent, const char *name, size_t len,
                     return -ENOTEMPTY;
             }
         }
-        if (sdir && newparent != parent) {
-            if ((rc = loop_check(txn, src.ino, newparent)))
-                return rc;
-            if (!have_dst && ndir->nlink >= ST_NS_LINK_MAX)
-                return -EMLINK;
-        }
+        if (sdir && newparent != parent && !have_dst && ndir->nlink >= ST_NS_LINK_MAX)
+            return -EMLINK;
     }
 
     /* Directory entries. */
