@@ -22,7 +22,8 @@
 #define NET_MAX_SOCKS NET_MAX_LISTEN
 #define NET_MAX_SERVING 64        /* chunk responses being sent per connection */
 #define NET_MAX_QUEUED_REQS 4096  /* requests waiting for a response slot */
-#define NET_TXBUF 65536           /* one GSO batch */
+#define NET_TXBUF 65536           /* packet buffer */
+#define NET_GSO_MAX 65000         /* one GSO batch: a UDP datagram's payload is < 64 KiB */
 #define NET_APPERR_PROTO 1        /* QUIC application error codes */
 #define NET_APPERR_REFUSED 2
 #define NET_APPERR_SHUTDOWN 3

@@ -515,7 +515,7 @@ void net_node_send_batch(struct net_node *n, struct net_conn *c, const uint8_t *
                 n->gso = 0;
                 net_node_send_batch(n, c, buf, len, seg);
             } else if (w < 0)
-                lr_debug("send to %s failed: %s", c->name, strerror(errno));
+                lr_warn("send to %s failed (%zu bytes, seg %zu): %s", c->name, len, seg, strerror(errno));
             return;
         }
     }
