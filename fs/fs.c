@@ -22,6 +22,7 @@
 
 #include "ns.h"
 #include "stage.h"
+#include "sync.h"
 
 /* ---- in-memory inode table ------------------------------------------------ */
 
@@ -58,13 +59,24 @@ struct fs_dir {
 
 struct fs {
     st_store *st;
+    struct fs_sync *sync;    /* fetches chunks held only by peers; NULL: none */
     struct fuse_session *se;
     char *mountpoint;
     int mounted, signals;
     pthread_mutex_t tlock;
     struct fs_node **tab;
     size_t tabsize, count;
+    /* Reaper: orphaned inodes are deleted by one thread in batches (one
+     * write transaction for many), off the request path. */
+    pthread_t reaper;
+    int reaper_started, reaper_stop;
+    pthread_mutex_t rlock;
+    pthread_cond_t rcond;
+    uint64_t *rq;
+    size_t rn, rcap;
 };
+
+static void reap_queue(fs *f, uint64_t ino);
 
 static size_t node_hash(const fs *f, uint64_t ino)
 {
@@ -143,17 +155,8 @@ static void node_destroy(fs *f, struct fs_node *n, int orphan)
     pthread_rwlock_destroy(&n->lock);
     uint64_t ino = n->ino;
     free(n);
-    if (!orphan)
-        return;
-    st_txn *t;
-    int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
-    if (!rc) {
-        rc = st_ns_reap(t, ino);
-        rc = wtxn_end(t, rc < 0 ? rc : 0);
-    }
-    if (rc)
-        lr_error("cannot delete unlinked inode %llu: %s (it is deleted at the next mount)",
-                 (unsigned long long)ino, lr_strerror(rc));
+    if (orphan)
+        reap_queue(f, ino);
 }
 
 /* Take a reference on ino's node (creating it). NULL only on ENOMEM. */
@@ -216,16 +219,82 @@ static void node_orphaned(fs *f, uint64_t ino)
     if (n)
         n->orphan = 1;
     pthread_mutex_unlock(&f->tlock);
-    if (!n) {
-        st_txn *t;
-        int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
-        if (!rc) {
-            rc = st_ns_reap(t, ino);
-            rc = wtxn_end(t, rc < 0 ? rc : 0);
+    if (!n)
+        reap_queue(f, ino);
+}
+
+/* Queue ino for deletion (st_ns_reap checks nlink == 0 again). Without a
+ * reaper thread (it could not start) the deletion happens right here. */
+static void reap_batch(fs *f, const uint64_t *v, size_t n)
+{
+    st_txn *t;
+    int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
+    if (rc == 0) {
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            rc = st_ns_reap(t, v[i]);
+            if (rc > 0)
+                rc = 0;
         }
-        if (rc)
-            lr_error("cannot delete unlinked inode %llu: %s", (unsigned long long)ino, lr_strerror(rc));
+        rc = wtxn_end(t, rc);
     }
+    if (rc)
+        lr_error("cannot delete %zu unlinked inodes: %s (they are deleted at the next mount)", n,
+                 lr_strerror(rc));
+}
+
+static void reap_queue(fs *f, uint64_t ino)
+{
+    pthread_mutex_lock(&f->rlock);
+    if (f->reaper_started && f->rn == f->rcap) {
+        size_t cap = f->rcap ? 2 * f->rcap : 256;
+        uint64_t *q = realloc(f->rq, cap * sizeof(*q));
+        if (q) {
+            f->rq = q;
+            f->rcap = cap;
+        }
+    }
+    if (f->reaper_started && f->rn < f->rcap) {
+        f->rq[f->rn++] = ino;
+        pthread_cond_signal(&f->rcond);
+        pthread_mutex_unlock(&f->rlock);
+        return;
+    }
+    pthread_mutex_unlock(&f->rlock);
+    reap_batch(f, &ino, 1);
+}
+
+static void *reaper_main(void *arg)
+{
+    fs *f = arg;
+    uint64_t *batch = NULL;
+    size_t cap = 0;
+    pthread_mutex_lock(&f->rlock);
+    for (;;) {
+        while (f->rn == 0 && !f->reaper_stop)
+            pthread_cond_wait(&f->rcond, &f->rlock);
+        if (f->rn == 0 && f->reaper_stop)
+            break;
+        if (cap < f->rn) {
+            uint64_t *b = realloc(batch, f->rn * sizeof(*b));
+            if (!b) {
+                pthread_mutex_unlock(&f->rlock);
+                usleep(10000);
+                pthread_mutex_lock(&f->rlock);
+                continue;
+            }
+            batch = b;
+            cap = f->rn;
+        }
+        size_t n = f->rn;
+        memcpy(batch, f->rq, n * sizeof(*batch));
+        f->rn = 0;
+        pthread_mutex_unlock(&f->rlock);
+        reap_batch(f, batch, n);
+        pthread_mutex_lock(&f->rlock);
+    }
+    pthread_mutex_unlock(&f->rlock);
+    free(batch);
+    return NULL;
 }
 
 /* ---- staging commit --------------------------------------------------------- */
@@ -705,32 +774,21 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 
 static uint8_t zeros[128 * 1024]; /* never written: the source of hole bytes */
 
-/* A span whose chunk only a peer holds. For now: EIO with the reason
- * logged. The sync layer will turn this into a deferred reply answered
- * when the chunk arrives (the request stays valid after this returns). */
-static void fs_read_missing(fs *f, fuse_req_t req, uint64_t ino, uint64_t off, const struct st_span *sp)
-{
-    char hex[2 * ST_HASH_LEN + 1];
-    lr_error("cannot read inode %llu at offset %llu: chunk %s is held only by a peer",
-             (unsigned long long)ino, (unsigned long long)off, st_hash_hex(&sp->hash, hex));
-    (void)f;
-    fuse_reply_err(req, EIO);
-}
-
 #define READ_SPANS 256
 #define READ_IOVS 512
 
-static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+/* Answer a read of [off, off+size) of ino from the store (and n's stage).
+ * Returns 0 once it replied, or 1 without replying when the range needs a
+ * chunk that only a peer holds (*missing names it). */
+static int do_read(fs *f, fuse_req_t req, uint64_t ino, size_t size, off_t off, struct fs_node *n,
+                   st_hash *missing)
 {
-    fs *f = req_fs(req);
-    struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
-    struct fs_node *n = h->node;
     struct st_span sp[READ_SPANS];
     struct iovec iov[READ_IOVS];
     st_txn *t;
     struct st_inode in;
     uint8_t *buf = NULL;
-    int rc;
+    int rc, ret = 0;
 
     pthread_rwlock_rdlock(&n->lock);
     if ((rc = st_txn_begin(f->st, ST_TXN_READ, &t)))
@@ -760,7 +818,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
         }
         for (size_t i = 0; i < k; i++) {
             if (sp[i].kind == ST_SPAN_MISSING) {
-                fs_read_missing(f, req, ino, (uint64_t)off + pos, &sp[i]);
+                *missing = sp[i].hash;
+                ret = 1;
                 goto done;
             }
             if (buf) {
@@ -798,7 +857,7 @@ done:
     st_txn_abort(t);
     pthread_rwlock_unlock(&n->lock);
     free(buf);
-    return;
+    return ret;
 fail:
     st_txn_abort(t);
 fail_unlock:
@@ -807,6 +866,80 @@ fail_unlock:
     lr_error("cannot read inode %llu at offset %lld: %s", (unsigned long long)ino, (long long)off,
              lr_strerror(rc));
     reply_err(req, rc);
+    return 0;
+}
+
+/* A read waiting for a chunk from a peer. The request stays valid until
+ * it is answered; the kernel keeps the file (and so its node) open while
+ * the read is in flight. */
+struct deferred_read {
+    fs *f;
+    fuse_req_t req;
+    uint64_t ino;
+    size_t size;
+    off_t off;
+    struct fs_node *node;
+    st_hash want;
+    int rounds;
+};
+
+static void read_fetched(void *ctx, int err);
+
+/* Start fetching d->want; on failure answer EIO now. */
+static void fetch_for_read(struct deferred_read *d)
+{
+    char hex[2 * ST_HASH_LEN + 1];
+    int rc = d->f->sync ? fs_sync_fetch(d->f->sync, &d->want, read_fetched, d) : -ENOTCONN;
+    if (rc == 0)
+        return;
+    lr_error("cannot read inode %llu at offset %lld: chunk %s is held only by a peer and %s",
+             (unsigned long long)d->ino, (long long)d->off, st_hash_hex(&d->want, hex),
+             d->f->sync ? lr_strerror(rc) : "this mount has no network");
+    fuse_reply_err(d->req, EIO);
+    free(d);
+}
+
+/* On the sync thread: the chunk is stored (err 0) or could not be had. */
+static void read_fetched(void *ctx, int err)
+{
+    struct deferred_read *d = ctx;
+    char hex[2 * ST_HASH_LEN + 1];
+    if (err) {
+        lr_error("cannot read inode %llu at offset %lld: fetching chunk %s from peers failed: %s",
+                 (unsigned long long)d->ino, (long long)d->off, st_hash_hex(&d->want, hex),
+                 lr_strerror(err));
+        fuse_reply_err(d->req, EIO);
+        free(d);
+        return;
+    }
+    /* A read spans at most a few chunks; each round fetches one more. */
+    if (do_read(d->f, d->req, d->ino, d->size, d->off, d->node, &d->want) == 1 && ++d->rounds < 64) {
+        fetch_for_read(d);
+        return;
+    }
+    if (d->rounds >= 64) {
+        lr_error("cannot read inode %llu at offset %lld: chunks keep vanishing",
+                 (unsigned long long)d->ino, (long long)d->off);
+        fuse_reply_err(d->req, EIO);
+    }
+    free(d);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    fs *f = req_fs(req);
+    struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
+    st_hash want;
+    if (do_read(f, req, ino, size, off, h->node, &want) == 0)
+        return;
+    struct deferred_read *d = calloc(1, sizeof(*d));
+    if (!d) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    *d = (struct deferred_read){ .f = f, .req = req, .ino = ino, .size = size, .off = off,
+                                 .node = h->node, .want = want };
+    fetch_for_read(d);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size, off_t off,
@@ -1313,6 +1446,8 @@ int fs_new(st_store *st, const struct fs_opts *o, fs **out)
         return -ENOMEM;
     f->st = st;
     pthread_mutex_init(&f->tlock, NULL);
+    pthread_mutex_init(&f->rlock, NULL);
+    pthread_cond_init(&f->rcond, NULL);
     f->tabsize = 1024;
     f->tab = calloc(f->tabsize, sizeof(*f->tab));
     f->mountpoint = realpath(o->mountpoint, NULL);
@@ -1333,6 +1468,10 @@ int fs_new(st_store *st, const struct fs_opts *o, fs **out)
     }
     if (reaped)
         lr_info("deleted %llu unlinked inodes left by the previous run", (unsigned long long)reaped);
+    if (pthread_create(&f->reaper, NULL, reaper_main, f) == 0)
+        f->reaper_started = 1;
+    else
+        lr_warn("cannot start the reaper thread: unlinked inodes are deleted inline");
 
     char opts[512];
     snprintf(opts, sizeof(opts), "default_permissions,fsname=landro:%s,subtype=landro%s",
@@ -1407,15 +1546,33 @@ void fs_free(fs *f)
     for (size_t i = 0; f->tab && i < f->tabsize; i++) {
         for (struct fs_node *n = f->tab[i], *next; n; n = next) {
             next = n->next;
+            if (n->orphan)
+                reap_queue(f, n->ino);
             fs_stage_release(&n->stage);
             pthread_rwlock_destroy(&n->lock);
             free(n);
         }
     }
+    if (f->reaper_started) {
+        pthread_mutex_lock(&f->rlock);
+        f->reaper_stop = 1;
+        pthread_cond_signal(&f->rcond);
+        pthread_mutex_unlock(&f->rlock);
+        pthread_join(f->reaper, NULL);
+        f->reaper_started = 0;
+    }
+    free(f->rq);
     free(f->tab);
     free(f->mountpoint);
     pthread_mutex_destroy(&f->tlock);
+    pthread_mutex_destroy(&f->rlock);
+    pthread_cond_destroy(&f->rcond);
     free(f);
+}
+
+void fs_set_sync(fs *f, struct fs_sync *s)
+{
+    f->sync = s;
 }
 
 int fs_inval_inode(fs *f, uint64_t ino, int64_t off, int64_t len)

@@ -17,9 +17,11 @@
  * and fsyncdir end with st_sync (durable). Reads are answered from the
  * LMDB map with fuse_reply_iov (no copy besides the kernel's), except
  * where staged bytes overlap the range (then one buffer is assembled).
- * A chunk held only by a peer (ST_SPAN_MISSING) currently fails the read
- * with EIO (see fs_read_missing in fs.c, the one place to change for
- * deferred network fetches).
+ * A read that needs a chunk held only by a peer (ST_SPAN_MISSING) is
+ * answered later: the chunk is fetched through fs/sync.h (verified by its
+ * hash), stored, and the read replayed from the store on the sync thread;
+ * no FUSE worker waits on the network. If no peer delivers within the
+ * fetch bound, the read fails with EIO and the reason is logged.
  *
  * Locks (flock, POSIX): the ops table has no getlk/setlk/flock, so libfuse
  * does not announce FUSE_CAP_POSIX_LOCKS / FUSE_CAP_FLOCK_LOCKS and the
@@ -69,6 +71,11 @@ int fs_run(fs *f);
 /* Commit all staged data, sync the store, unmount (if still mounted) and
  * free. NULL is a no-op. The store stays open. */
 void fs_free(fs *f);
+
+/* Let reads fetch chunks held only by peers through s (NULL: they fail
+ * with EIO). Set before fs_run. */
+struct fs_sync;
+void fs_set_sync(fs *f, struct fs_sync *s);
 
 /* Tell the kernel that inode ino's data in [off, off+len) (len 0: to the
  * end) or, with off < 0, only its attributes changed (a peer's change

@@ -13,6 +13,9 @@
 int init_main(int argc, char **argv);
 int mount_main(int argc, char **argv);
 int unmount_main(int argc, char **argv);
+int id_main(int argc, char **argv);
+int volume_main(int argc, char **argv);
+int peer_main(int argc, char **argv);
 
 /* The store directory to use: dir if non-NULL, else
  * $XDG_DATA_HOME/landro/default (~/.local/share/landro/default).

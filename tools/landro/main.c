@@ -15,6 +15,9 @@ static const struct {
     { "init", init_main, "create a store" },
     { "mount", mount_main, "mount a store's file system (runs the daemon)" },
     { "unmount", unmount_main, "unmount a landro file system" },
+    { "id", id_main, "print this device's id" },
+    { "volume", volume_main, "print the volume id (for 'init --volume' on another device)" },
+    { "peer", peer_main, "add, remove or list the devices this store syncs with" },
 };
 
 static void usage(FILE *out)

@@ -16,11 +16,18 @@
 #include "cmd.h"
 #include "fs.h"
 #include "store.h"
+#include "sync.h"
 
 static void mount_usage(FILE *out)
 {
-    fprintf(out, "usage: landro mount [-f] [-d] [--store DIR] [-o allow_other] MOUNTPOINT\n\n"
-                 "Mount the store's file system at MOUNTPOINT and serve it.\n"
+    fprintf(out, "usage: landro mount [-f] [-d] [--store DIR] [--listen ADDR:PORT]... [--offline]\n"
+                 "                    [-o allow_other] MOUNTPOINT\n\n"
+                 "Mount the store's file system at MOUNTPOINT and serve it, syncing with the\n"
+                 "store's peers ('landro peer add').\n"
+                 "  -l, --listen A:P   where peers reach this daemon (UDP, QUIC), e.g.\n"
+                 "                     0.0.0.0:7400 or [::]:7400; repeatable. Default: an\n"
+                 "                     ephemeral port (this device dials out only)\n"
+                 "      --offline      no network: serve local data only\n"
                  "  -f, --foreground   do not detach; log to stderr\n"
                  "  -d, --debug        debug logging (implies -f)\n"
                  "  -s, --store DIR    the store (default $XDG_DATA_HOME/landro/default)\n"
@@ -107,15 +114,27 @@ int mount_main(int argc, char **argv)
         { "foreground", no_argument, NULL, 'f' },
         { "debug", no_argument, NULL, 'd' },
         { "store", required_argument, NULL, 's' },
+        { "listen", required_argument, NULL, 'l' },
+        { "offline", no_argument, NULL, 'O' },
         { "help", no_argument, NULL, 'h' },
         { 0 },
     };
     struct fs_opts fo = { 0 };
+    struct fs_sync_opts so = { 0 };
+    unsigned nlisten = 0;
     const char *store = NULL;
-    int foreground = 0, c;
+    int foreground = 0, offline = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+fds:o:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+fds:l:o:h", opts, NULL)) != -1) {
         switch (c) {
+        case 'l':
+            if (nlisten == NET_MAX_LISTEN) {
+                fprintf(stderr, "landro: at most %d --listen addresses\n", NET_MAX_LISTEN);
+                return 2;
+            }
+            so.listen[nlisten++] = optarg;
+            break;
+        case 'O': offline = 1; break;
         case 'f': foreground = 1; break;
         case 'd': foreground = 1; lr_log_set_level(LR_LOG_DEBUG); break;
         case 's': store = optarg; break;
@@ -187,10 +206,28 @@ int mount_main(int argc, char **argv)
         free(dir);
         return 1;
     }
+    struct fs_sync *sync = NULL;
+    if (!offline) {
+        if ((rc = fs_sync_new(st, f, &so, &sync)) == 0)
+            rc = fs_sync_start(sync);
+        if (rc) {
+            lr_error("cannot start syncing store '%s': %s", dir, lr_strerror(rc));
+            fs_sync_free(sync);
+            fs_free(f);
+            st_close(st);
+            free(dir);
+            return 1;
+        }
+        fs_set_sync(f, sync);
+    }
     if (notify >= 0)
         detach_done(notify);
     lr_info("serving store '%s' on '%s'", dir, fo.mountpoint);
     rc = fs_run(f);
+    /* Stop the network first: pending reads are answered (EIO) and no
+     * invalidation reaches a file system being torn down. */
+    fs_sync_free(sync);
+    fs_set_sync(f, NULL);
     fs_free(f);
     int src = st_sync(st);
     if (src)

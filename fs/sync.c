@@ -1,0 +1,885 @@
+/*
+ * sync.c - replication and chunk fetch between peers. See sync.h.
+ */
+#include "sync.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+#include "peerrec.h"
+#include "replica.h"
+
+#define SYNC_MAX_PEERS 64
+#define SYNC_FRAME_TARGET (256u << 10)  /* send a DATA frame once this full */
+#define SYNC_BATCH_RECORDS 4096          /* log records per send pass */
+#define SYNC_MAX_RECORD (64u << 20)
+#define SYNC_MAX_PENDING 100000
+#define SYNC_ENTRY_REC 1
+#define SYNC_ENTRY_MARK 2
+
+struct peer {
+    net_id id;
+    int known;           /* in the store's peer db */
+    char addrs[ST_PEER_MAX_ADDRS][ST_PEER_ADDR_MAX + 1];
+    unsigned naddrs;
+    int connected;
+    int hello_due;       /* send our hello on the sync thread */
+    int streaming;       /* peer said hello: we send our log */
+    uint64_t sent;       /* our log is sent up to here */
+    uint8_t *rx;         /* reassembly of the peer's record stream */
+    size_t rxlen, rxcap;
+};
+
+/* Work handed to the sync thread by network callbacks and readers. */
+struct item {
+    struct item *next;
+    enum { IT_FRAME, IT_STATE, IT_CHUNK, IT_FAIL } kind;
+    net_id peer;
+    uint16_t type;
+    int state, err;
+    st_hash hash;
+    void (*done)(void *, int);
+    void *ctx;
+    size_t len;
+    uint8_t data[];
+};
+
+struct pending {
+    net_id from;
+    uint64_t seq;
+    size_t len;
+    uint8_t *rec;
+};
+
+struct inval {
+    uint64_t ino, parent;
+    uint16_t len;
+    char name[ST_NAME_MAX + 1];
+};
+
+struct fs_sync {
+    st_store *st;
+    struct fs *fs;
+    struct net_node *net;
+    struct fs_sync_opts o;
+    pthread_t thr;
+    int running, stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct item *head, *tail;
+    int kicked;
+    struct peer peers[SYNC_MAX_PEERS];
+    unsigned npeers;
+    struct pending *pend;
+    size_t npend, pendcap;
+    /* invalidations and orphans collected while applying */
+    struct inval *inv;
+    size_t ninv, invcap;
+    uint64_t *orph;
+    size_t norph, orphcap;
+    uint64_t last_reload_ns;
+};
+
+/* ---- queue -------------------------------------------------------------- */
+
+static void push(struct fs_sync *s, struct item *it)
+{
+    it->next = NULL;
+    pthread_mutex_lock(&s->mu);
+    if (s->tail)
+        s->tail->next = it;
+    else
+        s->head = it;
+    s->tail = it;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void fs_sync_kick(struct fs_sync *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->kicked = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static struct item *item_new(size_t len)
+{
+    struct item *it = calloc(1, sizeof(*it) + len);
+    if (it)
+        it->len = len;
+    return it;
+}
+
+/* ---- network callbacks (network thread: copy and queue only) ------------ */
+
+static int on_get_chunk(void *ctx, const st_hash *h, void *buf, size_t cap, size_t *len)
+{
+    struct fs_sync *s = ctx;
+    st_txn *t;
+    int rc = st_txn_begin(s->st, ST_TXN_READ, &t);
+    if (rc)
+        return rc;
+    const void *d;
+    size_t n;
+    rc = st_chunk_get(t, h, &d, &n);
+    if (rc == LR_EMISSING)
+        rc = -ENOENT;
+    if (!rc && n > cap)
+        rc = -EFBIG;
+    if (!rc) {
+        memcpy(buf, d, n);
+        *len = n;
+    }
+    st_txn_abort(t);
+    return rc;
+}
+
+static void on_frame(void *ctx, const net_id *peer, uint16_t type, const uint8_t *payload, size_t len)
+{
+    struct fs_sync *s = ctx;
+    if (type != FS_SYNC_HELLO && type != FS_SYNC_DATA)
+        return;
+    struct item *it = item_new(len);
+    if (!it) {
+        lr_error("sync: out of memory for a frame from a peer: dropped");
+        return;
+    }
+    it->kind = IT_FRAME;
+    it->peer = *peer;
+    it->type = type;
+    memcpy(it->data, payload, len);
+    push(s, it);
+}
+
+static void on_peer_state(void *ctx, const net_id *peer, enum net_peer_state st)
+{
+    struct fs_sync *s = ctx;
+    struct item *it = item_new(0);
+    if (!it)
+        return;
+    it->kind = IT_STATE;
+    it->peer = *peer;
+    it->state = (int)st;
+    push(s, it);
+}
+
+struct fetch_req {
+    struct fs_sync *s;
+    void (*done)(void *, int);
+    void *ctx;
+};
+
+static void on_fetched(void *ctx, int err, const st_hash *h, const uint8_t *data, size_t len,
+                       const net_id *from)
+{
+    struct fetch_req *r = ctx;
+    (void)from;
+    struct item *it = item_new(err ? 0 : len);
+    if (!it) {
+        /* Cannot queue: fail the reader here rather than never. */
+        r->done(r->ctx, -ENOMEM);
+        free(r);
+        return;
+    }
+    it->kind = err ? IT_FAIL : IT_CHUNK;
+    it->err = err;
+    it->hash = *h;
+    it->done = r->done;
+    it->ctx = r->ctx;
+    if (!err)
+        memcpy(it->data, data, len);
+    push(r->s, it);
+    free(r);
+}
+
+int fs_sync_fetch(struct fs_sync *s, const st_hash *h, void (*done)(void *ctx, int err), void *ctx)
+{
+    struct fetch_req *r = malloc(sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    r->s = s;
+    r->done = done;
+    r->ctx = ctx;
+    int rc = net_fetch(s->net, h, NULL, 0, s->o.fetch_timeout_ms, on_fetched, r);
+    if (rc)
+        free(r);
+    return rc;
+}
+
+/* ---- peers -------------------------------------------------------------- */
+
+static struct peer *peer_find(struct fs_sync *s, const net_id *id, int create)
+{
+    for (unsigned i = 0; i < s->npeers; i++)
+        if (!memcmp(s->peers[i].id.b, id->b, NET_ID_LEN))
+            return &s->peers[i];
+    if (!create || s->npeers == SYNC_MAX_PEERS)
+        return NULL;
+    struct peer *p = &s->peers[s->npeers++];
+    memset(p, 0, sizeof(*p));
+    p->id = *id;
+    return p;
+}
+
+struct reload_ctx { struct fs_sync *s; };
+
+static int reload_one(const uint8_t *id, const void *rec, size_t len, void *arg)
+{
+    struct fs_sync *s = ((struct reload_ctx *)arg)->s;
+    struct st_peerrec r;
+    char idstr[NET_ID_STR_LEN];
+    net_id nid;
+    memcpy(nid.b, id, NET_ID_LEN);
+    if (st_peerrec_decode(rec, len, &r)) {
+        lr_warn("sync: peer %s: damaged peer record in the store, ignored", net_id_format(&nid, idstr));
+        return 0;
+    }
+    struct peer *p = peer_find(s, &nid, 1);
+    if (!p)
+        return 0;
+    int changed = !p->known || p->naddrs != r.naddrs;
+    for (unsigned i = 0; !changed && i < r.naddrs; i++)
+        changed = strcmp(p->addrs[i], r.addrs[i]) != 0;
+    p->known = 2; /* seen in this pass */
+    if (!changed)
+        return 0;
+    p->naddrs = r.naddrs;
+    const char *addrs[ST_PEER_MAX_ADDRS];
+    for (unsigned i = 0; i < r.naddrs; i++) {
+        memcpy(p->addrs[i], r.addrs[i], sizeof(p->addrs[i]));
+        addrs[i] = p->addrs[i];
+    }
+    int rc = net_peer_add(s->net, &nid, addrs, r.naddrs);
+    if (rc)
+        lr_warn("sync: cannot add peer %s: %s", net_id_format(&nid, idstr), lr_strerror(rc));
+    return 0;
+}
+
+static void reload_peers(struct fs_sync *s)
+{
+    for (unsigned i = 0; i < s->npeers; i++)
+        if (s->peers[i].known)
+            s->peers[i].known = 1;
+    st_txn *t;
+    if (st_txn_begin(s->st, ST_TXN_READ, &t))
+        return;
+    struct reload_ctx c = { s };
+    st_peer_foreach(t, reload_one, &c);
+    st_txn_abort(t);
+    for (unsigned i = 0; i < s->npeers; i++) {
+        struct peer *p = &s->peers[i];
+        if (p->known == 1) { /* removed from the store */
+            net_peer_remove(s->net, &p->id);
+            p->known = 0;
+            p->streaming = 0;
+        } else if (p->known == 2) {
+            p->known = 1;
+        }
+    }
+}
+
+/* Applied sequence of peer id's log, from the store. */
+static uint64_t peer_applied(st_txn *t, const net_id *id)
+{
+    const void *rec;
+    size_t len;
+    struct st_peerrec r;
+    if (st_peer_get(t, id->b, &rec, &len) || st_peerrec_decode(rec, len, &r))
+        return 0;
+    return r.applied;
+}
+
+static int peer_set_applied(st_txn *t, const net_id *id, uint64_t seq)
+{
+    const void *rec;
+    size_t len;
+    struct st_peerrec r;
+    if (st_peer_get(t, id->b, &rec, &len) || st_peerrec_decode(rec, len, &r))
+        return 0; /* not a configured peer (removed meanwhile): nothing to record */
+    if (seq <= r.applied)
+        return 0;
+    r.applied = seq;
+    uint8_t b[ST_PEERREC_MAX];
+    int n = st_peerrec_encode(&r, b);
+    return n < 0 ? n : st_peer_put(t, id->b, b, (size_t)n);
+}
+
+static void send_hello(struct fs_sync *s, struct peer *p)
+{
+    st_txn *t;
+    uint64_t applied = 0;
+    if (!st_txn_begin(s->st, ST_TXN_READ, &t)) {
+        applied = peer_applied(t, &p->id);
+        st_txn_abort(t);
+    }
+    uint8_t b[9] = { 1 };
+    lr_put_le64(b + 1, applied);
+    p->rxlen = 0; /* the peer restarts its stream after our hello */
+    int rc = net_send_frame(s->net, &p->id, FS_SYNC_HELLO, b, sizeof(b));
+    if (rc)
+        lr_debug("sync: hello not sent: %s", lr_strerror(rc));
+    p->hello_due = 0;
+}
+
+/* ---- sending our log ---------------------------------------------------- */
+
+struct out {
+    struct fs_sync *s;
+    struct peer *p;
+    st_txn *t;
+    uint8_t *buf;
+    size_t len, cap;
+    uint64_t last;
+    unsigned n;
+    int err;
+    uint8_t seen[256][16]; /* file ids exported in this pass (small cache) */
+    unsigned nseen;
+};
+
+static int out_room(struct out *o, size_t n)
+{
+    if (o->len + n <= o->cap)
+        return 0;
+    size_t cap = o->cap ? o->cap : SYNC_FRAME_TARGET * 2;
+    while (cap < o->len + n)
+        cap *= 2;
+    uint8_t *b = realloc(o->buf, cap);
+    if (!b)
+        return -ENOMEM;
+    o->buf = b;
+    o->cap = cap;
+    return 0;
+}
+
+/* Send o's buffer as DATA frames of at most NET_FRAME_MAX bytes. */
+static int out_flush(struct out *o)
+{
+    size_t off = 0;
+    while (off < o->len) {
+        size_t n = LR_MIN(o->len - off, (size_t)NET_FRAME_MAX);
+        int rc = net_send_frame(o->s->net, &o->p->id, FS_SYNC_DATA, o->buf + off, n);
+        if (rc)
+            return rc;
+        off += n;
+    }
+    o->len = 0;
+    return 0;
+}
+
+static int send_record(uint64_t seq, const void *rec, size_t len, void *arg)
+{
+    struct out *o = arg;
+    uint8_t fids[4][16];
+    int n = st_rep_log_fids(rec, len, fids);
+    for (int i = 0; i < n; i++) {
+        int dup = 0;
+        for (unsigned j = 0; j < o->nseen && !dup; j++)
+            dup = !memcmp(o->seen[j], fids[i], 16);
+        if (dup)
+            continue;
+        if (o->nseen < 256)
+            memcpy(o->seen[o->nseen++], fids[i], 16);
+        uint8_t *r;
+        size_t rl;
+        int rc = st_rep_export(o->t, fids[i], &r, &rl);
+        if (rc == -ENOENT)
+            continue;
+        if (rc)
+            return rc;
+        if ((rc = out_room(o, 13 + rl))) {
+            free(r);
+            return rc;
+        }
+        o->buf[o->len] = SYNC_ENTRY_REC;
+        lr_put_le64(o->buf + o->len + 1, seq);
+        lr_put_le32(o->buf + o->len + 9, (uint32_t)rl);
+        memcpy(o->buf + o->len + 13, r, rl);
+        o->len += 13 + rl;
+        free(r);
+        if (o->len >= SYNC_FRAME_TARGET && (rc = out_flush(o)))
+            return rc;
+    }
+    o->last = seq;
+    return ++o->n >= SYNC_BATCH_RECORDS ? 1 : 0;
+}
+
+/* Send the peer what it has not got of our log; returns 1 if more remain. */
+static int send_log(struct fs_sync *s, struct peer *p)
+{
+    static __thread struct out o;
+    memset(&o, 0, sizeof(o));
+    o.s = s;
+    o.p = p;
+    o.last = p->sent;
+    if (st_txn_begin(s->st, ST_TXN_READ, &o.t))
+        return 0;
+    int rc = st_log_foreach(o.t, p->sent + 1, send_record, &o);
+    st_txn_abort(o.t);
+    int more = rc == 1;
+    if (rc < 0) {
+        lr_warn("sync: sending changes to a peer failed: %s", lr_strerror(rc));
+        free(o.buf);
+        return 0;
+    }
+    if (o.last > p->sent) {
+        if (!out_room(&o, 9)) {
+            o.buf[o.len] = SYNC_ENTRY_MARK;
+            lr_put_le64(o.buf + o.len + 1, o.last);
+            o.len += 9;
+        }
+        if (out_flush(&o) == 0)
+            p->sent = o.last;
+        else
+            p->streaming = 0; /* connection went away: wait for the next hello */
+    }
+    free(o.buf);
+    return more;
+}
+
+/* ---- applying peers' records -------------------------------------------- */
+
+static void hk_inode(void *ctx, uint64_t ino)
+{
+    struct fs_sync *s = ctx;
+    if (s->ninv == s->invcap) {
+        size_t cap = s->invcap ? s->invcap * 2 : 64;
+        struct inval *n = realloc(s->inv, cap * sizeof(*n));
+        if (!n)
+            return;
+        s->inv = n;
+        s->invcap = cap;
+    }
+    struct inval *v = &s->inv[s->ninv++];
+    v->ino = ino;
+    v->parent = 0;
+    v->len = 0;
+}
+
+static void hk_entry(void *ctx, uint64_t parent, const char *name, size_t len)
+{
+    struct fs_sync *s = ctx;
+    hk_inode(ctx, 0);
+    if (!s->ninv || s->inv[s->ninv - 1].ino != 0 || len > ST_NAME_MAX)
+        return;
+    struct inval *v = &s->inv[s->ninv - 1];
+    v->parent = parent;
+    v->len = (uint16_t)len;
+    memcpy(v->name, name, len);
+    v->name[len] = 0;
+}
+
+static void hk_orphan(void *ctx, uint64_t ino)
+{
+    struct fs_sync *s = ctx;
+    if (s->norph == s->orphcap) {
+        size_t cap = s->orphcap ? s->orphcap * 2 : 16;
+        uint64_t *n = realloc(s->orph, cap * sizeof(*n));
+        if (!n)
+            return;
+        s->orph = n;
+        s->orphcap = cap;
+    }
+    s->orph[s->norph++] = ino;
+}
+
+/* Apply one record; -EAGAIN means "keep it for later". */
+static int apply_one(struct fs_sync *s, st_txn *t, const net_id *from, const uint8_t *rec, size_t len)
+{
+    static __thread struct st_rep_file f;
+    int rc = st_rep_decode(rec, len, &f);
+    if (rc) {
+        char idstr[10];
+        lr_warn("sync: peer %s sent a malformed record: ignored", net_id_short(from, idstr));
+        return 0;
+    }
+    struct st_rep_hooks h = { .inode = hk_inode, .entry = hk_entry, .orphan = hk_orphan, .ctx = s };
+    int result;
+    rc = st_rep_apply(t, &f, from->b, &h, &result);
+    if (rc == LR_EPROTO || rc == LR_EHASH) {
+        char idstr[10];
+        lr_warn("sync: peer %s sent a record that contradicts this store (%s): ignored",
+                net_id_short(from, idstr), lr_strerror(rc));
+        return 0;
+    }
+    return rc;
+}
+
+static int keep_pending(struct fs_sync *s, const net_id *from, uint64_t seq, const uint8_t *rec, size_t len)
+{
+    if (s->npend >= SYNC_MAX_PENDING) {
+        lr_warn("sync: too many records waiting for their directory: dropping one");
+        return 0;
+    }
+    if (s->npend == s->pendcap) {
+        size_t cap = s->pendcap ? s->pendcap * 2 : 64;
+        struct pending *n = realloc(s->pend, cap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        s->pend = n;
+        s->pendcap = cap;
+    }
+    struct pending *p = &s->pend[s->npend];
+    if (!(p->rec = malloc(len)))
+        return -ENOMEM;
+    memcpy(p->rec, rec, len);
+    p->len = len;
+    p->seq = seq;
+    p->from = *from;
+    s->npend++;
+    return 0;
+}
+
+/* Retry pending records until a pass makes no progress. */
+static int retry_pending(struct fs_sync *s, st_txn *t)
+{
+    int progress = 1;
+    while (progress && s->npend) {
+        progress = 0;
+        for (size_t i = 0; i < s->npend;) {
+            struct pending *p = &s->pend[i];
+            int rc = apply_one(s, t, &p->from, p->rec, p->len);
+            if (rc == -EAGAIN) {
+                i++;
+                continue;
+            }
+            if (rc)
+                return rc;
+            free(p->rec);
+            s->pend[i] = s->pend[--s->npend];
+            progress = 1;
+        }
+    }
+    return 0;
+}
+
+/* Lowest pending sequence from peer, or UINT64_MAX. */
+static uint64_t pending_floor(struct fs_sync *s, const net_id *from)
+{
+    uint64_t lo = UINT64_MAX;
+    for (size_t i = 0; i < s->npend; i++)
+        if (!memcmp(s->pend[i].from.b, from->b, NET_ID_LEN) && s->pend[i].seq < lo)
+            lo = s->pend[i].seq;
+    return lo;
+}
+
+static void finish_apply(struct fs_sync *s)
+{
+    for (size_t i = 0; i < s->ninv; i++) {
+        if (!s->fs)
+            break;
+        if (s->inv[i].ino)
+            fs_inval_inode(s->fs, s->inv[i].ino, -1, 0);
+        else
+            fs_inval_entry(s->fs, s->inv[i].parent, s->inv[i].name, s->inv[i].len);
+    }
+    s->ninv = 0;
+    for (size_t i = 0; i < s->norph; i++) {
+        if (s->fs) {
+            fs_reap(s->fs, s->orph[i]);
+        } else {
+            st_txn *t;
+            if (!st_txn_begin(s->st, ST_TXN_WRITE, &t)) {
+                int rc = st_inode_del(t, s->orph[i]);
+                if (rc && rc != -ENOENT)
+                    st_txn_abort(t);
+                else
+                    st_txn_commit(t);
+            }
+        }
+    }
+    s->norph = 0;
+}
+
+/* Parse and apply the complete entries in peer p's stream buffer. */
+static void apply_stream(struct fs_sync *s, struct peer *p)
+{
+    st_txn *t;
+    int rc = st_txn_begin(s->st, ST_TXN_WRITE, &t);
+    if (rc) {
+        lr_error("sync: cannot apply changes: %s", lr_strerror(rc));
+        return;
+    }
+    size_t pos = 0;
+    uint64_t mark = 0;
+    int applied = 0;
+    char idstr[10];
+    while (!rc && pos < p->rxlen) {
+        const uint8_t *e = p->rx + pos;
+        size_t avail = p->rxlen - pos;
+        if (e[0] == SYNC_ENTRY_MARK) {
+            if (avail < 9)
+                break;
+            mark = lr_get_le64(e + 1);
+            pos += 9;
+        } else if (e[0] == SYNC_ENTRY_REC) {
+            if (avail < 13)
+                break;
+            uint64_t seq = lr_get_le64(e + 1);
+            uint32_t len = lr_get_le32(e + 9);
+            if (len > SYNC_MAX_RECORD) {
+                lr_warn("sync: peer %s sent an oversized record: stream reset", net_id_short(&p->id, idstr));
+                p->rxlen = pos = 0;
+                p->hello_due = 1;
+                break;
+            }
+            if (avail < 13 + (size_t)len)
+                break;
+            rc = apply_one(s, t, &p->id, e + 13, len);
+            if (rc == -EAGAIN)
+                rc = keep_pending(s, &p->id, seq, e + 13, len);
+            else if (!rc)
+                applied = 1;
+            pos += 13 + (size_t)len;
+        } else {
+            lr_warn("sync: peer %s sent an unknown stream entry %u: stream reset",
+                    net_id_short(&p->id, idstr), e[0]);
+            p->rxlen = pos = 0;
+            p->hello_due = 1;
+            break;
+        }
+    }
+    if (!rc && applied)
+        rc = retry_pending(s, t);
+    if (!rc && mark) {
+        uint64_t floor = pending_floor(s, &p->id);
+        rc = peer_set_applied(t, &p->id, floor == UINT64_MAX ? mark : LR_MIN(mark, floor - 1));
+    }
+    if (!rc)
+        rc = st_txn_commit(t);
+    else
+        st_txn_abort(t);
+    if (rc) {
+        lr_error("sync: applying changes from peer %s failed: %s", net_id_short(&p->id, idstr),
+                 lr_strerror(rc));
+        s->ninv = s->norph = 0;
+        p->rxlen = 0;
+        p->hello_due = 1; /* ask again from what was committed */
+        return;
+    }
+    memmove(p->rx, p->rx + pos, p->rxlen - pos);
+    p->rxlen -= pos;
+    finish_apply(s);
+    if (applied)
+        s->kicked = 1; /* relay to the other peers */
+}
+
+static void handle_frame(struct fs_sync *s, struct item *it)
+{
+    struct peer *p = peer_find(s, &it->peer, 0);
+    if (!p || !p->known)
+        return;
+    if (it->type == FS_SYNC_HELLO) {
+        if (it->len < 9 || it->data[0] != 1)
+            return;
+        p->sent = lr_get_le64(it->data + 1);
+        p->streaming = 1;
+        s->kicked = 1;
+        return;
+    }
+    if (p->rxlen + it->len > p->rxcap) {
+        size_t cap = p->rxcap ? p->rxcap : (1u << 20);
+        while (cap < p->rxlen + it->len)
+            cap *= 2;
+        uint8_t *n = realloc(p->rx, cap);
+        if (!n) {
+            lr_error("sync: out of memory for a peer's changes: stream reset");
+            p->rxlen = 0;
+            p->hello_due = 1;
+            return;
+        }
+        p->rx = n;
+        p->rxcap = cap;
+    }
+    memcpy(p->rx + p->rxlen, it->data, it->len);
+    p->rxlen += it->len;
+    apply_stream(s, p);
+}
+
+static void handle_chunk(struct fs_sync *s, struct item *it)
+{
+    int rc = 0;
+    if (it->kind == IT_CHUNK) {
+        st_txn *t;
+        rc = st_txn_begin(s->st, ST_TXN_WRITE, &t);
+        if (!rc) {
+            rc = st_chunk_put(t, &it->hash, it->data, it->len);
+            rc = rc ? (st_txn_abort(t), rc) : st_txn_commit(t);
+        }
+        if (rc) {
+            char hex[2 * ST_HASH_LEN + 1];
+            lr_error("sync: cannot store fetched chunk %s: %s", st_hash_hex(&it->hash, hex), lr_strerror(rc));
+        }
+    } else {
+        rc = it->err;
+    }
+    it->done(it->ctx, rc);
+}
+
+/* ---- the thread --------------------------------------------------------- */
+
+static void *sync_main(void *arg)
+{
+    struct fs_sync *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        while (!s->head && !s->kicked && !s->stop) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 200 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            if (pthread_cond_timedwait(&s->cv, &s->mu, &ts))
+                break;
+        }
+        if (s->stop) {
+            pthread_mutex_unlock(&s->mu);
+            break;
+        }
+        struct item *list = s->head;
+        s->head = s->tail = NULL;
+        s->kicked = 0;
+        pthread_mutex_unlock(&s->mu);
+
+        while (list) {
+            struct item *it = list;
+            list = it->next;
+            if (it->kind == IT_FRAME) {
+                handle_frame(s, it);
+            } else if (it->kind == IT_STATE) {
+                struct peer *p = peer_find(s, &it->peer, 0);
+                if (p) {
+                    int up = it->state != NET_PEER_DOWN;
+                    if (up && !p->connected)
+                        p->hello_due = 1;
+                    if (!up)
+                        p->streaming = 0;
+                    p->connected = up;
+                }
+            } else {
+                handle_chunk(s, it);
+            }
+            free(it);
+        }
+        uint64_t now = lr_now_mono_ns();
+        if (now - s->last_reload_ns > 1000000000ull) {
+            reload_peers(s);
+            s->last_reload_ns = now;
+        }
+        int more = 0;
+        for (unsigned i = 0; i < s->npeers; i++) {
+            struct peer *p = &s->peers[i];
+            if (!p->known || !p->connected)
+                continue;
+            if (p->hello_due)
+                send_hello(s, p);
+            if (p->streaming)
+                more |= send_log(s, p);
+        }
+        /* Even with nothing queued, poll the log: local commits (the file
+         * system) are cheap to notice this way and need no coupling. */
+        if (more)
+            s->kicked = 1;
+    }
+    return NULL;
+}
+
+/* ---- life cycle --------------------------------------------------------- */
+
+int fs_sync_new(st_store *st, struct fs *f, const struct fs_sync_opts *o, struct fs_sync **out)
+{
+    struct fs_sync *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    s->st = st;
+    s->fs = f;
+    s->o = *o;
+    if (!s->o.fetch_timeout_ms)
+        s->o.fetch_timeout_ms = 5000;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    struct st_meta m;
+    st_meta(st, &m);
+    struct net_config c = { 0 };
+    c.identity_dir = st_dir(st);
+    for (int i = 0; i < NET_MAX_LISTEN; i++)
+        c.listen[i] = o->listen[i];
+    memcpy(c.volume, m.volume, NET_VOLUME_LEN);
+    c.get_chunk = on_get_chunk;
+    c.on_frame = on_frame;
+    c.on_peer_state = on_peer_state;
+    c.ctx = s;
+    int rc = net_node_new(&c, &s->net);
+    if (rc) {
+        fs_sync_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void fs_sync_set_fs(struct fs_sync *s, struct fs *f) { s->fs = f; }
+struct net_node *fs_sync_net(struct fs_sync *s) { return s->net; }
+
+int fs_sync_start(struct fs_sync *s)
+{
+    reload_peers(s);
+    s->last_reload_ns = lr_now_mono_ns();
+    int rc = net_node_start(s->net);
+    if (rc)
+        return rc;
+    if ((rc = -pthread_create(&s->thr, NULL, sync_main, s)))
+        return rc;
+    s->running = 1;
+    return 0;
+}
+
+void fs_sync_stop(struct fs_sync *s)
+{
+    if (!s)
+        return;
+    if (s->net)
+        net_node_stop(s->net); /* fails pending fetches: their items get queued */
+    if (s->running) {
+        pthread_mutex_lock(&s->mu);
+        s->stop = 1;
+        pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->thr, NULL);
+        s->running = 0;
+    }
+    /* Answer readers whose fetch results arrived after the thread ended. */
+    struct item *list = s->head;
+    s->head = s->tail = NULL;
+    while (list) {
+        struct item *it = list;
+        list = it->next;
+        if (it->kind == IT_CHUNK || it->kind == IT_FAIL)
+            it->done(it->ctx, -ECANCELED);
+        free(it);
+    }
+}
+
+void fs_sync_free(struct fs_sync *s)
+{
+    if (!s)
+        return;
+    fs_sync_stop(s);
+    net_node_free(s->net);
+    for (unsigned i = 0; i < s->npeers; i++)
+        free(s->peers[i].rx);
+    for (size_t i = 0; i < s->npend; i++)
+        free(s->pend[i].rec);
+    free(s->pend);
+    free(s->inv);
+    free(s->orph);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+}

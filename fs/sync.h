@@ -1,0 +1,67 @@
+/*
+ * sync.h - replication between peers and on-demand chunk fetch: the glue
+ * between the store (replica.h), the transport (net.h) and the mounted
+ * file system (fs.h).
+ *
+ * One sync thread per daemon. It
+ *  - keeps the transport's trusted peers equal to the store's "peer"
+ *    database (re-read every second, so `landro peer add` needs no restart);
+ *  - on each new connection sends SYNC_HELLO: "send me your change log
+ *    after sequence N", N being what this store has applied of that peer;
+ *  - streams its own change log to every peer that said hello: for each
+ *    new log record, the current replication record of every file the
+ *    record names (st_rep_export), and a mark after each batch;
+ *  - applies the records peers stream to it (st_rep_apply), keeps records
+ *    whose parent directory has not arrived yet and retries them, records
+ *    per peer the highest sequence applied, then invalidates the kernel's
+ *    caches for what changed and reaps files deleted by peers;
+ *  - stores chunks fetched for readers (fs_sync_fetch).
+ * Frame formats: docs/PROTOCOL.md, "Synchronization frames".
+ *
+ * Threads: fs_sync_new/start/stop/free from the daemon's main thread;
+ * fs_sync_fetch from any thread (FUSE workers). Network callbacks only
+ * copy data and queue it; the sync thread does all store writes.
+ *
+ * Errors: 0, -ENOMEM, -errno, store and net errors (lr.h).
+ */
+#ifndef FS_SYNC_H
+#define FS_SYNC_H
+
+#include <stdint.h>
+
+#include "net.h"
+#include "store.h"
+
+struct fs;
+struct fs_sync;
+
+enum {
+    FS_SYNC_HELLO = NET_FRAME_APP_MIN,  /* 0x100 */
+    FS_SYNC_DATA,                       /* 0x101 */
+};
+
+struct fs_sync_opts {
+    const char *listen[NET_MAX_LISTEN]; /* "host:port" (NULL-ended); none: no network */
+    unsigned fetch_timeout_ms;           /* bound for an on-demand read, default 5000 */
+};
+
+/* Create the network node (identity from the store directory) and the
+ * sync state. f may be NULL (no kernel to invalidate: tests, tools). */
+int fs_sync_new(st_store *st, struct fs *f, const struct fs_sync_opts *o, struct fs_sync **out);
+/* Attach the mounted file system once it exists (before start). */
+void fs_sync_set_fs(struct fs_sync *s, struct fs *f);
+int fs_sync_start(struct fs_sync *s);
+void fs_sync_stop(struct fs_sync *s);
+void fs_sync_free(struct fs_sync *s);
+struct net_node *fs_sync_net(struct fs_sync *s);
+
+/* Fetch chunk h from a peer and store it locally; done(ctx, err) runs on
+ * the sync thread once the chunk is stored (err 0) or the fetch failed
+ * (-LR_ETIMEDOUT, -ENOENT, -LR_EHASH, ...). Returns 0 (done will run) or
+ * an error (done will not run). */
+int fs_sync_fetch(struct fs_sync *s, const st_hash *h, void (*done)(void *ctx, int err), void *ctx);
+
+/* Wake the sender: local changes were committed (cheap; any thread). */
+void fs_sync_kick(struct fs_sync *s);
+
+#endif
