@@ -58,7 +58,8 @@ run dd if=/dev/urandom of="$MA/big.bin" bs=1M count=64 status=none
 run sync "$MA/big.bin"
 
 step "read on B (metadata replicated; data fetched on demand)"
-wait_for 15 test -f "$MB/big.bin"
+size=$(stat -c %s "$MA/big.bin")
+wait_for 15 sh -c "[ \"\$(stat -c %s '$MB/big.bin' 2>/dev/null)\" = $size ]"
 wait_for 15 test -f "$MB/project/src/lr.c"
 run ls -l "$MB" "$MB/project"
 run cat "$MB/hello.txt"
