@@ -129,30 +129,17 @@ static uint8_t mode_dtype(uint32_t mode)
     }
 }
 
-/* Bump this device's version-vector entry of *in; returns the new counter. */
+/* Bump this device's version-vector entry of *in (and make it the
+ * writer); returns the new counter. */
 static uint64_t vv_bump(st_txn *txn, struct st_inode *in)
 {
     struct st_meta m;
     st_meta(st_txn_store(txn), &m);
-    for (uint16_t i = 0; i < in->nvv && i < ST_VV_MAX; i++) {
+    st_vv_bump(in, m.device);
+    for (uint16_t i = 0; i < in->nvv; i++)
         if (memcmp(in->vv[i].dev, m.device, 8) == 0)
-            return ++in->vv[i].ctr;
-    }
-    if (in->nvv < ST_VV_MAX) {
-        memcpy(in->vv[in->nvv].dev, m.device, 8);
-        in->vv[in->nvv].ctr = 1;
-        in->nvv++;
-        return 1;
-    }
-    /* Full vector: replace the smallest entry (never happens with fewer
-     * than ST_VV_MAX devices in a volume). */
-    uint16_t lo = 0;
-    for (uint16_t i = 1; i < ST_VV_MAX; i++)
-        if (in->vv[i].ctr < in->vv[lo].ctr)
-            lo = i;
-    memcpy(in->vv[lo].dev, m.device, 8);
-    in->vv[lo].ctr++;
-    return in->vv[lo].ctr;
+            return in->vv[i].ctr;
+    return 0;
 }
 
 /* Modify-and-write helper: bump version, store. */
