@@ -1,0 +1,666 @@
+/*
+ * landro-fsck-damage - builds a populated test store and damages it in one
+ * precise way, for the landro-fsck test cases (tests/fsck/<case>/damage).
+ * A test tool: it writes through store/raw.h, bypassing every invariant.
+ *
+ *   landro-fsck-damage populate STORE
+ *   landro-fsck-damage SUBCOMMAND STORE ARGS...   (see usage())
+ *
+ * PATH arguments are paths inside the volume ("/docs/big"); IDX is the
+ * index of an extent of that file in offset order (0 = first).
+ * Exit 0 on success, 1 on failure (with a message), 2 on usage errors.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ns.h"
+#include "peerrec.h"
+#include "raw.h"
+#include "store.h"
+
+static const char *prog = "landro-fsck-damage";
+
+static int die(const char *what, int rc)
+{
+    fprintf(stderr, "%s: %s: %s\n", prog, what, lr_strerror(rc));
+    return 1;
+}
+
+/* ---- populate --------------------------------------------------------- */
+
+static uint64_t rng = 42;
+static uint8_t rnd8(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint8_t)(rng >> 24);
+}
+
+static int mk(st_txn *t, uint64_t parent, const char *name, uint32_t mode, const char *target,
+              uint64_t *ino)
+{
+    struct st_inode in;
+    int rc = st_ns_create(t, parent, name, strlen(name), mode, 0, 0, 0, target,
+                          target ? strlen(target) : 0, &in);
+    if (rc == 0 && ino)
+        *ino = in.ino;
+    return rc;
+}
+
+static int wr(st_txn *t, uint64_t ino, const void *data, size_t len)
+{
+    struct st_ns_wrange r = { 0, len, data };
+    struct timespec ts = { 1700000000, 0 };
+    return st_ns_write(t, ino, &r, 1, len, &ts, NULL);
+}
+
+static int populate(const char *dir)
+{
+    st_store *st;
+    int rc = st_open(dir, ST_OPEN_CREATE | ST_OPEN_EXCL, &st);
+    if (rc)
+        return die("cannot create store", rc);
+    st_txn *t;
+    if ((rc = st_txn_begin(st, ST_TXN_WRITE, &t)))
+        goto out;
+    uint8_t dev[ST_DEVICE_ID_LEN];
+    memset(dev, 0x5a, sizeof(dev));
+    uint64_t docs, sub, src, big, small, copy, code, empty;
+    size_t bigl = 700 * 1024, copyl = 300 * 1024;
+    uint8_t *data = malloc(bigl);
+    if (!data) {
+        rc = -ENOMEM;
+        goto abort;
+    }
+    for (size_t i = 0; i < bigl; i++)
+        data[i] = rnd8();
+    char text[3000];
+    for (size_t i = 0; i < sizeof(text); i++)
+        text[i] = (i % 61 == 60) ? '\n' : (char)('a' + i % 26);
+    const char hello[] = "hello, landro\n";
+    struct st_inode lin;
+    struct st_peerrec pr = { 0, 3, 1, { "192.0.2.7:7400" } };
+    uint8_t prb[ST_PEERREC_MAX], pid[ST_DEVICE_ID_LEN];
+    memset(pid, 0x77, sizeof(pid));
+    int prl;
+    if ((rc = st_meta_set_device(t, dev)) ||
+        (rc = mk(t, ST_ROOT_INO, "docs", S_IFDIR | 0755, NULL, &docs)) ||
+        (rc = mk(t, docs, "sub", S_IFDIR | 0750, NULL, &sub)) ||
+        (rc = mk(t, ST_ROOT_INO, "src", S_IFDIR | 0755, NULL, &src)) ||
+        (rc = mk(t, docs, "big", S_IFREG | 0644, NULL, &big)) ||
+        (rc = wr(t, big, data, bigl)) ||
+        (rc = mk(t, sub, "copy", S_IFREG | 0644, NULL, &copy)) ||
+        (rc = wr(t, copy, data, copyl)) ||
+        (rc = mk(t, docs, "small", S_IFREG | 0600, NULL, &small)) ||
+        (rc = wr(t, small, hello, sizeof(hello) - 1)) ||
+        (rc = st_ns_setxattr(t, small, "user.comment", "checked", 7, 0)) ||
+        (rc = mk(t, src, "main.c", S_IFREG | 0644, NULL, &code)) ||
+        (rc = wr(t, code, text, sizeof(text))) ||
+        (rc = mk(t, src, "empty", S_IFREG | 0644, NULL, &empty)) ||
+        (rc = st_ns_link(t, small, src, "link-to-small", 13, &lin)) ||
+        (rc = mk(t, docs, "latest", S_IFLNK | 0777, "big", NULL)))
+        goto abort;
+    if ((prl = st_peerrec_encode(&pr, prb)) < 0 || (rc = st_peer_put(t, pid, prb, (size_t)prl))) {
+        rc = prl < 0 ? prl : rc;
+        goto abort;
+    }
+    free(data);
+    data = NULL;
+    rc = st_txn_commit(t);
+    goto out;
+abort:
+    free(data);
+    st_txn_abort(t);
+out:
+    st_close(st);
+    if (rc)
+        return die("cannot populate store", rc);
+    return 0;
+}
+
+/* ---- helpers for the damage commands ---------------------------------- */
+
+static int resolve(st_txn *t, const char *path, uint64_t *ino, uint64_t *parent, const char **last)
+{
+    uint64_t cur = ST_ROOT_INO, par = ST_ROOT_INO;
+    const char *p = path, *lastp = "";
+    while (*p) {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        struct st_dirent d;
+        int rc = st_dirent_get(t, cur, p, n, &d);
+        if (rc) {
+            fprintf(stderr, "%s: no '%s' in the store\n", prog, path);
+            return rc;
+        }
+        par = cur;
+        cur = d.child;
+        lastp = p;
+        p += n;
+    }
+    *ino = cur;
+    if (parent)
+        *parent = par;
+    if (last)
+        *last = lastp;
+    return 0;
+}
+
+struct nth { size_t want, i; int found; struct st_extent e; };
+static int nth_cb(uint64_t ino, const struct st_extent *e, void *arg)
+{
+    struct nth *n = arg;
+    if (n->i++ == n->want) {
+        n->e = *e;
+        n->found = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static int extent_of(st_txn *t, const char *path, const char *idx, uint64_t *ino, struct st_extent *e)
+{
+    int rc = resolve(t, path, ino, NULL, NULL);
+    if (rc)
+        return rc;
+    struct nth n = { (size_t)strtoul(idx, NULL, 10), 0, 0, { 0 } };
+    rc = st_extent_foreach(t, *ino, 0, nth_cb, &n);
+    if (rc < 0)
+        return rc;
+    if (!n.found) {
+        fprintf(stderr, "%s: '%s' has no extent %s\n", prog, path, idx);
+        return -ENOENT;
+    }
+    *e = n.e;
+    return 0;
+}
+
+static int unhex(const char *s, uint8_t *out, size_t cap, size_t *n)
+{
+    size_t l = strlen(s);
+    if (l % 2 || l / 2 > cap)
+        return -EINVAL;
+    for (size_t i = 0; i < l / 2; i++) {
+        unsigned v;
+        if (sscanf(s + 2 * i, "%2x", &v) != 1)
+            return -EINVAL;
+        out[i] = (uint8_t)v;
+    }
+    *n = l / 2;
+    return 0;
+}
+
+static void ext_key(uint8_t k[16], uint64_t ino, uint64_t off)
+{
+    lr_put_be64(k, ino);
+    lr_put_be64(k + 8, off);
+}
+
+static void ext_val(uint8_t v[ST_EXTENT_LEN], const struct st_extent *e)
+{
+    memset(v, 0, ST_EXTENT_LEN);
+    v[0] = 1;
+    lr_put_le32(v + 4, e->len);
+    lr_put_le32(v + 8, e->chunk_off);
+    memcpy(v + 12, e->hash.b, ST_HASH_LEN);
+}
+
+static int inode_raw_put(st_txn *t, const struct st_inode *in)
+{
+    uint8_t k[8], v[ST_INODE_LEN + ST_VV_MAX * 16];
+    size_t n = st_inode_encode(in, v, sizeof(v));
+    lr_put_be64(k, in->ino);
+    return st_raw_put(t, "inode", k, 8, v, n);
+}
+
+/* ---- damage commands ------------------------------------------------- */
+
+static int d_chunk_flip(st_txn *t, char **a)
+{
+    uint64_t ino;
+    struct st_extent e;
+    int rc = extent_of(t, a[0], a[1], &ino, &e);
+    if (rc)
+        return rc;
+    const void *v;
+    size_t vl;
+    if ((rc = st_raw_get(t, "chunk", e.hash.b, ST_HASH_LEN, &v, &vl)))
+        return rc;
+    uint8_t *c = malloc(vl);
+    if (!c)
+        return -ENOMEM;
+    memcpy(c, v, vl);
+    c[vl / 2] ^= 0x40;
+    rc = st_raw_put(t, "chunk", e.hash.b, ST_HASH_LEN, c, vl);
+    free(c);
+    return rc;
+}
+
+static int d_chunk_del(st_txn *t, char **a)
+{
+    uint64_t ino;
+    struct st_extent e;
+    int rc = extent_of(t, a[0], a[1], &ino, &e);
+    return rc ? rc : st_raw_del(t, "chunk", e.hash.b, ST_HASH_LEN);
+}
+
+static int d_chunkref_del(st_txn *t, char **a)
+{
+    uint64_t ino;
+    struct st_extent e;
+    int rc = extent_of(t, a[0], a[1], &ino, &e);
+    if (rc || (rc = st_raw_del(t, "chunkref", e.hash.b, ST_HASH_LEN)))
+        return rc;
+    return strcmp(a[2], "keep-bytes") ? st_raw_del(t, "chunk", e.hash.b, ST_HASH_LEN) : 0;
+}
+
+static int d_chunkref_set(st_txn *t, char **a)
+{
+    uint64_t ino;
+    struct st_extent e;
+    struct st_chunkref r;
+    int rc = extent_of(t, a[0], a[1], &ino, &e);
+    if (rc || (rc = st_chunk_info(t, &e.hash, &r)))
+        return rc;
+    uint64_t val = strtoull(a[3], NULL, 0);
+    if (!strcmp(a[2], "refcount"))
+        r.refcount = val;
+    else if (!strcmp(a[2], "len"))
+        r.len = (uint32_t)val;
+    else if (!strcmp(a[2], "flags"))
+        r.flags = (uint8_t)val;
+    else
+        return -EINVAL;
+    uint8_t v[ST_CHUNKREF_LEN];
+    st_chunkref_encode(&r, v);
+    return st_raw_put(t, "chunkref", e.hash.b, ST_HASH_LEN, v, sizeof(v));
+}
+
+static int d_chunkref_raw(st_txn *t, char **a)
+{
+    uint64_t ino;
+    struct st_extent e;
+    uint8_t v[512];
+    size_t n;
+    int rc = extent_of(t, a[0], a[1], &ino, &e);
+    if (rc || (rc = unhex(a[2], v, sizeof(v), &n)))
+        return rc;
+    return st_raw_put(t, "chunkref", e.hash.b, ST_HASH_LEN, v, n);
+}
+
+static int d_chunk_orphan(st_txn *t, char **a)
+{
+    uint8_t buf[5000];
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (uint8_t)(i * 7 + 3);
+    st_hash h;
+    st_hash_compute(buf, sizeof(buf), &h);
+    return st_chunk_put(t, &h, buf, sizeof(buf));
+}
+
+static int d_chunk_noref(st_txn *t, char **a)
+{
+    uint8_t buf[3000];
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (uint8_t)(i * 13 + 1);
+    st_hash h;
+    st_hash_compute(buf, sizeof(buf), &h);
+    return st_raw_put(t, "chunk", h.b, ST_HASH_LEN, buf, sizeof(buf));
+}
+
+static int d_extent_del(st_txn *t, char **a)
+{
+    uint64_t ino;
+    struct st_extent e;
+    uint8_t k[16];
+    int rc = extent_of(t, a[0], a[1], &ino, &e);
+    if (rc)
+        return rc;
+    ext_key(k, ino, e.off);
+    return st_raw_del(t, "extent", k, 16);
+}
+
+static int d_extent_set(st_txn *t, char **a)
+{
+    uint64_t ino;
+    struct st_extent e;
+    uint8_t k[16], v[ST_EXTENT_LEN];
+    int rc = extent_of(t, a[0], a[1], &ino, &e);
+    if (rc)
+        return rc;
+    uint64_t val = strtoull(a[3], NULL, 0);
+    if (!strcmp(a[2], "off")) {
+        ext_key(k, ino, e.off);
+        if ((rc = st_raw_del(t, "extent", k, 16)))
+            return rc;
+        e.off = val;
+    } else if (!strcmp(a[2], "len")) {
+        e.len = (uint32_t)val;
+    } else if (!strcmp(a[2], "chunk_off")) {
+        e.chunk_off = (uint32_t)val;
+    } else if (!strcmp(a[2], "ino")) {
+        ext_key(k, ino, e.off);
+        if ((rc = st_raw_del(t, "extent", k, 16)))
+            return rc;
+        ino = val;
+    } else {
+        return -EINVAL;
+    }
+    ext_key(k, ino, e.off);
+    ext_val(v, &e);
+    return st_raw_put(t, "extent", k, 16, v, sizeof(v));
+}
+
+static int d_extent_raw(st_txn *t, char **a)
+{
+    uint64_t ino;
+    struct st_extent e;
+    uint8_t k[16], v[512];
+    size_t n;
+    int rc = extent_of(t, a[0], a[1], &ino, &e);
+    if (rc || (rc = unhex(a[2], v, sizeof(v), &n)))
+        return rc;
+    ext_key(k, ino, e.off);
+    return st_raw_put(t, "extent", k, 16, v, n);
+}
+
+static int d_inode_set(st_txn *t, char **a)
+{
+    uint64_t ino;
+    struct st_inode in;
+    int rc = resolve(t, a[0], &ino, NULL, NULL);
+    if (rc || (rc = st_inode_get(t, ino, &in)))
+        return rc;
+    uint64_t val = strtoull(a[2], NULL, 0);
+    if (!strcmp(a[1], "nlink"))
+        in.nlink = (uint32_t)val;
+    else if (!strcmp(a[1], "size"))
+        in.size = val;
+    else if (!strcmp(a[1], "mode"))
+        in.mode = (uint32_t)val;
+    else
+        return -EINVAL;
+    return inode_raw_put(t, &in);
+}
+
+static int d_inode_truncate(st_txn *t, char **a)
+{
+    uint64_t ino;
+    int rc = resolve(t, a[0], &ino, NULL, NULL);
+    if (rc)
+        return rc;
+    uint8_t k[8];
+    lr_put_be64(k, ino);
+    const void *v;
+    size_t vl, n = strtoul(a[1], NULL, 10);
+    if ((rc = st_raw_get(t, "inode", k, 8, &v, &vl)))
+        return rc;
+    uint8_t buf[1024];
+    if (n > vl || n > sizeof(buf))
+        return -EINVAL;
+    memcpy(buf, v, n);
+    return st_raw_put(t, "inode", k, 8, buf, n);
+}
+
+static int d_inode_del(st_txn *t, char **a)
+{
+    uint64_t ino;
+    int rc = resolve(t, a[0], &ino, NULL, NULL);
+    if (rc)
+        return rc;
+    uint8_t k[8];
+    lr_put_be64(k, ino);
+    return st_raw_del(t, "inode", k, 8);
+}
+
+static int d_name_del(st_txn *t, char **a)
+{
+    uint64_t ino, parent;
+    const char *last;
+    int rc = resolve(t, a[0], &ino, &parent, &last);
+    return rc ? rc : st_dirent_del(t, parent, last, strlen(last));
+}
+
+static int d_dirent_raw_del(st_txn *t, char **a)
+{
+    uint64_t ino, parent;
+    const char *last;
+    int rc = resolve(t, a[0], &ino, &parent, &last);
+    if (rc)
+        return rc;
+    uint8_t k[8 + ST_NAME_MAX];
+    lr_put_be64(k, parent);
+    memcpy(k + 8, last, strlen(last));
+    return st_raw_del(t, "dirent", k, 8 + strlen(last));
+}
+
+static int d_dirent_type(st_txn *t, char **a)
+{
+    uint64_t ino, parent;
+    const char *last;
+    int rc = resolve(t, a[0], &ino, &parent, &last);
+    if (rc)
+        return rc;
+    uint8_t k[8 + ST_NAME_MAX], v[ST_DIRENT_LEN] = { 1, (uint8_t)strtoul(a[1], NULL, 0) };
+    lr_put_be64(k, parent);
+    memcpy(k + 8, last, strlen(last));
+    lr_put_le64(v + 8, ino);
+    return st_raw_put(t, "dirent", k, 8 + strlen(last), v, sizeof(v));
+}
+
+static int d_dirent_add(st_txn *t, char **a)
+{
+    /* dirent-add STORE DIRPATH NAME CHILD-INO TYPE: a raw entry (no backref). */
+    uint64_t dir;
+    int rc = resolve(t, a[0], &dir, NULL, NULL);
+    if (rc)
+        return rc;
+    size_t n = strlen(a[1]);
+    uint8_t k[8 + ST_NAME_MAX], v[ST_DIRENT_LEN] = { 1, (uint8_t)strtoul(a[3], NULL, 0) };
+    if (n == 0 || n > ST_NAME_MAX)
+        return -EINVAL;
+    lr_put_be64(k, dir);
+    memcpy(k + 8, a[1], n);
+    lr_put_le64(v + 8, strtoull(a[2], NULL, 0));
+    return st_raw_put(t, "dirent", k, 8 + n, v, sizeof(v));
+}
+
+static int d_link_dir(st_txn *t, char **a)
+{
+    /* link-dir STORE DIRPATH NEWPARENT NAME: a second name for a directory. */
+    uint64_t dir, np;
+    int rc = resolve(t, a[0], &dir, NULL, NULL);
+    if (rc || (rc = resolve(t, a[1], &np, NULL, NULL)))
+        return rc;
+    return st_dirent_put(t, np, a[2], strlen(a[2]), dir, DT_DIR);
+}
+
+static int d_unlink_open(st_txn *t, char **a)
+{
+    /* What a crash leaves of a file unlinked while open: no name, nlink 0. */
+    uint64_t ino, parent;
+    const char *last;
+    struct st_inode in;
+    int rc = resolve(t, a[0], &ino, &parent, &last);
+    if (rc || (rc = st_dirent_del(t, parent, last, strlen(last))) || (rc = st_inode_get(t, ino, &in)))
+        return rc;
+    in.nlink = 0;
+    return st_inode_put(t, &in);
+}
+
+static int d_backref_del(st_txn *t, char **a)
+{
+    uint64_t ino, parent;
+    const char *last;
+    int rc = resolve(t, a[0], &ino, &parent, &last);
+    if (rc)
+        return rc;
+    uint8_t k[16 + ST_NAME_MAX];
+    lr_put_be64(k, ino);
+    lr_put_be64(k + 8, parent);
+    memcpy(k + 16, last, strlen(last));
+    return st_raw_del(t, "backref", k, 16 + strlen(last));
+}
+
+static int d_fid_del(st_txn *t, char **a)
+{
+    uint64_t ino;
+    struct st_inode in;
+    int rc = resolve(t, a[0], &ino, NULL, NULL);
+    if (rc || (rc = st_inode_get(t, ino, &in)))
+        return rc;
+    return st_raw_del(t, "fid", in.fid, 16);
+}
+
+static int d_xattr_orphan(st_txn *t, char **a)
+{
+    uint8_t k[8 + 9];
+    lr_put_be64(k, strtoull(a[0], NULL, 0));
+    memcpy(k + 8, "user.lost", 9);
+    return st_raw_put(t, "xattr", k, sizeof(k), "x", 1);
+}
+
+static int d_meta_u64(st_txn *t, char **a)
+{
+    uint8_t b[8];
+    lr_put_le64(b, strtoull(a[1], NULL, 0));
+    return st_raw_put(t, "meta", a[0], strlen(a[0]), b, 8);
+}
+
+static int d_meta_raw(st_txn *t, char **a)
+{
+    uint8_t v[512];
+    size_t n;
+    int rc = unhex(a[1], v, sizeof(v), &n);
+    return rc ? rc : st_raw_put(t, "meta", a[0], strlen(a[0]), v, n);
+}
+
+static int d_meta_del(st_txn *t, char **a)
+{
+    return st_raw_del(t, "meta", a[0], strlen(a[0]));
+}
+
+static int d_log_raw(st_txn *t, char **a)
+{
+    uint8_t k[8], v[512];
+    size_t n;
+    int rc = unhex(a[1], v, sizeof(v), &n);
+    if (rc)
+        return rc;
+    lr_put_be64(k, strtoull(a[0], NULL, 0));
+    return st_raw_put(t, "log", k, 8, v, n);
+}
+
+static int d_peer_raw(st_txn *t, char **a)
+{
+    uint8_t k[ST_DEVICE_ID_LEN], v[512];
+    size_t n;
+    memset(k, (int)strtoul(a[0], NULL, 0), sizeof(k));
+    int rc = unhex(a[1], v, sizeof(v), &n);
+    return rc ? rc : st_raw_put(t, "peer", k, sizeof(k), v, n);
+}
+
+static const struct cmd {
+    const char *name;
+    int nargs;
+    int (*fn)(st_txn *, char **);
+    const char *help;
+} cmds[] = {
+    { "chunk-flip", 2, d_chunk_flip, "PATH IDX: flip a bit in the chunk under extent IDX" },
+    { "chunk-del", 2, d_chunk_del, "PATH IDX: delete that chunk's bytes, keep its chunkref" },
+    { "chunkref-del", 3, d_chunkref_del, "PATH IDX keep-bytes|drop-bytes: delete its chunkref" },
+    { "chunkref-set", 4, d_chunkref_set, "PATH IDX refcount|len|flags VALUE" },
+    { "chunkref-raw", 3, d_chunkref_raw, "PATH IDX HEX: replace the chunkref value" },
+    { "chunk-orphan", 0, d_chunk_orphan, ": store a chunk no extent names" },
+    { "chunk-noref", 0, d_chunk_noref, ": store chunk bytes without a chunkref" },
+    { "extent-del", 2, d_extent_del, "PATH IDX: remove an extent (refcount untouched)" },
+    { "extent-set", 4, d_extent_set, "PATH IDX off|len|chunk_off|ino VALUE" },
+    { "extent-raw", 3, d_extent_raw, "PATH IDX HEX: replace the extent value" },
+    { "inode-set", 3, d_inode_set, "PATH nlink|size|mode VALUE" },
+    { "inode-truncate", 2, d_inode_truncate, "PATH NBYTES: truncate the inode value" },
+    { "inode-del", 1, d_inode_del, "PATH: remove the inode record only" },
+    { "name-del", 1, d_name_del, "PATH: remove the name (dirent and backref), keep the inode" },
+    { "dirent-raw-del", 1, d_dirent_raw_del, "PATH: remove the dirent only" },
+    { "dirent-type", 2, d_dirent_type, "PATH TYPE: set the dirent's type byte" },
+    { "dirent-add", 4, d_dirent_add, "DIRPATH NAME INO TYPE: add a raw entry" },
+    { "link-dir", 3, d_link_dir, "DIRPATH NEWPARENT NAME: a second name for a directory" },
+    { "unlink-open", 1, d_unlink_open, "PATH: no name and nlink 0 (crash while open)" },
+    { "backref-del", 1, d_backref_del, "PATH: remove the name's backref" },
+    { "fid-del", 1, d_fid_del, "PATH: remove the inode's fid index record" },
+    { "xattr-orphan", 1, d_xattr_orphan, "INO: an xattr of inode INO" },
+    { "meta-u64", 2, d_meta_u64, "KEY VALUE" },
+    { "meta-raw", 2, d_meta_raw, "KEY HEX" },
+    { "meta-del", 1, d_meta_del, "KEY" },
+    { "log-raw", 2, d_log_raw, "SEQ HEX: put a raw change-log record" },
+    { "peer-raw", 2, d_peer_raw, "BYTE HEX: put a raw peer record (id = 32 x BYTE)" },
+};
+
+static int garbage(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    int fd = open(path, O_WRONLY);
+    if (fd < 0) {
+        perror(path);
+        return 1;
+    }
+    uint8_t buf[8192];
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = rnd8();
+    ssize_t w = pwrite(fd, buf, sizeof(buf), 0);
+    close(fd);
+    return w == (ssize_t)sizeof(buf) ? 0 : 1;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: %s populate STORE\n       %s garbage STORE\n", prog, prog);
+    for (size_t i = 0; i < LR_ARRAY_SIZE(cmds); i++)
+        fprintf(out, "       %s %s STORE %s\n", prog, cmds[i].name, cmds[i].help);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "populate"))
+        return argc == 3 ? populate(argv[2]) : 2;
+    if (!strcmp(argv[1], "garbage"))
+        return argc == 3 ? garbage(argv[2]) : 2;
+    for (size_t i = 0; i < LR_ARRAY_SIZE(cmds); i++) {
+        if (strcmp(argv[1], cmds[i].name))
+            continue;
+        if (argc != 3 + cmds[i].nargs) {
+            usage(stderr);
+            return 2;
+        }
+        st_store *st;
+        int rc = st_raw_open(argv[2], ST_OPEN_EXCL, &st, NULL);
+        if (rc)
+            return die("cannot open store", rc);
+        st_txn *t;
+        if ((rc = st_txn_begin(st, ST_TXN_WRITE, &t)) == 0) {
+            rc = cmds[i].fn(t, argv + 3);
+            if (rc)
+                st_txn_abort(t);
+            else
+                rc = st_txn_commit(t);
+        }
+        st_close(st);
+        return rc ? die(argv[1], rc) : 0;
+    }
+    usage(stderr);
+    return 2;
+}
