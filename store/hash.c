@@ -1,31 +1,44 @@
 /*
- * hash.c - chunk names: SHA-256 from wolfCrypt. See hash.h.
+ * hash.c - SHA-256 chunk names through wolfCrypt, see hash.h.
  *
- * wolfSSL is built with --enable-intelasm, so wc_Sha256Update dispatches
- * at run time to the SHA-NI (or AVX2) transform; measured in
- * docs/PERFORMANCE.md.
+ * wolfCrypt picks its SHA-256 transform (SHA-NI, AVX2, AVX1 or C) from
+ * CPUID at the first wc_InitSha256() and records it in unsynchronised
+ * statics; the first init is done once under pthread_once so that threads
+ * never race on that choice.
  */
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
-#include <errno.h>
-#include <string.h>
+#include <pthread.h>
 
 #include "hash.h"
+#include "lr.h"
+
+static pthread_once_t hash_once = PTHREAD_ONCE_INIT;
+
+static void hash_pick_transform(void)
+{
+    wc_Sha256 s;
+    if (wc_InitSha256(&s) == 0)
+        wc_Sha256Free(&s);
+}
 
 void st_hash_compute(const void *data, size_t len, st_hash *out)
 {
     wc_Sha256 s;
-    wc_InitSha256(&s);
     const uint8_t *p = data;
-    /* wc_Sha256Update takes a word32 length. */
+
+    pthread_once(&hash_once, hash_pick_transform);
+    /* With the default build (no async, no crypto callbacks) init, update
+     * and final only fail on NULL arguments, which never reach here. */
+    (void)wc_InitSha256(&s);
     while (len > 0) {
-        word32 n = len > 0x40000000u ? 0x40000000u : (word32)len;
-        wc_Sha256Update(&s, p, n);
+        word32 n = len > 0x40000000u ? 0x40000000u : (word32)len; /* 1 GiB steps */
+        (void)wc_Sha256Update(&s, p, n);
         p += n;
         len -= n;
     }
-    wc_Sha256Final(&s, out->b);
+    (void)wc_Sha256Final(&s, out->b);
     wc_Sha256Free(&s);
 }
 
@@ -33,18 +46,18 @@ int st_hash_verify(const void *data, size_t len, const st_hash *h)
 {
     st_hash got;
     st_hash_compute(data, len, &got);
-    /* Not secret: a plain comparison is fine. */
+    /* Names are public, so a plain compare is fine. */
     return memcmp(got.b, h->b, ST_HASH_LEN) == 0;
 }
 
 char *st_hash_hex(const st_hash *h, char out[2 * ST_HASH_LEN + 1])
 {
-    static const char hx[] = "0123456789abcdef";
+    static const char digits[] = "0123456789abcdef";
     for (int i = 0; i < ST_HASH_LEN; i++) {
-        out[2 * i] = hx[h->b[i] >> 4];
-        out[2 * i + 1] = hx[h->b[i] & 15];
+        out[2 * i] = digits[h->b[i] >> 4];
+        out[2 * i + 1] = digits[h->b[i] & 15];
     }
-    out[2 * ST_HASH_LEN] = 0;
+    out[2 * ST_HASH_LEN] = '\0';
     return out;
 }
 
@@ -61,13 +74,20 @@ static int hexval(char c)
 
 int st_hash_parse(const char *hex, st_hash *out)
 {
-    if (!hex || strlen(hex) != 2 * ST_HASH_LEN)
+    st_hash h;
+    if (!hex)
         return -EINVAL;
     for (int i = 0; i < ST_HASH_LEN; i++) {
-        int a = hexval(hex[2 * i]), b = hexval(hex[2 * i + 1]);
-        if (a < 0 || b < 0)
+        int hi = hexval(hex[2 * i]);
+        if (hi < 0)
+            return -EINVAL; /* also stops at a NUL before 64 digits */
+        int lo = hexval(hex[2 * i + 1]);
+        if (lo < 0)
             return -EINVAL;
-        out->b[i] = (uint8_t)(a << 4 | b);
+        h.b[i] = (uint8_t)(hi << 4 | lo);
     }
+    if (hex[2 * ST_HASH_LEN] != '\0')
+        return -EINVAL;
+    *out = h;
     return 0;
 }

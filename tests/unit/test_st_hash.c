@@ -49,10 +49,62 @@ static void test_hex_round_trip_and_bad_input(void)
     T_ERR(st_hash_parse(NULL, &g), -EINVAL);
 }
 
+static void test_parse_length_case_and_untouched_output(void)
+{
+    st_hash h, g, keep;
+    char hex[80];
+    t_fill(h.b, 32, 10);
+    st_hash_hex(&h, hex);
+    for (int i = 0; i < 64; i++)
+        if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f')))
+            T_FAILF("st_hash_hex wrote '%c' at %d, expected lowercase hex", hex[i], i);
+    /* upper case parses to the same bytes */
+    char up[65];
+    for (int i = 0; i < 65; i++)
+        up[i] = (char)(hex[i] >= 'a' ? hex[i] - 32 : hex[i]);
+    T_OK(st_hash_parse(up, &g));
+    T_MEM(g.b, h.b, 32);
+    /* 63 digits, 65 digits, a bad last digit, a space, an empty string */
+    memset(keep.b, 0x5a, 32);
+    g = keep;
+    char bad[80];
+    memcpy(bad, hex, 65);
+    bad[63] = 0;
+    T_ERR(st_hash_parse(bad, &g), -EINVAL);
+    memcpy(bad, hex, 64);
+    bad[64] = '0'; bad[65] = 0;
+    T_ERR(st_hash_parse(bad, &g), -EINVAL);
+    memcpy(bad, hex, 65);
+    bad[63] = 'g';
+    T_ERR(st_hash_parse(bad, &g), -EINVAL);
+    memcpy(bad, hex, 65);
+    bad[0] = ' ';
+    T_ERR(st_hash_parse(bad, &g), -EINVAL);
+    T_ERR(st_hash_parse("", &g), -EINVAL);
+    T_MEM(g.b, keep.b, 32); /* a failed parse leaves *out alone */
+}
+
+/* The name does not depend on the alignment of the bytes (the assembly
+ * transforms load unaligned data). */
+static void test_large_and_unaligned_inputs(void)
+{
+    size_t n = 1u << 20;
+    uint8_t *buf = malloc(n + 1);
+    st_hash a, b;
+    t_fill(buf, n + 1, 12);
+    st_hash_compute(buf + 1, n, &a);      /* unaligned start */
+    memmove(buf, buf + 1, n);
+    st_hash_compute(buf, n, &b);
+    free(buf);
+    T_MEM(a.b, b.b, 32);
+}
+
 int main(void)
 {
     T_RUN(test_fips_180_vectors);
     T_RUN(test_verify_rejects_one_flipped_bit);
     T_RUN(test_hex_round_trip_and_bad_input);
+    T_RUN(test_parse_length_case_and_untouched_output);
+    T_RUN(test_large_and_unaligned_inputs);
     return t_done();
 }
