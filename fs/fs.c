@@ -885,13 +885,45 @@ struct deferred_read {
 
 static void read_fetched(void *ctx, int err);
 
+#define READAHEAD_BYTES (8u << 20)
+#define READAHEAD_CHUNKS 64
+
+/* Start background fetches of the chunks of [off, off + READAHEAD_BYTES)
+ * that only peers hold, so a sequential reader finds them local (or in
+ * flight) instead of paying a round trip per chunk. */
+static void read_ahead(fs *f, uint64_t ino, uint64_t off)
+{
+    st_txn *t;
+    struct st_span sp[READ_SPANS];
+    size_t k = 0, started = 0;
+    if (st_txn_begin(f->st, ST_TXN_READ, &t))
+        return;
+    struct st_inode in;
+    if (st_inode_get(t, ino, &in) == 0 && off < in.size &&
+        st_file_read(t, ino, off, (size_t)LR_MIN((uint64_t)READAHEAD_BYTES, in.size - off), sp,
+                     READ_SPANS, &k) == 0) {
+        for (size_t i = 0; i < k && started < READAHEAD_CHUNKS; i++) {
+            if (sp[i].kind != ST_SPAN_MISSING)
+                continue;
+            if (i > 0 && sp[i - 1].kind == ST_SPAN_MISSING &&
+                !memcmp(sp[i - 1].hash.b, sp[i].hash.b, ST_HASH_LEN))
+                continue;
+            if (fs_sync_prefetch(f->sync, &sp[i].hash) == 0)
+                started++;
+        }
+    }
+    st_txn_abort(t);
+}
+
 /* Start fetching d->want; on failure answer EIO now. */
 static void fetch_for_read(struct deferred_read *d)
 {
     char hex[2 * ST_HASH_LEN + 1];
     int rc = d->f->sync ? fs_sync_fetch(d->f->sync, &d->want, read_fetched, d) : -ENOTCONN;
-    if (rc == 0)
+    if (rc == 0) {
+        read_ahead(d->f, d->ino, (uint64_t)d->off + d->size);
         return;
+    }
     lr_error("cannot read inode %llu at offset %lld: chunk %s is held only by a peer and %s",
              (unsigned long long)d->ino, (long long)d->off, st_hash_hex(&d->want, hex),
              d->f->sync ? lr_strerror(rc) : "this mount has no network");

@@ -40,10 +40,19 @@ struct item {
     uint16_t type;
     int state, err;
     st_hash hash;
-    void (*done)(void *, int);
-    void *ctx;
     size_t len;
     uint8_t data[];
+};
+
+struct waiter {
+    struct waiter *next;
+    void (*done)(void *, int);
+    void *ctx;
+};
+
+struct inflight {
+    st_hash h;
+    struct waiter *w;
 };
 
 struct pending {
@@ -80,6 +89,10 @@ struct fs_sync {
     uint64_t *orph;
     size_t norph, orphcap;
     uint64_t last_reload_ns;
+    /* chunk fetches in flight (mu): one network fetch per chunk, however
+     * many readers and prefetches want it */
+    struct inflight *fl;
+    size_t nfl, flcap;
 };
 
 /* ---- queue -------------------------------------------------------------- */
@@ -168,47 +181,129 @@ static void on_peer_state(void *ctx, const net_id *peer, enum net_peer_state st)
     push(s, it);
 }
 
-struct fetch_req {
-    struct fs_sync *s;
-    void (*done)(void *, int);
-    void *ctx;
-};
-
 static void on_fetched(void *ctx, int err, const st_hash *h, const uint8_t *data, size_t len,
                        const net_id *from)
 {
-    struct fetch_req *r = ctx;
+    struct fs_sync *s = ctx;
     (void)from;
     struct item *it = item_new(err ? 0 : len);
     if (!it) {
-        /* Cannot queue: fail the reader here rather than never. */
-        r->done(r->ctx, -ENOMEM);
-        free(r);
-        return;
+        /* No room for the bytes: still tell the waiters, with an error. */
+        lr_error("sync: out of memory storing a fetched chunk");
+        it = item_new(0);
+        if (!it)
+            return; /* waiters are answered when the node stops */
+        err = -ENOMEM;
     }
     it->kind = err ? IT_FAIL : IT_CHUNK;
     it->err = err;
     it->hash = *h;
-    it->done = r->done;
-    it->ctx = r->ctx;
     if (!err)
         memcpy(it->data, data, len);
-    push(r->s, it);
-    free(r);
+    push(s, it);
+}
+
+/* Register interest in h; returns 1 if a network fetch must be started. */
+static int inflight_add(struct fs_sync *s, const st_hash *h, void (*done)(void *, int), void *ctx,
+                        int *err)
+{
+    struct waiter *w = NULL;
+    *err = 0;
+    if (done && !(w = malloc(sizeof(*w)))) {
+        *err = -ENOMEM;
+        return 0;
+    }
+    if (w) {
+        w->done = done;
+        w->ctx = ctx;
+    }
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->nfl; i++) {
+        if (!memcmp(s->fl[i].h.b, h->b, ST_HASH_LEN)) {
+            if (w) {
+                w->next = s->fl[i].w;
+                s->fl[i].w = w;
+            }
+            pthread_mutex_unlock(&s->mu);
+            return 0;
+        }
+    }
+    if (s->nfl == s->flcap) {
+        size_t cap = s->flcap ? s->flcap * 2 : 64;
+        struct inflight *n = realloc(s->fl, cap * sizeof(*n));
+        if (!n) {
+            pthread_mutex_unlock(&s->mu);
+            free(w);
+            *err = -ENOMEM;
+            return 0;
+        }
+        s->fl = n;
+        s->flcap = cap;
+    }
+    s->fl[s->nfl].h = *h;
+    s->fl[s->nfl].w = w;
+    if (w)
+        w->next = NULL;
+    s->nfl++;
+    pthread_mutex_unlock(&s->mu);
+    return 1;
+}
+
+/* Remove h's entry and return its waiters. */
+static struct waiter *inflight_take(struct fs_sync *s, const st_hash *h)
+{
+    struct waiter *w = NULL;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->nfl; i++) {
+        if (!memcmp(s->fl[i].h.b, h->b, ST_HASH_LEN)) {
+            w = s->fl[i].w;
+            s->fl[i] = s->fl[--s->nfl];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return w;
+}
+
+static void waiters_done(struct waiter *w, int err)
+{
+    while (w) {
+        struct waiter *next = w->next;
+        w->done(w->ctx, err);
+        free(w);
+        w = next;
+    }
+}
+
+static int start_fetch(struct fs_sync *s, const st_hash *h, void (*done)(void *, int), void *ctx)
+{
+    int err;
+    if (!inflight_add(s, h, done, ctx, &err))
+        return err;
+    int rc = net_fetch(s->net, h, NULL, 0, s->o.fetch_timeout_ms, on_fetched, s);
+    if (rc) {
+        struct waiter *w = inflight_take(s, h);
+        /* Our own waiter (if any) is answered by the caller's error; others
+         * that joined meanwhile are answered here. */
+        while (w) {
+            struct waiter *next = w->next;
+            if (w->ctx != ctx || w->done != done)
+                w->done(w->ctx, rc);
+            free(w);
+            w = next;
+        }
+    }
+    return rc;
 }
 
 int fs_sync_fetch(struct fs_sync *s, const st_hash *h, void (*done)(void *ctx, int err), void *ctx)
 {
-    struct fetch_req *r = malloc(sizeof(*r));
-    if (!r)
-        return -ENOMEM;
-    r->s = s;
-    r->done = done;
-    r->ctx = ctx;
-    int rc = net_fetch(s->net, h, NULL, 0, s->o.fetch_timeout_ms, on_fetched, r);
-    if (rc)
-        free(r);
-    return rc;
+    return start_fetch(s, h, done, ctx);
+}
+
+int fs_sync_prefetch(struct fs_sync *s, const st_hash *h)
+{
+    return start_fetch(s, h, NULL, NULL);
 }
 
 /* ---- peers -------------------------------------------------------------- */
@@ -700,24 +795,28 @@ static void handle_frame(struct fs_sync *s, struct item *it)
     apply_stream(s, p);
 }
 
-static void handle_chunk(struct fs_sync *s, struct item *it)
+/* Store the fetched chunks of list in one transaction, then answer every
+ * reader waiting for them. */
+static void handle_chunks(struct fs_sync *s, struct item *list)
 {
-    int rc = 0;
-    if (it->kind == IT_CHUNK) {
-        st_txn *t;
-        rc = st_txn_begin(s->st, ST_TXN_WRITE, &t);
-        if (!rc) {
-            rc = st_chunk_put(t, &it->hash, it->data, it->len);
-            rc = rc ? (st_txn_abort(t), rc) : st_txn_commit(t);
-        }
-        if (rc) {
-            char hex[2 * ST_HASH_LEN + 1];
-            lr_error("sync: cannot store fetched chunk %s: %s", st_hash_hex(&it->hash, hex), lr_strerror(rc));
-        }
-    } else {
-        rc = it->err;
+    st_txn *t = NULL;
+    int rc = 0, any = 0;
+    for (struct item *it = list; it; it = it->next)
+        any |= it->kind == IT_CHUNK;
+    if (any && (rc = st_txn_begin(s->st, ST_TXN_WRITE, &t)) == 0) {
+        for (struct item *it = list; it && !rc; it = it->next)
+            if (it->kind == IT_CHUNK)
+                rc = st_chunk_put(t, &it->hash, it->data, it->len);
+        rc = rc ? (st_txn_abort(t), rc) : st_txn_commit(t);
     }
-    it->done(it->ctx, rc);
+    if (rc)
+        lr_error("sync: cannot store fetched chunks: %s", lr_strerror(rc));
+    while (list) {
+        struct item *it = list;
+        list = it->next;
+        waiters_done(inflight_take(s, &it->hash), it->kind == IT_CHUNK ? rc : it->err);
+        free(it);
+    }
 }
 
 /* ---- the thread --------------------------------------------------------- */
@@ -747,9 +846,16 @@ static void *sync_main(void *arg)
         s->kicked = 0;
         pthread_mutex_unlock(&s->mu);
 
+        struct item *chunks = NULL, **ctail = &chunks;
         while (list) {
             struct item *it = list;
             list = it->next;
+            if (it->kind == IT_CHUNK || it->kind == IT_FAIL) {
+                it->next = NULL;
+                *ctail = it;
+                ctail = &it->next;
+                continue;
+            }
             if (it->kind == IT_FRAME) {
                 handle_frame(s, it);
             } else if (it->kind == IT_STATE) {
@@ -762,11 +868,11 @@ static void *sync_main(void *arg)
                         p->streaming = 0;
                     p->connected = up;
                 }
-            } else {
-                handle_chunk(s, it);
             }
             free(it);
         }
+        if (chunks)
+            handle_chunks(s, chunks);
         uint64_t now = lr_now_mono_ns();
         if (now - s->last_reload_ns > 1000000000ull) {
             reload_peers(s);
@@ -854,16 +960,23 @@ void fs_sync_stop(struct fs_sync *s)
         pthread_join(s->thr, NULL);
         s->running = 0;
     }
-    /* Answer readers whose fetch results arrived after the thread ended. */
+    /* Answer readers whose fetches ended after the thread did. */
     struct item *list = s->head;
     s->head = s->tail = NULL;
     while (list) {
         struct item *it = list;
         list = it->next;
-        if (it->kind == IT_CHUNK || it->kind == IT_FAIL)
-            it->done(it->ctx, -ECANCELED);
         free(it);
     }
+    pthread_mutex_lock(&s->mu);
+    size_t n = s->nfl;
+    struct inflight *fl = s->fl;
+    s->fl = NULL;
+    s->nfl = s->flcap = 0;
+    pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; i < n; i++)
+        waiters_done(fl[i].w, -ECANCELED);
+    free(fl);
 }
 
 void fs_sync_free(struct fs_sync *s)

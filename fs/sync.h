@@ -57,9 +57,14 @@ struct net_node *fs_sync_net(struct fs_sync *s);
 
 /* Fetch chunk h from a peer and store it locally; done(ctx, err) runs on
  * the sync thread once the chunk is stored (err 0) or the fetch failed
- * (-LR_ETIMEDOUT, -ENOENT, -LR_EHASH, ...). Returns 0 (done will run) or
- * an error (done will not run). */
+ * (-LR_ETIMEDOUT, -ENOENT, -LR_EHASH, ...). Readers of the same chunk share
+ * one network fetch. Returns 0 (done will run) or an error (done will not
+ * run). */
 int fs_sync_fetch(struct fs_sync *s, const st_hash *h, void (*done)(void *ctx, int err), void *ctx);
+
+/* Fetch h in the background (read-ahead); nobody waits for it. Joins a
+ * fetch of the same chunk already in flight. */
+int fs_sync_prefetch(struct fs_sync *s, const st_hash *h);
 
 /* Wake the sender: local changes were committed (cheap; any thread). */
 void fs_sync_kick(struct fs_sync *s);
