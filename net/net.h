@@ -130,6 +130,9 @@ struct net_config {
     /* Fault seam for tests only: claim this id in our hello instead of
      * our real one (peers must refuse us). NULL in production. */
     const net_id *test_claim_id;
+    /* Fault seam for tests only: drop this many of every 1000 outgoing
+     * datagrams (at random), as a lossy link would. 0 in production. */
+    unsigned test_drop_permille;
 };
 
 /* Load the identity, bind the sockets. Does not start the thread.
@@ -166,6 +169,8 @@ typedef void (*net_fetch_cb)(void *ctx, int err, const st_hash *h, const uint8_t
 /* Ask peers for chunk h. peers: the ids of peers known to hold it
  * (npeers of them), or NULL = any connected peer. Tried in order of health;
  * each attempt is bounded by cfg.attempt_ms, the whole fetch by timeout_ms.
+ * With no eligible peer connected the fetch waits for one at most
+ * attempt_ms (busy peers: until timeout_ms).
  * A peer that answers not-found, sends bytes that do not hash to h, times
  * out or disconnects is counted against its health and the next one is
  * tried. Returns 0 (cb will be called) or -ENOMEM / -ESHUTDOWN (cb will not

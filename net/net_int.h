@@ -135,6 +135,7 @@ struct net_fetch {
     net_id *tried;
     unsigned ntried, tried_cap;
     uint64_t deadline_ns, attempt_deadline_ns;
+    uint64_t idle_since_ns;              /* waiting with no connected candidate */
     net_fetch_cb cb;
     void *ctx;
     struct net_conn *conn;               /* current attempt */

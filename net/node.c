@@ -426,9 +426,18 @@ static void dispatch(struct net_node *n, struct net_fetch *f)
         f->attempt_deadline_ns = at < f->deadline_ns ? at : f->deadline_ns;
         return;
     }
-    if (!busy && f->ntried > 0)
+    if (!busy && f->ntried > 0) {
         fetch_finish(n, f, fetch_error(f), NULL, 0, NULL);
-    /* else wait: for a slot, or for a peer to connect, until the deadline */
+        return;
+    }
+    /* Wait for a slot (as long as the deadline allows), or for a peer to
+     * connect (one attempt's time at most). */
+    if (busy)
+        f->idle_since_ns = 0;
+    else if (!f->idle_since_ns)
+        f->idle_since_ns = now;
+    else if (now - f->idle_since_ns >= (uint64_t)n->cfg.attempt_ms * 1000000ull)
+        fetch_finish(n, f, LR_ETIMEDOUT, NULL, 0, NULL);
 }
 
 static void dispatch_waiting(struct net_node *n)
@@ -489,6 +498,18 @@ void net_node_send_batch(struct net_node *n, struct net_conn *c, const uint8_t *
         struct cmsghdr align;
     } cm;
     struct msghdr m = { .msg_name = &c->remote, .msg_namelen = c->rlen, .msg_iov = &iov, .msg_iovlen = 1 };
+    if (n->cfg.test_drop_permille) {
+        /* fault seam: packets one by one, some of them lost */
+        if (!seg)
+            seg = len;
+        for (size_t off = 0; off < len; off += seg) {
+            uint32_t r;
+            if (getrandom(&r, sizeof(r), 0) == sizeof(r) && r % 1000 < n->cfg.test_drop_permille)
+                continue;
+            sendto(sk->fd, buf + off, LR_MIN(seg, len - off), 0, (struct sockaddr *)&c->remote, c->rlen);
+        }
+        return;
+    }
     if (n->gso && seg && len > seg) {
         memset(&cm, 0, sizeof(cm));
         m.msg_control = cm.b;
@@ -817,7 +838,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         next = f->next;
         if (f->conn && now >= f->attempt_deadline_ns)
             net_node_attempt_failed(f, LR_ETIMEDOUT);
-        else if (!f->conn && now >= f->deadline_ns)
+        else if (!f->conn)
             dispatch(n, f);
     }
     uint64_t ping_ns = (uint64_t)n->cfg.ping_ms * 1000000ull;

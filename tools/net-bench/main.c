@@ -3,8 +3,10 @@
  * QUIC and print MB/s and CPU seconds; or, with --tcp, the same bytes over
  * one plain TCP connection (the baseline).
  *
- *   landro-net-bench [--chunks N] [--window W] [--tcp] [--addr IP]
- *       forks a server process and runs the client in this one
+ *   landro-net-bench [--chunks N] [--window W] [--tcp] [--addr IP] [--drop PERMILLE]
+ *       forks a server process and runs the client in this one; --drop
+ *       makes both ends lose that many of every 1000 datagrams they send
+ *   landro-net-bench --id --dir D      (create if needed and print D's device id)
  *   landro-net-bench --server --dir D --listen ADDR --peer ID [--chunks N]
  *   landro-net-bench --client --dir D --connect ADDR --peer ID [--chunks N]
  *
@@ -35,14 +37,15 @@
 
 #define CHUNK 65536
 
-static unsigned nchunks = 16384, window = 128;
+static unsigned nchunks = 16384, window = 128, drop_permille;
 static uint8_t *base;
 static st_hash *hashes;
 static volatile sig_atomic_t got_term;
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: landro-net-bench [--chunks N] [--window W] [--tcp] [--addr IP]\n"
+    fprintf(stderr, "usage: landro-net-bench [--chunks N] [--window W] [--tcp] [--addr IP] [--drop PERMILLE]\n"
+                    "       landro-net-bench --id --dir D\n"
                     "       landro-net-bench --server --dir D --listen ADDR --peer ID [--chunks N]\n"
                     "       landro-net-bench --client --dir D --connect ADDR --peer ID [--chunks N]\n");
     exit(2);
@@ -156,6 +159,7 @@ static int server_main(const char *dir, const char *listen, const net_id *peer, 
     cfg.identity_dir = dir;
     cfg.listen[0] = listen;
     cfg.get_chunk = serve_chunk;
+    cfg.test_drop_permille = drop_permille;
     struct net_node *n;
     int rc = net_node_new(&cfg, &n);
     if (rc != 0) {
@@ -212,6 +216,12 @@ static void fetch_cb(void *ctx, int err, const st_hash *h, const uint8_t *data, 
         }
     }
     r->done++;
+    if (err != 0 && r->next < nchunks) {
+        /* give up: the chunks never asked for count as failed */
+        r->failed += nchunks - r->next;
+        r->done += nchunks - r->next;
+        r->next = nchunks;
+    }
     if (r->next < nchunks)
         issue(r);
     pthread_cond_signal(&r->cv);
@@ -229,6 +239,7 @@ static int client_main(const char *dir, const char *connect, const net_id *peer,
     cfg.identity_dir = dir;
     cfg.listen[0] = strchr(connect, '[') ? "[::]:0" : "0.0.0.0:0";
     cfg.max_inflight = 64;
+    cfg.test_drop_permille = drop_permille;
     struct run r = { .peer = *peer };
     pthread_mutex_init(&r.m, NULL);
     pthread_cond_init(&r.cv, NULL);
@@ -253,6 +264,8 @@ static int client_main(const char *dir, const char *connect, const net_id *peer,
         net_node_free(r.n);
         return 1;
     }
+    printf("connected\n");
+    fflush(stdout);
     uint64_t ping_ms = 1000, max_age = 0;
     double c0 = cpu_now(), t0 = wall_now();
     pthread_mutex_lock(&r.m);
@@ -422,14 +435,15 @@ static int self_run(int tcp, const char *ip)
 
 int main(int argc, char **argv)
 {
-    enum { O_SERVER = 1, O_CLIENT, O_TCP, O_DIR, O_LISTEN, O_CONNECT, O_PEER, O_CHUNKS, O_WINDOW, O_ADDR, O_V };
+    enum { O_SERVER = 1, O_CLIENT, O_TCP, O_DIR, O_LISTEN, O_CONNECT, O_PEER, O_CHUNKS, O_WINDOW, O_ADDR, O_V, O_DROP, O_ID };
     static const struct option opts[] = {
         { "server", no_argument, 0, O_SERVER }, { "client", no_argument, 0, O_CLIENT },
         { "tcp", no_argument, 0, O_TCP },       { "dir", required_argument, 0, O_DIR },
         { "listen", required_argument, 0, O_LISTEN }, { "connect", required_argument, 0, O_CONNECT },
         { "peer", required_argument, 0, O_PEER }, { "chunks", required_argument, 0, O_CHUNKS },
         { "window", required_argument, 0, O_WINDOW }, { "addr", required_argument, 0, O_ADDR },
-        { "verbose", no_argument, 0, O_V },     { 0, 0, 0, 0 },
+        { "verbose", no_argument, 0, O_V },     { "drop", required_argument, 0, O_DROP },
+        { "id", no_argument, 0, O_ID },     { 0, 0, 0, 0 },
     };
     int mode = 0, tcp = 0, o;
     const char *dir = NULL, *listen = "0.0.0.0:0", *connect = NULL, *peer = NULL, *ip = "127.0.0.1";
@@ -447,6 +461,8 @@ int main(int argc, char **argv)
         case O_WINDOW: window = (unsigned)strtoul(optarg, NULL, 10); break;
         case O_ADDR: ip = optarg; break;
         case O_V: lr_log_set_level(LR_LOG_DEBUG); break;
+        case O_ID: mode = O_ID; break;
+        case O_DROP: drop_permille = (unsigned)strtoul(optarg, NULL, 10); break;
         default: usage();
         }
     }
@@ -454,6 +470,14 @@ int main(int argc, char **argv)
         usage();
     if (mode == 0)
         return self_run(tcp, ip);
+    if (mode == O_ID) {
+        net_id me;
+        char s[NET_ID_STR_LEN];
+        if (!dir || ensure_identity(dir, &me) != 0)
+            usage();
+        printf("%s\n", net_id_format(&me, s));
+        return 0;
+    }
     net_id pid;
     if (!dir || !peer || net_id_parse(peer, &pid) != 0) {
         fprintf(stderr, "landro-net-bench: --dir and a valid --peer ID are required\n");
