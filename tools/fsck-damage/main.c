@@ -339,6 +339,18 @@ static int d_extent_set(st_txn *t, char **a)
     if (rc)
         return rc;
     uint64_t val = strtoull(a[3], NULL, 0);
+    if (!strcmp(a[2], "off") && !strcmp(a[3], "overlap")) {
+        /* Start one byte before the end of the previous extent. */
+        struct st_extent prev;
+        uint64_t pino;
+        char idx[24];
+        if (strtoul(a[1], NULL, 10) == 0)
+            return -EINVAL;
+        snprintf(idx, sizeof(idx), "%lu", strtoul(a[1], NULL, 10) - 1);
+        if ((rc = extent_of(t, a[0], idx, &pino, &prev)))
+            return rc;
+        val = prev.off + prev.len - 1;
+    }
     if (!strcmp(a[2], "off")) {
         ext_key(k, ino, e.off);
         if ((rc = st_raw_del(t, "extent", k, 16)))
@@ -584,7 +596,7 @@ static const struct cmd {
     { "chunk-orphan", 0, d_chunk_orphan, ": store a chunk no extent names" },
     { "chunk-noref", 0, d_chunk_noref, ": store chunk bytes without a chunkref" },
     { "extent-del", 2, d_extent_del, "PATH IDX: remove an extent (refcount untouched)" },
-    { "extent-set", 4, d_extent_set, "PATH IDX off|len|chunk_off|ino VALUE" },
+    { "extent-set", 4, d_extent_set, "PATH IDX off|len|chunk_off|ino VALUE (off overlap: 1 byte into IDX-1)" },
     { "extent-raw", 3, d_extent_raw, "PATH IDX HEX: replace the extent value" },
     { "inode-set", 3, d_inode_set, "PATH nlink|size|mode VALUE" },
     { "inode-truncate", 2, d_inode_truncate, "PATH NBYTES: truncate the inode value" },

@@ -29,6 +29,8 @@ struct ino5 {
     uint32_t mode, nlink;
     uint64_t size;
     uint8_t fid[16];
+    uint64_t hint;     /* parent inode hint of the record */
+    size_t keep;       /* directories: index of the name kept (+1; 0 none) */
     uint8_t dead;      /* undecodable or to be deleted (model) */
     uint8_t deleted;   /* actually deleted from the store */
     uint8_t reached, skipnlink, fid_seen;
@@ -194,6 +196,7 @@ static int walk_ino(const void *k, size_t kl, const void *v, size_t vl, void *ar
     i->mode = in.mode;
     i->nlink = in.nlink;
     i->size = in.size;
+    i->hint = in.parent;
     memcpy(i->fid, in.fid, 16);
     return 0;
 }
@@ -471,6 +474,29 @@ static int check_tree(struct p5 *p)
             }
             d->type = (uint8_t)want;
         }
+    }
+
+    /* A directory has one name: keep the one in the directory its record
+     * names as its parent (else the first), drop the others. The root has
+     * none. */
+    count_names(p);
+    for (size_t j = 0; j < p->nde; j++) {
+        struct dent5 *d = &p->de[j];
+        struct ino5 *c = d->dead ? NULL : alive(p, d->child);
+        if (!c || !S_ISDIR(c->mode) || (c->names < 2 && c->ino != ST_ROOT_INO) || c->ino == ST_ROOT_INO)
+            continue;
+        if (!c->keep || (d->parent == c->hint && p->de[c->keep - 1].parent != c->hint))
+            c->keep = j + 1;
+    }
+    for (size_t j = 0; j < p->nde; j++) {
+        struct dent5 *d = &p->de[j];
+        struct ino5 *c = d->dead ? NULL : alive(p, d->child);
+        if (!c || !S_ISDIR(c->mode) || (c->keep == j + 1) || (c->names < 2 && c->ino != ST_ROOT_INO))
+            continue;
+        d->dead = 1;
+        if (fsck_problem(p->f, PR_DIR_EXTRA_NAME, (unsigned long long)c->ino, d->name,
+                         (unsigned long long)d->parent) && (rc = de_remove(p, d)))
+            return rc;
     }
 
     /* Reachability. */

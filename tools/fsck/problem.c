@@ -74,7 +74,7 @@ static const struct fsck_problem problems[PR_COUNT] = {
     { PR_INODE_BAD, "INODE_BAD", "inode %llu does not decode (%zu bytes)",
       "Delete the inode (its data and names go)", 0 },
     { PR_ROOT_BAD, "ROOT_BAD", "the root directory (inode 1) is missing or not a directory",
-      "Create a new empty root directory", 0 },
+      "Create a new root directory (entries naming it as their directory stay)", 0 },
     { PR_DIRENT_BAD, "DIRENT_BAD", "directory entry record %s does not decode",
       "Remove it", P },
     { PR_DIRENT_BAD_PARENT, "DIRENT_BAD_PARENT", "entry '%s' in inode %llu: no such directory",
