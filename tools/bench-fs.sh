@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# tools/bench-fs.sh [SIZE_MIB] - file system figures for landro against a
+# plain FUSE passthrough (landro-passthrough over a directory on the same
+# disk) and the underlying file system itself, measured in the same run:
+#   - sequential write of a new SIZE_MIB (default 1024) MiB file of random
+#     bytes, ending with fsync
+#   - sequential read, cold (caches dropped, FUSE file systems remounted)
+#     and warm
+#   - 4 KiB random reads (cold cache, each block once in random order) and
+#     random writes, IOPS for up to 5 s each on a 256 MiB file (writes end
+#     with fsync, included in the time)
+#   - 10k 4 KiB files: create+write, stat, read, unlink (ops/s per phase,
+#     1.5 s apart so the kernel's 1 s caches have expired)
+# The passthrough implements xattrs like landro, so both see the same
+# kernel traffic (a GETXATTR security.capability before each write).
+# Prints a table with ratios landro/passthrough and landro/raw. Needs root
+# (drop_caches), /dev/fuse and a built tree (make).
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+B=$top/${O:-build}/bin
+SIZE=${1:-1024}
+PY=/usr/bin/python3
+for b in landro landro-passthrough; do
+    [ -x "$B/$b" ] || { echo "bench-fs: $B/$b is not built (run make)"; exit 1; }
+done
+[ "$(id -u)" = 0 ] || { echo "bench-fs: needs root (drop_caches)"; exit 1; }
+
+work=$(mktemp -d /tmp/landro-bench-XXXXXX)
+rand=/dev/shm/landro-bench-$$
+lpid=; ppid_=
+cleanup() {
+    for m in "$work/lmnt" "$work/pmnt"; do mountpoint -q "$m" 2>/dev/null && fusermount3 -u -z "$m"; done
+    for p in $lpid $ppid_; do kill "$p" 2>/dev/null; done
+    sleep 0.3
+    rm -rf "$work" "$rand"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+mkdir -p "$work/raw" "$work/psrc" "$work/pmnt" "$work/lmnt"
+
+wait_mount() { local i; for i in $(seq 100); do mountpoint -q "$1" && return 0; sleep 0.1; done; echo "bench-fs: mount of $1 failed"; exit 1; }
+mount_landro() { "$B/landro" mount -f --store "$work/store" "$work/lmnt" 2>>"$work/landro.log" & lpid=$!; wait_mount "$work/lmnt"; }
+mount_pt() { "$B/landro-passthrough" "$work/psrc" "$work/pmnt" 2>>"$work/pt.log" & ppid_=$!; wait_mount "$work/pmnt"; }
+umount_wait() {
+    local i
+    for i in $(seq 50); do fusermount3 -u "$1" 2>/dev/null && break; sleep 0.2; done
+    for i in $(seq 100); do kill -0 "$2" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$2" 2>/dev/null || mountpoint -q "$1"; then echo "bench-fs: cannot unmount $1"; return 1; fi
+    wait "$2" 2>/dev/null
+    return 0
+}
+# remount NAME: make the next read cold for that target.
+remount() {
+    sync
+    case $1 in
+    landro) umount_wait "$work/lmnt" "$lpid" || exit 1; mount_landro ;;
+    passthrough) umount_wait "$work/pmnt" "$ppid_" || exit 1; mount_pt ;;
+    esac
+    echo 3 > /proc/sys/vm/drop_caches
+}
+
+"$B/landro" init --store "$work/store" >/dev/null || exit 1
+mount_landro
+mount_pt
+head -c "${SIZE}M" /dev/urandom > "$rand"
+
+cat > "$work/b.py" <<'PY'
+import os, sys, time, random
+op = sys.argv[1]
+def now(): return time.monotonic()
+if op == "seqwrite":
+    path, src = sys.argv[2], sys.argv[3]
+    s = os.open(src, os.O_RDONLY); fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+    t = now(); n = 0
+    while True:
+        b = os.read(s, 1 << 20)
+        if not b: break
+        n += os.write(fd, b)
+    os.fsync(fd); os.close(fd)
+    print("%.1f" % (n / (now() - t) / 1e6))
+elif op == "seqread":
+    fd = os.open(sys.argv[2], os.O_RDONLY); t = now(); n = 0
+    while True:
+        b = os.read(fd, 1 << 20)
+        if not b: break
+        n += len(b)
+    print("%.1f" % (n / (now() - t) / 1e6))
+elif op == "mkrand":
+    fd = os.open(sys.argv[2], os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+    s = os.open(sys.argv[3], os.O_RDONLY)
+    for i in range(256):
+        os.write(fd, os.read(s, 1 << 20))
+    os.fsync(fd); os.close(fd)
+elif op in ("randread", "randwrite"):
+    path, secs = sys.argv[2], float(sys.argv[3])
+    fd = os.open(path, os.O_RDWR)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+    nblk = os.fstat(fd).st_size // 4096
+    # Each block at most once, in random order: no read is a page cache hit.
+    order = list(range(nblk)); random.Random(1).shuffle(order)
+    buf = os.urandom(4096); n = 0
+    t = now(); end = t + secs
+    while now() < end and n < nblk:
+        for b in order[n:n + 64]:
+            if op == "randread": os.pread(fd, 4096, b * 4096)
+            else: os.pwrite(fd, buf, b * 4096)
+        n += len(order[n:n + 64])
+    if op == "randwrite": os.fsync(fd)
+    os.close(fd)
+    print("%.0f" % (n / (now() - t)))
+elif op == "small":
+    d, n = sys.argv[2], int(sys.argv[3])
+    data = os.urandom(4096); res = []
+    os.makedirs(d, exist_ok=True)
+    names = [os.path.join(d, "f%05d" % i) for i in range(n)]
+    t = now()
+    for p in names:
+        fd = os.open(p, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o644); os.write(fd, data); os.close(fd)
+    res.append(n / (now() - t))
+    # Let the kernel's 1 s entry/attr caches expire so every phase reaches
+    # the file system whatever the previous phase's speed.
+    time.sleep(1.5); t = now()
+    for p in names: os.stat(p)
+    res.append(n / (now() - t))
+    time.sleep(1.5); t = now()
+    for p in names:
+        fd = os.open(p, os.O_RDONLY); os.read(fd, 8192); os.close(fd)
+    res.append(n / (now() - t))
+    time.sleep(1.5); t = now()
+    for p in names: os.unlink(p)
+    res.append(n / (now() - t))
+    print(" ".join("%.0f" % x for x in res))
+PY
+
+declare -A R
+targets=(raw passthrough landro)
+dirof() { case $1 in raw) echo "$work/raw" ;; passthrough) echo "$work/pmnt" ;; landro) echo "$work/lmnt" ;; esac; }
+
+for t in "${targets[@]}"; do
+    d=$(dirof "$t")
+    echo "bench-fs: $t ..." >&2
+    R[$t,sw]=$($PY "$work/b.py" seqwrite "$d/big" "$rand")
+    remount "$t"; d=$(dirof "$t")
+    R[$t,src]=$($PY "$work/b.py" seqread "$d/big")
+    R[$t,srw]=$($PY "$work/b.py" seqread "$d/big")
+    rm -f "$d/big"
+    $PY "$work/b.py" mkrand "$d/rnd" "$rand"
+    remount "$t"; d=$(dirof "$t")
+    R[$t,rr]=$($PY "$work/b.py" randread "$d/rnd" 5)
+    R[$t,rw]=$($PY "$work/b.py" randwrite "$d/rnd" 5)
+    rm -f "$d/rnd"
+    read -r a b c e <<<"$($PY "$work/b.py" small "$d/small" 10000)"
+    R[$t,sc]=$a; R[$t,ss]=$b; R[$t,sr]=$c; R[$t,su]=$e
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
+printf '\n%-34s %12s %12s %12s %10s %10s\n' "landro file system (${SIZE} MiB)" raw passthrough landro "l/pt" "l/raw"
+row() {
+    printf '%-34s %12s %12s %12s %10s %10s\n' "$1" "${R[raw,$2]}" "${R[passthrough,$2]}" "${R[landro,$2]}" \
+        "$(ratio "${R[landro,$2]}" "${R[passthrough,$2]}")" "$(ratio "${R[landro,$2]}" "${R[raw,$2]}")"
+}
+row "seq write + fsync (MB/s)" sw
+row "seq read cold (MB/s)" src
+row "seq read warm (MB/s)" srw
+row "4 KiB random read cold (IOPS)" rr
+row "4 KiB random write (IOPS)" rw
+row "10k 4 KiB files: create (ops/s)" sc
+row "10k 4 KiB files: stat (ops/s)" ss
+row "10k 4 KiB files: read (ops/s)" sr
+row "10k 4 KiB files: unlink (ops/s)" su
