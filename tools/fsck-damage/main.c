@@ -124,6 +124,63 @@ out:
     return 0;
 }
 
+/* fill STORE MIB NFILES: a store holding MIB MiB of random data in NFILES
+ * files (1000 per directory), written through the namespace API, for
+ * tools/bench-fsck.sh. */
+static int fill(const char *dir, const char *mib_s, const char *nfiles_s)
+{
+    uint64_t total = strtoull(mib_s, NULL, 10) << 20, nfiles = strtoull(nfiles_s, NULL, 10);
+    if (!total || !nfiles)
+        return 2;
+    size_t per = (size_t)(total / nfiles);
+    if (per == 0)
+        per = 1;
+    st_store *st;
+    int rc = st_open(dir, ST_OPEN_CREATE | ST_OPEN_EXCL, &st);
+    if (rc)
+        return die("cannot create store", rc);
+    uint8_t *buf = malloc(per);
+    if (!buf) {
+        st_close(st);
+        return die("fill", -ENOMEM);
+    }
+    uint64_t dirino = 0;
+    st_txn *t = NULL;
+    for (uint64_t i = 0; i < nfiles && !rc; i++) {
+        if (!t && (rc = st_txn_begin(st, ST_TXN_WRITE, &t)))
+            break;
+        char name[32];
+        if (i % 1000 == 0) {
+            snprintf(name, sizeof(name), "d%llu", (unsigned long long)(i / 1000));
+            if ((rc = mk(t, ST_ROOT_INO, name, S_IFDIR | 0755, NULL, &dirino)))
+                break;
+        }
+        /* Fresh pseudo-random bytes per file: no dedup. */
+        uint64_t *w = (uint64_t *)(void *)buf;
+        for (size_t j = 0; j < per / 8; j++) {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            w[j] = rng;
+        }
+        uint64_t ino;
+        snprintf(name, sizeof(name), "f%llu", (unsigned long long)i);
+        if ((rc = mk(t, dirino, name, S_IFREG | 0644, NULL, &ino)) || (rc = wr(t, ino, buf, per)))
+            break;
+        if (i % 64 == 63 || i + 1 == nfiles) {
+            rc = st_txn_commit(t);
+            t = NULL;
+        }
+    }
+    if (t)
+        st_txn_abort(t);
+    free(buf);
+    if (!rc)
+        rc = st_sync(st);
+    st_close(st);
+    return rc ? die("fill", rc) : 0;
+}
+
 /* ---- helpers for the damage commands ---------------------------------- */
 
 static int resolve(st_txn *t, const char *path, uint64_t *ino, uint64_t *parent, const char **last)
@@ -636,7 +693,8 @@ static int garbage(const char *dir)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: %s populate STORE\n       %s garbage STORE\n", prog, prog);
+    fprintf(out, "usage: %s populate STORE\n       %s fill STORE MIB NFILES\n       %s garbage STORE\n",
+            prog, prog, prog);
     for (size_t i = 0; i < LR_ARRAY_SIZE(cmds); i++)
         fprintf(out, "       %s %s STORE %s\n", prog, cmds[i].name, cmds[i].help);
 }
@@ -649,6 +707,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "populate"))
         return argc == 3 ? populate(argv[2]) : 2;
+    if (!strcmp(argv[1], "fill"))
+        return argc == 5 ? fill(argv[2], argv[3], argv[4]) : 2;
     if (!strcmp(argv[1], "garbage"))
         return argc == 3 ? garbage(argv[2]) : 2;
     for (size_t i = 0; i < LR_ARRAY_SIZE(cmds); i++) {
