@@ -104,6 +104,7 @@ struct fsck {
     st_store *st;
     enum fsck_mode mode;
     int verbose, force, progress;
+    int progress_shown;   /* a bar is on the terminal line */
     int yes_all;          /* interactive: 'a' answered */
     uint64_t fixed, unfixed, notes;
     /* chunk table (passes 2-4) */

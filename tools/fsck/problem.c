@@ -207,6 +207,7 @@ int fsck_problem(struct fsck *f, int code, ...)
     va_end(ap2);
     va_end(ap);
 
+    fsck_progress_done(f);
     printf("%s: %s.\n", p->name, msg);
     int doit = 0;
     const char *why = NULL;
@@ -280,12 +281,14 @@ void fsck_progress(struct fsck *f, const char *what, uint64_t done, uint64_t tot
     bar[width] = 0;
     fprintf(stderr, "\r%s [%s] %3d%%", what, bar, (int)(done * 100 / total));
     fflush(stderr);
+    f->progress_shown = 1;
 }
 
 void fsck_progress_done(struct fsck *f)
 {
-    if (f->progress)
-        fprintf(stderr, "\r%*s\r", 70, "");
+    if (f->progress_shown)
+        fprintf(stderr, "\r%*s\r", 75, "");
+    f->progress_shown = 0;
 }
 
 const char *fsck_hex(const st_hash *h)
