@@ -155,8 +155,9 @@ static void test_chunks_respect_min_and_max(void)
             sum += lens[i];
             nmax += lens[i] == ps[k].max;
             if (lens[i] > ps[k].max || (i + 1 < n && lens[i] <= ps[k].min)) {
+                size_t bad = lens[i];
                 free(buf); free(lens);
-                T_FAILF("chunk %zu of %zu: length %zu outside (%u, %u]", i, n, lens[i],
+                T_FAILF("chunk %zu of %zu: length %zu outside (%u, %u]", i, n, bad,
                         ps[k].min, ps[k].max);
             }
         }
