@@ -133,6 +133,9 @@ struct net_config {
     /* Fault seam for tests only: drop this many of every 1000 outgoing
      * datagrams (at random), as a lossy link would. 0 in production. */
     unsigned test_drop_permille;
+    /* Fault seam for tests only: hold every outgoing datagram this long
+     * before sending it (a slow link, where tc netem is unavailable). */
+    unsigned test_delay_ms;
 };
 
 /* Load the identity, bind the sockets. Does not start the thread.

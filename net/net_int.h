@@ -155,6 +155,17 @@ struct net_sock {
     struct event *ev;
 };
 
+/* A datagram held back by the test_delay_ms seam. */
+struct net_delayed {
+    struct net_delayed *next;
+    uint64_t due_ns;
+    int fd;
+    struct sockaddr_storage to;
+    socklen_t tolen;
+    size_t len;
+    uint8_t data[];
+};
+
 struct net_node {
     struct net_config cfg;
     struct net_identity ident;
@@ -185,6 +196,8 @@ struct net_node {
     unsigned ncids, cids_cap;
     struct net_conn *last_hit;
     uint64_t last_tick_ns, last_stats_ns;
+    struct net_delayed *delay_head, *delay_tail;
+    struct event *delay_ev;
 };
 
 /* node.c services for conn.c */

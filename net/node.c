@@ -488,6 +488,66 @@ void net_node_conn_gone(struct net_conn *c)
 
 /* ---- I/O -------------------------------------------------------------------- */
 
+static void delay_arm(struct net_node *n)
+{
+    if (!n->delay_head)
+        return;
+    uint64_t now = net_now(), d = n->delay_head->due_ns > now ? n->delay_head->due_ns - now : 0;
+    struct timeval tv = { (time_t)(d / 1000000000ull), (suseconds_t)((d % 1000000000ull) / 1000) };
+    evtimer_add(n->delay_ev, &tv);
+}
+
+static void delay_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct net_node *n = arg;
+    uint64_t now = net_now();
+    while (n->delay_head && n->delay_head->due_ns <= now) {
+        struct net_delayed *d = n->delay_head;
+        n->delay_head = d->next;
+        if (!n->delay_head)
+            n->delay_tail = NULL;
+        sendto(d->fd, d->data, d->len, 0, (struct sockaddr *)&d->to, d->tolen);
+        free(d);
+    }
+    delay_arm(n);
+}
+
+/* Fault seams: lose or hold back datagrams one by one. */
+static void send_faulty(struct net_node *n, struct net_conn *c, const uint8_t *buf, size_t len, size_t seg)
+{
+    int fd = n->socks[c->sock].fd;
+    if (!seg)
+        seg = len;
+    for (size_t off = 0; off < len; off += seg) {
+        size_t k = LR_MIN(seg, len - off);
+        uint32_t r;
+        if (n->cfg.test_drop_permille && getrandom(&r, sizeof(r), 0) == sizeof(r) &&
+            r % 1000 < n->cfg.test_drop_permille)
+            continue;
+        if (!n->cfg.test_delay_ms) {
+            sendto(fd, buf + off, k, 0, (struct sockaddr *)&c->remote, c->rlen);
+            continue;
+        }
+        struct net_delayed *d = malloc(sizeof(*d) + k);
+        if (!d)
+            continue;
+        d->next = NULL;
+        d->due_ns = net_now() + (uint64_t)n->cfg.test_delay_ms * 1000000ull;
+        d->fd = fd;
+        memcpy(&d->to, &c->remote, c->rlen);
+        d->tolen = c->rlen;
+        d->len = k;
+        memcpy(d->data, buf + off, k);
+        if (n->delay_tail)
+            n->delay_tail->next = d;
+        else
+            n->delay_head = d;
+        n->delay_tail = d;
+        if (n->delay_head == d)
+            delay_arm(n);
+    }
+}
+
 void net_node_send_batch(struct net_node *n, struct net_conn *c, const uint8_t *buf, size_t len,
                          size_t seg)
 {
@@ -498,16 +558,8 @@ void net_node_send_batch(struct net_node *n, struct net_conn *c, const uint8_t *
         struct cmsghdr align;
     } cm;
     struct msghdr m = { .msg_name = &c->remote, .msg_namelen = c->rlen, .msg_iov = &iov, .msg_iovlen = 1 };
-    if (n->cfg.test_drop_permille) {
-        /* fault seam: packets one by one, some of them lost */
-        if (!seg)
-            seg = len;
-        for (size_t off = 0; off < len; off += seg) {
-            uint32_t r;
-            if (getrandom(&r, sizeof(r), 0) == sizeof(r) && r % 1000 < n->cfg.test_drop_permille)
-                continue;
-            sendto(sk->fd, buf + off, LR_MIN(seg, len - off), 0, (struct sockaddr *)&c->remote, c->rlen);
-        }
+    if (n->cfg.test_drop_permille || n->cfg.test_delay_ms) {
+        send_faulty(n, c, buf, len, seg);
         return;
     }
     if (n->gso && seg && len > seg) {
@@ -949,6 +1001,7 @@ int net_node_new(const struct net_config *cfg, struct net_node **out)
     }
     n->wake_ev = event_new(n->base, n->efd, EV_READ | EV_PERSIST, wake_cb, n);
     event_add(n->wake_ev, NULL);
+    n->delay_ev = evtimer_new(n->base, delay_cb, n);
     n->tick_ev = event_new(n->base, -1, EV_PERSIST, tick_cb, n);
     struct timeval tv = { 0, TICK_MS * 1000 };
     event_add(n->tick_ev, &tv);
@@ -1036,6 +1089,13 @@ void net_node_free(struct net_node *n)
         event_free(n->wake_ev);
     if (n->tick_ev)
         event_free(n->tick_ev);
+    if (n->delay_ev)
+        event_free(n->delay_ev);
+    while (n->delay_head) {
+        struct net_delayed *d = n->delay_head;
+        n->delay_head = d->next;
+        free(d);
+    }
     if (n->base)
         event_base_free(n->base);
     if (n->efd >= 0)

@@ -2,9 +2,9 @@
 # tests/integration/test_net_netns.sh - two network namespaces joined by a
 # veth pair (10.200.0.1/24 <-> 10.200.0.2/24, addresses this test assigns),
 # with `tc netem delay 20ms loss 1%` on both ends when the kernel has
-# netem; otherwise (sch_netem not built in) the 1% loss comes from
-# landro's datagram-drop seam and there is no added delay, which the
-# output says. A 256 MiB transfer must arrive intact (every chunk
+# netem; otherwise (sch_netem not built in) the same delay and loss come
+# from net/'s test seams (cfg.test_delay_ms, cfg.test_drop_permille),
+# which the output says. A 256 MiB transfer must arrive intact (every chunk
 # verified). Traffic goes only to the two namespace addresses.
 # Needs root; namespaces are removed by the trap even on failure.
 set -uo pipefail
@@ -46,12 +46,15 @@ fi
 ok "namespaces $NA, $NB joined by a veth pair"
 
 drop=0
+delay=0
 if ip netns exec "$NA" tc qdisc add dev "va$$" root netem delay 20ms loss 1% 2>"$tmp/tc.err" &&
    ip netns exec "$NB" tc qdisc add dev "vb$$" root netem delay 20ms loss 1% 2>>"$tmp/tc.err"; then
     link="netem delay 20 ms + loss 1% each way"
 else
     drop=10
-    link="no netem in this kernel ($(head -c 60 "$tmp/tc.err")): 1% loss from landro's drop seam, no delay"
+    delay=20
+    link="no netem in this kernel ($(head -c 50 "$tmp/tc.err")): delay 20 ms + loss 1% each way from landro's test seams"
+
 fi
 echo "# link: $link"
 
@@ -59,12 +62,12 @@ echo "# link: $link"
 aid=$(cat "$tmp/a.id"); bid=$(cat "$tmp/b.id")
 N=4096   # 256 MiB
 ip netns exec "$NB" "$BIN" --server --dir "$tmp/b" --listen 10.200.0.2:7000 --peer "$aid" \
-    --chunks $N --drop $drop >"$tmp/srv.out" 2>"$tmp/srv.err" &
+    --chunks $N --drop $drop --delay $delay >"$tmp/srv.out" 2>"$tmp/srv.err" &
 spid=$!
 for _ in $(seq 100); do grep -q '^port ' "$tmp/srv.out" && break; sleep 0.1; done
 start=$(date +%s)
 out=$(timeout 300 ip netns exec "$NA" "$BIN" --client --dir "$tmp/a" --connect 10.200.0.2:7000 \
-      --peer "$bid" --chunks $N --drop $drop 2>&1)
+      --peer "$bid" --chunks $N --drop $drop --delay $delay 2>&1)
 rc=$?
 secs=$(( $(date +%s) - start ))
 if [ $rc = 0 ] && grep -q "verified: $N of $N chunks, 0 failed" <<<"$out"; then

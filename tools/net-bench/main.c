@@ -5,7 +5,8 @@
  *
  *   landro-net-bench [--chunks N] [--window W] [--tcp] [--addr IP] [--drop PERMILLE]
  *       forks a server process and runs the client in this one; --drop
- *       makes both ends lose that many of every 1000 datagrams they send
+ *       makes both ends lose that many of every 1000 datagrams they send,
+ *       --delay MS holds each one back that long (test seams of net/)
  *   landro-net-bench --id --dir D      (create if needed and print D's device id)
  *   landro-net-bench --server --dir D --listen ADDR --peer ID [--chunks N]
  *   landro-net-bench --client --dir D --connect ADDR --peer ID [--chunks N]
@@ -37,14 +38,14 @@
 
 #define CHUNK 65536
 
-static unsigned nchunks = 16384, window = 128, drop_permille;
+static unsigned nchunks = 16384, window = 128, drop_permille, delay_ms;
 static uint8_t *base;
 static st_hash *hashes;
 static volatile sig_atomic_t got_term;
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: landro-net-bench [--chunks N] [--window W] [--tcp] [--addr IP] [--drop PERMILLE]\n"
+    fprintf(stderr, "usage: landro-net-bench [--chunks N] [--window W] [--tcp] [--addr IP] [--drop PERMILLE] [--delay MS]\n"
                     "       landro-net-bench --id --dir D\n"
                     "       landro-net-bench --server --dir D --listen ADDR --peer ID [--chunks N]\n"
                     "       landro-net-bench --client --dir D --connect ADDR --peer ID [--chunks N]\n");
@@ -160,6 +161,7 @@ static int server_main(const char *dir, const char *listen, const net_id *peer, 
     cfg.listen[0] = listen;
     cfg.get_chunk = serve_chunk;
     cfg.test_drop_permille = drop_permille;
+    cfg.test_delay_ms = delay_ms;
     struct net_node *n;
     int rc = net_node_new(&cfg, &n);
     if (rc != 0) {
@@ -240,6 +242,7 @@ static int client_main(const char *dir, const char *connect, const net_id *peer,
     cfg.listen[0] = strchr(connect, '[') ? "[::]:0" : "0.0.0.0:0";
     cfg.max_inflight = 64;
     cfg.test_drop_permille = drop_permille;
+    cfg.test_delay_ms = delay_ms;
     struct run r = { .peer = *peer };
     pthread_mutex_init(&r.m, NULL);
     pthread_cond_init(&r.cv, NULL);
@@ -435,7 +438,7 @@ static int self_run(int tcp, const char *ip)
 
 int main(int argc, char **argv)
 {
-    enum { O_SERVER = 1, O_CLIENT, O_TCP, O_DIR, O_LISTEN, O_CONNECT, O_PEER, O_CHUNKS, O_WINDOW, O_ADDR, O_V, O_DROP, O_ID };
+    enum { O_SERVER = 1, O_CLIENT, O_TCP, O_DIR, O_LISTEN, O_CONNECT, O_PEER, O_CHUNKS, O_WINDOW, O_ADDR, O_V, O_DROP, O_ID, O_DELAY };
     static const struct option opts[] = {
         { "server", no_argument, 0, O_SERVER }, { "client", no_argument, 0, O_CLIENT },
         { "tcp", no_argument, 0, O_TCP },       { "dir", required_argument, 0, O_DIR },
@@ -443,7 +446,7 @@ int main(int argc, char **argv)
         { "peer", required_argument, 0, O_PEER }, { "chunks", required_argument, 0, O_CHUNKS },
         { "window", required_argument, 0, O_WINDOW }, { "addr", required_argument, 0, O_ADDR },
         { "verbose", no_argument, 0, O_V },     { "drop", required_argument, 0, O_DROP },
-        { "id", no_argument, 0, O_ID },     { 0, 0, 0, 0 },
+        { "id", no_argument, 0, O_ID },         { "delay", required_argument, 0, O_DELAY },     { 0, 0, 0, 0 },
     };
     int mode = 0, tcp = 0, o;
     const char *dir = NULL, *listen = "0.0.0.0:0", *connect = NULL, *peer = NULL, *ip = "127.0.0.1";
@@ -462,6 +465,7 @@ int main(int argc, char **argv)
         case O_ADDR: ip = optarg; break;
         case O_V: lr_log_set_level(LR_LOG_DEBUG); break;
         case O_ID: mode = O_ID; break;
+        case O_DELAY: delay_ms = (unsigned)strtoul(optarg, NULL, 10); break;
         case O_DROP: drop_permille = (unsigned)strtoul(optarg, NULL, 10); break;
         default: usage();
         }
