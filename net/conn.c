@@ -179,6 +179,11 @@ int net_conn_send_frame(struct net_conn *c, uint16_t type, const void *payload, 
     return rc;
 }
 
+int net_conn_send_raw(struct net_conn *c, const void *bytes, size_t len)
+{
+    return send_ctrl(c, bytes, len);
+}
+
 int net_conn_send_req(struct net_conn *c, uint32_t req, const st_hash *h)
 {
     uint8_t buf[NET_FRAME_HDR_LEN + 40];
@@ -506,6 +511,7 @@ static int ctrl_recv(struct net_conn *c, const uint8_t *data, size_t len)
             break;
         if (rc != 0) {
             lr_warn("malformed control frame from %s: %s", c->name, lr_strerror(rc));
+            net_node_peer_error(c->peer);
             send_error(c, rc, "malformed frame");
             net_conn_want_close(c, NET_APPERR_PROTO, "malformed frame");
             break;
@@ -538,6 +544,7 @@ static void data_recv(struct net_conn *c, struct net_stream *s, uint32_t flags, 
         int rc = net_data_hdr_decode(s->hdr, &s->dh);
         if (rc != 0) {
             lr_warn("malformed data stream header from %s: %s", c->name, lr_strerror(rc));
+            net_node_peer_error(c->peer);
             net_conn_want_close(c, NET_APPERR_PROTO, "malformed data stream");
             return;
         }

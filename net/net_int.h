@@ -207,6 +207,11 @@ struct net_peer *net_node_find_peer(struct net_node *n, const net_id *id);
 void net_node_conn_up(struct net_conn *c);
 void net_node_on_notfound(struct net_conn *c, uint32_t req, const st_hash *h);
 void net_node_on_pong(struct net_conn *c, uint64_t rtt_ns);
+/* The peer misbehaved (malformed frame...): count it against its health. */
+void net_node_peer_error(struct net_peer *p);
+/* Fault seam for tests: queue raw bytes on the control stream to peer,
+ * bypassing the frame encoder. */
+int net_test_send_raw(struct net_node *n, const net_id *peer, const void *bytes, size_t len);
 /* A data stream finished: complete or fail the fetch behind it. */
 void net_node_on_chunk(struct net_conn *c, struct net_fetch *f, const uint8_t *data, size_t len);
 void net_node_attempt_failed(struct net_fetch *f, int why);
@@ -230,6 +235,7 @@ void net_conn_want_close(struct net_conn *c, uint64_t code, const char *fmt, ...
     __attribute__((format(printf, 3, 4)));
 int net_conn_send_req(struct net_conn *c, uint32_t req, const st_hash *h);
 int net_conn_send_frame(struct net_conn *c, uint16_t type, const void *payload, size_t len);
+int net_conn_send_raw(struct net_conn *c, const void *bytes, size_t len);
 void net_conn_ping(struct net_conn *c);
 void net_conn_info(struct net_conn *c, uint64_t *srtt_us, uint64_t *rttvar_us, uint64_t *min_rtt_us,
                    uint64_t *cwnd, uint64_t *inflight);

@@ -29,7 +29,7 @@
 #define RXBUF 65536
 #define TICK_MS 50
 
-enum { CMD_PEER_ADD = 1, CMD_PEER_REMOVE, CMD_FETCH, CMD_FRAME, CMD_STOP };
+enum { CMD_PEER_ADD = 1, CMD_PEER_REMOVE, CMD_FETCH, CMD_FRAME, CMD_RAW, CMD_STOP };
 
 struct net_cmd {
     struct net_cmd *next;
@@ -192,6 +192,12 @@ static void peer_fail(struct net_peer *p, int timeout)
         p->errors++;
     p->consec_fail++;
     p->win_fail[0]++;
+}
+
+void net_node_peer_error(struct net_peer *p)
+{
+    if (p)
+        peer_fail(p, 0);
 }
 
 static uint64_t jitter(uint64_t ns)
@@ -779,13 +785,17 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
         case CMD_PEER_ADD: peer_add(n, cmd); break;
         case CMD_PEER_REMOVE: peer_remove(n, &cmd->id); break;
         case CMD_FETCH: add_fetch(n, cmd->fetch); break;
-        case CMD_FRAME: {
+        case CMD_FRAME:
+        case CMD_RAW: {
             struct net_peer *p = net_node_find_peer(n, &cmd->id);
             struct net_conn *c = NULL;
             for (c = n->conns; c && p; c = c->next)
                 if (c->peer == p && c->established && !c->want_close)
                     break;
-            if (!c || net_conn_send_frame(c, cmd->type, cmd->payload, cmd->len) != 0) {
+            int rc = !c ? -ENOTCONN
+                     : cmd->op == CMD_RAW ? net_conn_send_raw(c, cmd->payload, cmd->len)
+                                          : net_conn_send_frame(c, cmd->type, cmd->payload, cmd->len);
+            if (rc != 0) {
                 char id[10];
                 lr_warn("dropping frame type 0x%x for peer %s: not connected", cmd->type,
                         net_id_short(&cmd->id, id));
@@ -1261,6 +1271,21 @@ int net_send_frame(struct net_node *n, const net_id *peer, uint16_t type, const 
     cmd->len = len;
     if (len)
         memcpy(cmd->payload, payload, len);
+    int rc = push_cmd(n, cmd);
+    if (rc)
+        free(cmd);
+    return rc;
+}
+
+int net_test_send_raw(struct net_node *n, const net_id *peer, const void *bytes, size_t len)
+{
+    struct net_cmd *cmd = calloc(1, sizeof(*cmd) + len);
+    if (!cmd)
+        return -ENOMEM;
+    cmd->op = CMD_RAW;
+    cmd->id = *peer;
+    cmd->len = len;
+    memcpy(cmd->payload, bytes, len);
     int rc = push_cmd(n, cmd);
     if (rc)
         free(cmd);

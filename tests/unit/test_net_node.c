@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "net.h"
+#include "net_int.h" /* net_test_send_raw: the malformed-frame seam */
 #include "t.h"
 
 #define NCHUNK 64
@@ -14,6 +15,7 @@
 struct provider {
     int corrupt;          /* serve wrong bytes */
     int have;             /* serve anything at all */
+    unsigned delay_us;    /* a slow provider (blocks the network thread) */
     pthread_mutex_t m;
     unsigned served;
     uint16_t frame_type;  /* last application frame received */
@@ -31,6 +33,8 @@ static int get_chunk(void *ctx, const st_hash *h, void *buf, size_t cap, size_t 
         return -ENOENT;
     for (int i = 0; i < NCHUNK; i++)
         if (memcmp(h, &hashes[i], sizeof(*h)) == 0) {
+            if (p->delay_us)
+                usleep(p->delay_us);
             memcpy(buf, chunks[i], CHUNK);
             if (p->corrupt)
                 ((uint8_t *)buf)[100] ^= 1;
@@ -64,9 +68,14 @@ struct dev {
 static struct dev devs[4];
 static uint8_t volume[NET_VOLUME_LEN] = { 1, 2, 3 };
 
+static unsigned pool_conns, pool_inflight, pool_idle_ms;
+
 static int dev_start(struct dev *d, const char *listen, const net_id *claim)
 {
     struct net_config cfg = { 0 };
+    cfg.conns_per_peer = pool_conns;
+    cfg.max_inflight = pool_inflight;
+    cfg.idle_ms = pool_idle_ms;
     cfg.identity_dir = d->dir;
     cfg.listen[0] = listen;
     memcpy(cfg.volume, volume, sizeof(volume));
@@ -316,6 +325,72 @@ static void test_hello_claim_mismatch_refused(void)
     dev_stop(d);
 }
 
+static void test_malformed_frame_closes_and_counts(void)
+{
+    /* a puts a frame of a reserved type on the control stream: b refuses
+     * it, counts an error against a, closes; a dials again and works. */
+    struct dev *a = &devs[0], *b = &devs[1];
+    struct net_peer_stats s;
+    T_OK(wait_conns(a, b, 1, 5000));
+    T_OK(peer_stat(b, a, &s));
+    uint64_t errors0 = s.errors;
+    const uint8_t bad[] = { 1, 0, 0x42, 0, 0, 0, 0, 0 };
+    T_OK(net_test_send_raw(a->node, &b->id, bad, sizeof(bad)));
+    int seen = 0;
+    for (int t = 0; t < 100 && !seen; t++) {
+        usleep(50000);
+        seen = peer_stat(b, a, &s) == 0 && s.errors > errors0;
+    }
+    T_TRUE(seen);
+    usleep(500000);
+    T_OK(wait_conns(a, b, 1, 5000));
+    uint8_t *buf = malloc(NET_CHUNK_MAX);
+    size_t len;
+    T_OK(net_fetch_sync(a->node, &hashes[7], &b->id, 1, 5000, buf, NET_CHUNK_MAX, &len));
+    T_MEM(buf, chunks[7], CHUNK);
+    free(buf);
+}
+
+static void test_pool_grows_when_busy_and_idles_back(void)
+{
+    /* d: 2 connections per peer, 2 requests each, extra ones idle out
+     * after 1 s. b serves slowly, so d's first connection fills up. */
+    struct dev *b = &devs[1], *d = &devs[3];
+    pool_conns = 2;
+    pool_inflight = 2;
+    pool_idle_ms = 1000;
+    int rc = dev_start(d, "127.0.0.1:0", NULL);
+    pool_conns = pool_inflight = pool_idle_ms = 0;
+    T_OK(rc);
+    trust(d, b, 1);
+    trust(b, d, 0);
+    T_OK(wait_conns(d, b, 1, 5000));
+    b->prov.delay_us = 20000;
+    struct many m = { .left = 40 };
+    pthread_mutex_init(&m.m, NULL);
+    pthread_cond_init(&m.cv, NULL);
+    for (int i = 0; i < 40; i++)
+        T_OK(net_fetch(d->node, &hashes[i], &b->id, 1, 20000, many_cb, &m));
+    unsigned most = 0;
+    for (;;) {
+        struct net_peer_stats s;
+        if (peer_stat(d, b, &s) == 0 && s.conns > most)
+            most = s.conns;
+        pthread_mutex_lock(&m.m);
+        int left = m.left;
+        pthread_mutex_unlock(&m.m);
+        if (!left)
+            break;
+        usleep(20000);
+    }
+    b->prov.delay_us = 0;
+    T_EQ(m.ok, 40);
+    T_EQ(most, 2);
+    T_OK(wait_conns(d, b, 1, 5000)); /* the extra one closed when idle */
+    dev_stop(d);
+    net_peer_remove(b->node, &d->id);
+}
+
 static void test_bad_address_rejected(void)
 {
     const char *bad[] = { "nope", "1.2.3.4", "[::1:80", "1.2.3.4:99999", "host.example:80" };
@@ -337,6 +412,8 @@ int main(void)
     T_RUN(test_untrusted_refused);
     T_RUN(test_wrong_id_refused);
     T_RUN(test_hello_claim_mismatch_refused);
+    T_RUN(test_malformed_frame_closes_and_counts);
+    T_RUN(test_pool_grows_when_busy_and_idles_back);
     for (int i = 3; i >= 0; i--)
         if (devs[i].node)
             dev_stop(&devs[i]);
