@@ -77,6 +77,7 @@ struct fs {
 };
 
 static void reap_queue(fs *f, uint64_t ino);
+static int get_inode(fs *f, uint64_t ino, struct st_inode *in);
 
 static size_t node_hash(const fs *f, uint64_t ino)
 {
@@ -225,11 +226,38 @@ static void node_orphaned(fs *f, uint64_t ino)
 
 /* Queue ino for deletion (st_ns_reap checks nlink == 0 again). Without a
  * reaper thread (it could not start) the deletion happens right here. */
+/* Drop the data of a big orphan in steps of FS_REAP_STEP bytes, one
+ * transaction each, so that deleting a huge file never needs one huge
+ * transaction (which a nearly full disk could not hold: LMDB needs free
+ * pages to free pages). */
+#define FS_REAP_STEP (256ull << 20)
+static int reap_shrink(fs *f, uint64_t ino)
+{
+    struct st_inode in;
+    int rc = get_inode(f, ino, &in);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc || in.nlink != 0 || !S_ISREG(in.mode))
+        return rc;
+    uint64_t end = in.size;
+    while (end > FS_REAP_STEP) {
+        end -= FS_REAP_STEP;
+        st_txn *t;
+        if ((rc = st_txn_begin(f->st, ST_TXN_WRITE, &t)))
+            return rc;
+        if ((rc = wtxn_end(t, st_file_truncate(t, ino, end))))
+            return rc;
+    }
+    return 0;
+}
+
 static void reap_batch(fs *f, const uint64_t *v, size_t n)
 {
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = reap_shrink(f, v[i]);
     st_txn *t;
-    int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
-    if (rc == 0) {
+    if (rc == 0 && (rc = st_txn_begin(f->st, ST_TXN_WRITE, &t)) == 0) {
         for (size_t i = 0; rc == 0 && i < n; i++) {
             rc = st_ns_reap(t, v[i]);
             if (rc > 0)
@@ -238,7 +266,7 @@ static void reap_batch(fs *f, const uint64_t *v, size_t n)
         rc = wtxn_end(t, rc);
     }
     if (rc)
-        lr_error("cannot delete %zu unlinked inodes: %s (they are deleted at the next mount)", n,
+        lr_error("cannot delete %zu unlinked inodes: %s (retried at the next mount)", n,
                  lr_strerror(rc));
 }
 
@@ -1443,6 +1471,27 @@ static const struct fuse_lowlevel_ops fs_ops = {
 
 /* ---- session ---------------------------------------------------------------- */
 
+struct orphans { uint64_t *v; size_t n, cap; int err; };
+
+static int orphan_collect(const struct st_inode *in, void *arg)
+{
+    struct orphans *o = arg;
+    if (in->nlink != 0 || in->ino == ST_ROOT_INO)
+        return 0;
+    if (o->n == o->cap) {
+        size_t cap = o->cap ? 2 * o->cap : 64;
+        uint64_t *v = realloc(o->v, cap * sizeof(*v));
+        if (!v) {
+            o->err = -ENOMEM;
+            return 1;
+        }
+        o->v = v;
+        o->cap = cap;
+    }
+    o->v[o->n++] = in->ino;
+    return 0;
+}
+
 static int check_mountpoint(const char *mp)
 {
     struct stat s, ps;
@@ -1489,21 +1538,27 @@ int fs_new(st_store *st, const struct fs_opts *o, fs **out)
     }
 
     /* Orphans of a previous run (unlinked while open, then the daemon
-     * died or was unmounted) go now: nothing can have them open. */
-    st_txn *t;
-    uint64_t reaped = 0;
-    if ((rc = st_txn_begin(st, ST_TXN_WRITE, &t)) == 0)
-        rc = wtxn_end(t, st_ns_reap_orphans(t, &reaped));
-    if (rc) {
-        lr_error("cannot delete unlinked inodes in store '%s': %s", st_dir(st), lr_strerror(rc));
-        goto fail;
-    }
-    if (reaped)
-        lr_info("deleted %llu unlinked inodes left by the previous run", (unsigned long long)reaped);
+     * died or was unmounted) go now, in the background: nothing can have
+     * them open. A failure (say, a full disk) only delays that. */
     if (pthread_create(&f->reaper, NULL, reaper_main, f) == 0)
         f->reaper_started = 1;
     else
         lr_warn("cannot start the reaper thread: unlinked inodes are deleted inline");
+    st_txn *t;
+    struct orphans orph = { 0 };
+    if ((rc = st_txn_begin(st, ST_TXN_READ, &t)) == 0) {
+        rc = st_inode_foreach(t, orphan_collect, &orph);
+        st_txn_abort(t);
+    }
+    if (rc < 0 || orph.err)
+        lr_warn("cannot list unlinked inodes in store '%s': %s", st_dir(st),
+                lr_strerror(rc < 0 ? rc : orph.err));
+    if (orph.n)
+        lr_info("deleting %zu unlinked inodes left by the previous run", orph.n);
+    for (size_t i = 0; i < orph.n; i++)
+        reap_queue(f, orph.v[i]);
+    free(orph.v);
+    rc = 0;
 
     char opts[512];
     snprintf(opts, sizeof(opts), "default_permissions,fsname=landro:%s,subtype=landro%s",
