@@ -1008,8 +1008,8 @@ void net_conn_read(struct net_conn *c, const uint8_t *pkt, size_t len)
     char why[160];
     if (rc == NGTCP2_ERR_DRAINING) {
         describe_remote_close(c, why, sizeof(why));
-        if (!c->established && c->is_client)
-            lr_warn("connection to %s refused by peer: %s", c->name, why);
+        if (!c->established)
+            lr_warn("connection %s %s refused by peer: %s", c->is_client ? "to" : "from", c->name, why);
         else
             lr_info("peer %s closed the connection: %s", c->name, why);
         c->closed = 1; /* draining: send nothing more */

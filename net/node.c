@@ -956,8 +956,16 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- thread and API ----------------------------------------------------------------- */
 
+/* libevent's own messages go to landro's logger. */
+static void event_log(int severity, const char *msg)
+{
+    lr_log(severity >= EVENT_LOG_ERR ? LR_LOG_ERROR : severity == EVENT_LOG_WARN ? LR_LOG_WARN : LR_LOG_DEBUG,
+           "libevent: %s", msg);
+}
+
 int net_node_new(const struct net_config *cfg, struct net_node **out)
 {
+    event_set_log_callback(event_log);
     struct net_node *n = calloc(1, sizeof(*n));
     if (!n)
         return -ENOMEM;
