@@ -56,6 +56,17 @@ s=$(now); sha256sum "$shm" >/dev/null; e=$(now)
 sum_gb=$(awk -v b="$bytes" -v s="$s" -v e="$e" 'BEGIN { printf "%.2f", b / (e - s) / 1e9 }')
 rm -f "$shm"
 
+# Baselines on the same disk: dd into a new file (page cache, no fsync)
+# and back out of the cache. Run before the store, so that both write into
+# pages the kernel has to find afresh: in a VM the first touch of a page the
+# host has not backed yet costs far more than reusing a freed one (see
+# docs/PERFORMANCE.md), and whoever runs second would win.
+s=$(now); dd if=/dev/zero of="$work/dd" bs=1M count="$mib" status=none; e=$(now)
+ddw=$(rate "$bytes" "$s" "$e")
+s=$(now); dd if="$work/dd" of=/dev/null bs=1M status=none; e=$(now)
+ddr=$(rate "$bytes" "$s" "$e")
+rm -f "$work/dd"
+
 # --- the store ----------------------------------------------------------
 st=$("$B" store --dir "$work/store" --bytes "$SIZE") || { echo "bench-store: landro-bench store failed"; exit 1; }
 echo "$st" >&2
@@ -69,13 +80,6 @@ syncs=$(field "$st" '^sync: ([0-9.]+) s.*')
 need put "$put"; need get "$get"; need file_write "$fw"; need file_read "$fr"
 rm -rf "$work/store"
 
-# Baselines on the same disk: dd into a new file (page cache, no fsync)
-# and back out of the cache.
-s=$(now); dd if=/dev/zero of="$work/dd" bs=1M count="$mib" status=none; e=$(now)
-ddw=$(rate "$bytes" "$s" "$e")
-s=$(now); dd if="$work/dd" of=/dev/null bs=1M status=none; e=$(now)
-ddr=$(rate "$bytes" "$s" "$e")
-rm -f "$work/dd"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 printf '\n%-40s %14s %14s %8s %14s\n' "landro store ($mib MiB)" landro baseline ratio "landro/cpu-s"
