@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # tools/bench.sh - what `make bench` runs: every tools/bench-*.sh in turn
 # (store, file system, network, ...), each printing its own table of
-# figure, baseline measured in the same run, and ratio. Arguments are
-# passed to every script (most take an optional size). Exits non-zero if
-# any script failed, after running them all.
+# figure, baseline measured in the same run, and ratio, at its default
+# size (the scripts' optional arguments differ: run one directly, e.g.
+# tools/bench-store.sh 256M, for another size). Exits non-zero if any
+# script failed, after running them all.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 failed=()
@@ -13,7 +14,7 @@ for s in tools/bench-*.sh; do
     echo
     echo "== $(basename "$s" .sh)"
     start=$(date +%s)
-    if ! "$s" "$@"; then
+    if ! "$s"; then
         failed+=("$(basename "$s")")
     fi
     echo "($(basename "$s") took $(($(date +%s) - start)) s)"
