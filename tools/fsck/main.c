@@ -32,6 +32,25 @@ static void on_sigint(int sig)
     fsck_interrupted = 1;
 }
 
+/* LMDB trusts its pages: a damaged branch page can send it to an address
+ * past the end of the file (SIGBUS) or into the weeds (SIGSEGV). That is
+ * an operational error (exit 8) with a message, not a crash. Nothing of
+ * the current pass was committed. */
+static const char *fatal_dir;
+
+static void on_fault(int sig)
+{
+    static const char a[] = "\nlandro-fsck: LMDB hit a damaged page in store '";
+    static const char b[] = "': the LMDB file itself is corrupt and landro-fsck cannot repair it; "
+                            "restore the store from a backup or a peer\n";
+    ssize_t w = write(STDERR_FILENO, a, sizeof(a) - 1);
+    w = write(STDERR_FILENO, fatal_dir, strlen(fatal_dir));
+    w = write(STDERR_FILENO, b, sizeof(b) - 1);
+    (void)w;
+    (void)sig;
+    _exit(FSCK_EXIT_ERROR);
+}
+
 typedef int (*pass_fn)(struct fsck *);
 static const struct { pass_fn fn; } passes[] = {
     { fsck_pass1_meta }, { fsck_pass2_chunks }, { fsck_pass3_extents },
@@ -99,6 +118,14 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL); /* no SA_RESTART: a prompt returns */
     sigaction(SIGTERM, &sa, NULL);
+    fatal_dir = f.dir;
+    static char altstack[1 << 16];
+    stack_t ss = { .ss_sp = altstack, .ss_size = sizeof(altstack), .ss_flags = 0 };
+    sigaltstack(&ss, NULL);
+    sa.sa_handler = on_fault;
+    sa.sa_flags = SA_ONSTACK | SA_RESETHAND;
+    sigaction(SIGSEGV, &sa, NULL);
+    sigaction(SIGBUS, &sa, NULL);
 
     unsigned flags = f.mode == FSCK_NO ? ST_OPEN_RDONLY : ST_OPEN_EXCL;
     int meta_ok = 0;
@@ -125,6 +152,12 @@ int main(int argc, char **argv)
         if (rc == FSCK_CANCELLED || fsck_interrupted) {
             printf("%s: cancelled\n", f.dir);
             exitc |= FSCK_EXIT_CANCEL;
+            break;
+        }
+        if (rc == LR_ECORRUPT) {
+            printf("%s: pass %zu failed: LMDB reports a damaged page: the LMDB file itself is corrupt "
+                   "and landro-fsck cannot repair it; restore the store from a backup or a peer\n", f.dir, i + 1);
+            exitc |= FSCK_EXIT_ERROR;
             break;
         }
         if (rc) {
