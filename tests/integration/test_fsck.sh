@@ -122,6 +122,18 @@ if [ "$(tail -n1 <<<"$out")" = "exit 4" ] && grep -q "as -n" <<<"$out" && [ "$be
 else
     bad "no flag, no tty: $out"
 fi
+# Interactive (stdin a terminal, through script(1)): "n" declines the
+# first fix, "y" accepts the second: exit 1|4, one problem left.
+if command -v script >/dev/null; then
+    "$FSCK_DAMAGE" chunk-orphan "$store"
+    out=$(printf 'n\ny\n' | script -qec "'$FSCK' '$store'; echo \"exit \$?\"" /dev/null 2>&1 | tr -d '\r')
+    if grep -q "^exit 5$" <<<"$out" && grep -q "1 problems fixed, 1 left" <<<"$out"; then
+        ok "interactive: asks per problem (n, y: exit 5)"
+    else
+        bad "interactive: $out"
+    fi
+    "$FSCK" -y "$store" >/dev/null 2>&1
+fi
 # Usage errors: 16. No store: 8. --heal-from-peers: 8 (not available yet).
 "$FSCK" -n -y "$store" >/dev/null 2>&1; rc=$?
 [ $rc = 16 ] && ok "-n -y: usage error 16" || bad "-n -y: exit $rc"

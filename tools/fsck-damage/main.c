@@ -639,6 +639,29 @@ static int d_peer_raw(st_txn *t, char **a)
     return rc ? rc : st_raw_put(t, "peer", k, sizeof(k), v, n);
 }
 
+static int d_raw_put(st_txn *t, char **a)
+{
+    uint8_t k[512], v[512];
+    size_t kn, vn;
+    int rc;
+    if ((rc = unhex(a[1], k, sizeof(k), &kn)) || (rc = unhex(a[2], v, sizeof(v), &vn)))
+        return rc;
+    return st_raw_put(t, a[0], k, kn, v, vn);
+}
+
+static int d_inode_fid(st_txn *t, char **a)
+{
+    /* inode-fid PATH OTHER: PATH gets OTHER's file id (raw: no index). */
+    uint64_t ino, other;
+    struct st_inode in, oin;
+    int rc = resolve(t, a[0], &ino, NULL, NULL);
+    if (rc || (rc = resolve(t, a[1], &other, NULL, NULL)) || (rc = st_inode_get(t, ino, &in)) ||
+        (rc = st_inode_get(t, other, &oin)))
+        return rc;
+    memcpy(in.fid, oin.fid, 16);
+    return inode_raw_put(t, &in);
+}
+
 static const struct cmd {
     const char *name;
     int nargs;
@@ -667,6 +690,8 @@ static const struct cmd {
     { "backref-del", 1, d_backref_del, "PATH: remove the name's backref" },
     { "fid-del", 1, d_fid_del, "PATH: remove the inode's fid index record" },
     { "xattr-orphan", 1, d_xattr_orphan, "INO: an xattr of inode INO" },
+    { "raw-put", 3, d_raw_put, "DB KEYHEX VALHEX: put any raw record" },
+    { "inode-fid", 2, d_inode_fid, "PATH OTHER: give PATH the file id of OTHER" },
     { "meta-u64", 2, d_meta_u64, "KEY VALUE" },
     { "meta-raw", 2, d_meta_raw, "KEY HEX" },
     { "meta-del", 1, d_meta_del, "KEY" },
