@@ -255,8 +255,10 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
     }
     c->cert_id = id;
     c->cert_seen = 1;
-    if (!c->peer)
-        c->peer = p;
+    if (!c->peer) {
+        c->peer = p; /* an incoming connection now belongs to its peer */
+        p->nconns++;
+    }
     conn_set_name(c);
     return 1;
 }

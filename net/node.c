@@ -263,6 +263,7 @@ static void fetch_detach(struct net_fetch *f)
     if (f->peer)
         f->peer->inflight--;
     f->conn = NULL;
+    f->peer = NULL;
     f->cnext = NULL;
 }
 
@@ -464,13 +465,13 @@ void net_node_conn_gone(struct net_conn *c)
     struct net_peer *p = c->peer;
     while (c->inflight) {
         struct net_fetch *f = c->inflight;
+        struct net_peer *fp = f->peer;
         fetch_detach(f);
-        if (f->peer) {
-            fetch_mark_tried(f, f->peer);
-            peer_fail(f->peer, 0);
+        if (fp) {
+            fetch_mark_tried(f, fp);
+            peer_fail(fp, 0);
         }
         f->nlost++;
-        f->conn = NULL;
     }
     if (p) {
         p->nconns--;

@@ -391,6 +391,26 @@ static void test_pool_grows_when_busy_and_idles_back(void)
     net_peer_remove(b->node, &d->id);
 }
 
+static void test_symmetric_peers_redial_after_incoming_closes(void)
+{
+    /* c and d know each other's address. d restarts without c's address:
+     * only c can bring the connection back, whichever side dialled first. */
+    struct dev *c = &devs[2], *d = &devs[3];
+    T_OK(dev_start(d, "127.0.0.1:0", NULL));
+    trust(c, d, 1);
+    trust(d, c, 1);
+    T_OK(wait_conns(c, d, 1, 5000));
+    char listen[64];
+    snprintf(listen, sizeof(listen), "%s", d->addr);
+    dev_stop(d);
+    T_OK(wait_conns(c, d, 0, 12000));
+    T_OK(dev_start(d, listen, NULL));
+    trust(d, c, 0);
+    T_OK(wait_conns(c, d, 1, 15000));
+    dev_stop(d);
+    net_peer_remove(c->node, &d->id);
+}
+
 static void test_bad_address_rejected(void)
 {
     const char *bad[] = { "nope", "1.2.3.4", "[::1:80", "1.2.3.4:99999", "host.example:80" };
@@ -414,6 +434,7 @@ int main(void)
     T_RUN(test_hello_claim_mismatch_refused);
     T_RUN(test_malformed_frame_closes_and_counts);
     T_RUN(test_pool_grows_when_busy_and_idles_back);
+    T_RUN(test_symmetric_peers_redial_after_incoming_closes);
     for (int i = 3; i >= 0; i--)
         if (devs[i].node)
             dev_stop(&devs[i]);
