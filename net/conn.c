@@ -153,6 +153,11 @@ static int send_ctrl(struct net_conn *c, const uint8_t *buf, size_t len)
 {
     if (!c->ctrl)
         return -ENOTCONN;
+    if (c->ctrl->sq.end - c->ctrl->sq.head_off > NET_MAX_CTRL_BACKLOG) {
+        /* the peer stopped reading its control stream */
+        net_conn_want_close(c, NET_APPERR_PROTO, "control stream backlog over %u bytes", NET_MAX_CTRL_BACKLOG);
+        return -ENOBUFS;
+    }
     int rc = sq_append(&c->ctrl->sq, buf, len, NULL, 0);
     if (rc == 0)
         conn_kick(c);
@@ -332,7 +337,7 @@ static void unlink_tx(struct net_conn *c, struct net_stream *s)
 static void serve(struct net_conn *c)
 {
     struct net_node *n = c->node;
-    while (c->srv_head && c->serving < NET_MAX_SERVING) {
+    while (c->srv_head && c->serving < NET_MAX_SERVING && c->serving_bytes < NET_MAX_SERVING_BYTES) {
         struct net_srvreq *r = c->srv_head;
         size_t len = 0;
         int rc = n->cfg.get_chunk ? n->cfg.get_chunk(n->cfg.ctx, &r->h, n->scratch, NET_CHUNK_MAX, &len)
@@ -369,6 +374,7 @@ static void serve(struct net_conn *c)
                 pp = &(*pp)->next;
             *pp = s;
             c->serving++;
+            c->serving_bytes += s->sq.end;
         }
         c->srv_head = r->next;
         if (!c->srv_head)
@@ -723,6 +729,7 @@ static int stream_close_cb(ngtcp2_conn *q, uint32_t flags, int64_t sid, uint64_t
     } else if (s->kind == NET_ST_TX) {
         unlink_tx(c, s);
         c->serving--;
+        c->serving_bytes -= s->sq.end;
         serve(c);
     } else {
         unlink_tx(c, s);

@@ -22,6 +22,8 @@
 #define NET_MAX_SOCKS NET_MAX_LISTEN
 #define NET_MAX_SERVING 64        /* chunk responses being sent per connection */
 #define NET_MAX_QUEUED_REQS 4096  /* requests waiting for a response slot */
+#define NET_MAX_SERVING_BYTES (16u << 20) /* response bytes held until acked, per connection */
+#define NET_MAX_CTRL_BACKLOG (8u << 20)   /* control bytes queued, unacked, per connection */
 #define NET_TXBUF 65536           /* packet buffer */
 #define NET_GSO_MAX 65000         /* one GSO batch: a UDP datagram's payload is < 64 KiB */
 #define NET_APPERR_PROTO 1        /* QUIC application error codes */
@@ -96,6 +98,7 @@ struct net_conn {
     struct net_stream *txs;       /* data streams being sent */
     struct net_stream *rxs;       /* data streams being received */
     unsigned serving;
+    size_t serving_bytes;
     struct net_srvreq *srv_head, *srv_tail;
     unsigned nsrv;
     uint8_t *crx;                 /* control stream receive buffer */
