@@ -180,8 +180,10 @@ typedef void (*net_fetch_cb)(void *ctx, int err, const st_hash *h, const uint8_t
  * be called). Any thread. */
 int net_fetch(struct net_node *n, const st_hash *h, const net_id *peers, unsigned npeers,
               unsigned timeout_ms, net_fetch_cb cb, void *ctx);
-/* Synchronous convenience: blocks the calling thread (never the network
- * thread) until the fetch ends. The chunk goes to buf (cap bytes). */
+/* Synchronous convenience: blocks the calling thread until the fetch ends
+ * (at most timeout_ms). The chunk goes to buf (cap bytes; -EOVERFLOW if it
+ * does not fit). -ENOTCONN if the node is not running, -EDEADLK if called
+ * on the network thread. */
 int net_fetch_sync(struct net_node *n, const st_hash *h, const net_id *peers, unsigned npeers,
                    unsigned timeout_ms, void *buf, size_t cap, size_t *len);
 

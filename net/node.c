@@ -1247,7 +1247,9 @@ static void sync_cb(void *ctx, int err, const st_hash *h, const uint8_t *data, s
 int net_fetch_sync(struct net_node *n, const st_hash *h, const net_id *peers, unsigned npeers,
                    unsigned timeout_ms, void *buf, size_t cap, size_t *len)
 {
-    if (n->started && pthread_equal(pthread_self(), n->thread))
+    if (!n->started || n->stopped)
+        return -ENOTCONN; /* nobody would ever answer: do not block */
+    if (pthread_equal(pthread_self(), n->thread))
         return -EDEADLK;
     struct sync_fetch s = { .buf = buf, .cap = cap };
     pthread_mutex_init(&s.m, NULL);
