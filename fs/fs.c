@@ -356,7 +356,7 @@ static int stage_commit(fs *f, struct fs_node *n)
     if (rc == 0)
         rc = wtxn_end(t, stage_commit_txn(n, t));
     if (rc == 0)
-        fs_stage_release(&n->stage);
+        fs_stage_clear(&n->stage);
     else
         lr_error("cannot commit %zu staged bytes of inode %llu: %s", n->stage.bytes,
                  (unsigned long long)n->ino, lr_strerror(rc));
@@ -548,7 +548,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
         rc = wtxn_end(t, rc);
     }
     if (rc == 0)
-        fs_stage_release(&n->stage);
+        fs_stage_clear(&n->stage);
     pthread_rwlock_unlock(&n->lock);
     node_put(f, n, 1, 0);
     if (rc) {
@@ -743,7 +743,7 @@ static void file_free(fs *f, struct fs_file *h)
 static int truncate_zero(fs *f, struct fs_node *n)
 {
     pthread_rwlock_wrlock(&n->lock);
-    fs_stage_release(&n->stage);
+    fs_stage_clear(&n->stage);
     st_txn *t;
     struct st_ns_attr a = { .size = 0 };
     int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
@@ -1050,6 +1050,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
     pthread_rwlock_wrlock(&h->node->lock);
     stage_commit(f, h->node); /* logs its own failure */
+    if (h->node->stage.n == 0)
+        fs_stage_release(&h->node->stage); /* and its spare buffer */
     pthread_rwlock_unlock(&h->node->lock);
     file_free(f, h);
     fuse_reply_err(req, 0);
@@ -1101,7 +1103,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
         rc = wtxn_end(t, rc);
     }
     if (rc == 0)
-        fs_stage_release(&n->stage);
+        fs_stage_clear(&n->stage);
     pthread_rwlock_unlock(&n->lock);
     reply_err(req, rc);
 }

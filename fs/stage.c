@@ -17,7 +17,24 @@ void fs_stage_release(struct fs_stage *s)
     for (size_t i = 0; i < s->n; i++)
         free(s->r[i].data);
     free(s->r);
+    free(s->spare);
     fs_stage_init(s);
+}
+
+void fs_stage_clear(struct fs_stage *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        struct fs_srange *r = &s->r[i];
+        if (r->cap > s->spare_cap) {
+            free(s->spare);
+            s->spare = r->data;
+            s->spare_cap = r->cap;
+        } else {
+            free(r->data);
+        }
+    }
+    s->n = 0;
+    s->bytes = 0;
 }
 
 static uint64_t rend(const struct fs_srange *r) { return r->off + r->len; }
@@ -76,8 +93,16 @@ int fs_stage_write(struct fs_stage *s, uint64_t off, const void *buf, size_t len
             s->cap = cap;
         }
         struct fs_srange nr = { .off = off };
-        if (grow_to(&nr, len))
+        if (s->spare) { /* reuse the buffer of the last commit */
+            nr.data = s->spare;
+            nr.cap = s->spare_cap;
+            s->spare = NULL;
+            s->spare_cap = 0;
+        }
+        if (grow_to(&nr, len)) {
+            free(nr.data);
             return -ENOMEM;
+        }
         memcpy(nr.data, buf, len);
         nr.len = len;
         memmove(&s->r[i + 1], &s->r[i], (s->n - i) * sizeof(*s->r));
@@ -161,5 +186,5 @@ void fs_stage_truncate(struct fs_stage *s, uint64_t size)
         break;
     }
     if (s->n == 0)
-        fs_stage_release(s);
+        fs_stage_clear(s);
 }

@@ -29,11 +29,17 @@ struct fs_stage {
     size_t n, cap;
     size_t bytes;         /* sum of r[i].len */
     uint64_t born_ns;     /* monotonic time of the first write since commit */
+    uint8_t *spare;       /* a buffer kept by fs_stage_clear for the next range */
+    size_t spare_cap;
 };
 
 void fs_stage_init(struct fs_stage *s);
 /* Free every range; the stage is empty (and reusable) afterwards. */
 void fs_stage_release(struct fs_stage *s);
+/* Empty the stage but keep the largest buffer for the next write: a
+ * sequential writer then refills memory that is already mapped instead of
+ * faulting in FS_STAGE_MAX_BYTES of fresh pages after every commit. */
+void fs_stage_clear(struct fs_stage *s);
 /* Stage len bytes at off, merging with overlapping or adjacent ranges.
  * Errors: -ENOMEM (the stage is unchanged), -EFBIG (off + len overflows). */
 int fs_stage_write(struct fs_stage *s, uint64_t off, const void *buf, size_t len);

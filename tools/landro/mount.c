@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +183,12 @@ int mount_main(int argc, char **argv)
         free(dir);
         return 1;
     }
+    /* The write path allocates and frees buffers of up to
+     * FS_STAGE_MAX_BYTES (staging) and LMDB's dirty pages on every commit:
+     * keep that memory mapped rather than mmap/munmap and re-fault it each
+     * time (measured: page faults were 12% of a sequential write). */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
     int rc = st_open(dir, ST_OPEN_EXCL, &st);
     if (rc) {
         if (rc == -ENOENT)
