@@ -1064,7 +1064,6 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     } else if (rc != 0)
         net_conn_want_close(c, (uint64_t)rc | (1ull << 63), "%s", ngtcp2_strerror(rc));
     conn_kick(c);
-    extern void net_node_flush(struct net_node *n);
     net_node_flush(c->node);
 }
 
@@ -1239,7 +1238,6 @@ void net_conn_close(struct net_conn *c)
     }
     free(c->crx);
     c->crx = NULL;
-    extern void net_node_conn_gone(struct net_conn *c);
     net_node_conn_gone(c);
     conn_free_raw(c);
 }

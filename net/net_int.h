@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include <event2/event.h>
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
 
@@ -25,6 +26,7 @@
 #define NET_MAX_SERVING_BYTES (16u << 20) /* response bytes held until acked, per connection */
 #define NET_MAX_CTRL_BACKLOG (8u << 20)   /* control bytes queued, unacked, per connection */
 #define NET_TXBUF 65536           /* packet buffer */
+#define NET_RXBUF 65536           /* one received datagram (or GRO batch) */
 #define NET_GSO_MAX 65000         /* one GSO batch: a UDP datagram's payload is < 64 KiB */
 #define NET_APPERR_PROTO 1        /* QUIC application error codes */
 #define NET_APPERR_REFUSED 2
@@ -221,6 +223,24 @@ void net_node_attempt_failed(struct net_fetch *f, int why);
 void net_node_send_batch(struct net_node *n, struct net_conn *c, const uint8_t *buf, size_t len,
                          size_t seg);
 uint64_t net_now(void);
+void net_node_flush(struct net_node *n);
+void net_node_conn_gone(struct net_conn *c);
+void net_peer_fail(struct net_peer *p, int timeout);
+
+/* udp.c */
+int net_parse_addr(const char *s, struct sockaddr_storage *out, socklen_t *len);
+int net_sock_open(struct net_node *n, const char *spec);
+void net_read_cb(evutil_socket_t fd, short what, void *arg);
+void net_delay_cb(evutil_socket_t fd, short what, void *arg);
+
+/* fetch.c */
+void net_fetch_add(struct net_node *n, struct net_fetch *f);
+void net_fetch_dispatch(struct net_node *n, struct net_fetch *f);
+void net_fetch_dispatch_waiting(struct net_node *n);
+void net_fetch_detach(struct net_fetch *f);
+void net_fetch_mark_tried(struct net_fetch *f, struct net_peer *p);
+void net_fetch_finish(struct net_node *n, struct net_fetch *f, int err, const uint8_t *data, size_t len,
+                      const net_id *from);
 
 /* conn.c */
 int net_tls_init(struct net_node *n);
