@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -396,6 +397,10 @@ static int self_run(int tcp, const char *ip)
         return 1;
     pid_t pid = fork();
     if (pid == 0) {
+        /* the server must not outlive the client (a killed run, a timeout) */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() == 1)
+            _exit(1);
         close(pfd[0]);
         char listen[80];
         snprintf(listen, sizeof(listen), strchr(ip, ':') ? "[%s]:0" : "%s:0", ip);
