@@ -187,10 +187,13 @@ int net_fetch(struct net_node *n, const st_hash *h, const net_id *peers, unsigne
 int net_fetch_sync(struct net_node *n, const st_hash *h, const net_id *peers, unsigned npeers,
                    unsigned timeout_ms, void *buf, size_t cap, size_t *len);
 
-/* Send an application frame (NET_FRAME_APP_MIN <= type) to peer on the
- * control stream of its first established connection. -ENOTCONN if none
- * (checked on the network thread: then the frame is dropped and logged),
- * -EINVAL on a bad type or len > NET_FRAME_MAX. Any thread. */
+/* Queue an application frame (NET_FRAME_APP_MIN <= type) for peer, to go
+ * on the control stream of its first established connection. Returns 0
+ * once queued, -EINVAL on a bad type or len > NET_FRAME_MAX, -ESHUTDOWN
+ * when the node is stopping. If the peer has no established connection
+ * when the network thread takes the frame, the frame is dropped and a
+ * warning logged: delivery is not guaranteed (use on_peer_state to learn
+ * when to resend, e.g. on reconnection). Any thread. */
 int net_send_frame(struct net_node *n, const net_id *peer, uint16_t type,
                    const void *payload, size_t len);
 
