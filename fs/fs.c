@@ -36,6 +36,7 @@ struct fs_node {
     struct fs_stage stage;
     uint64_t size;           /* file size including staged bytes, while stage.n > 0 */
     struct timespec mtime;   /* time of the last staged write, while stage.n > 0 */
+    int staged;              /* stage.n > 0 (written under lock, read atomically) */
 };
 
 struct fs_file {
@@ -291,6 +292,46 @@ static void reap_queue(fs *f, uint64_t ino)
     reap_batch(f, &ino, 1);
 }
 
+static int stage_commit(fs *f, struct fs_node *n);
+
+/* Commit stages older than FS_STAGE_MAX_AGE_NS, so data written to a file
+ * that stays open without further writes does not wait in memory for its
+ * close. Runs on the reaper thread about once a second. O(nodes) with a
+ * quick check per node. */
+static void commit_old_stages(fs *f)
+{
+    struct fs_node **v = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&f->tlock);
+    for (size_t i = 0; i < f->tabsize; i++) {
+        for (struct fs_node *nd = f->tab[i]; nd; nd = nd->next) {
+            if (!__atomic_load_n(&nd->staged, __ATOMIC_RELAXED))
+                continue;
+            if (n == cap) {
+                size_t nc = cap ? 2 * cap : 16;
+                struct fs_node **nv = realloc(v, nc * sizeof(*nv));
+                if (!nv)
+                    break;
+                v = nv;
+                cap = nc;
+            }
+            nd->refs++;
+            v[n++] = nd;
+        }
+    }
+    pthread_mutex_unlock(&f->tlock);
+    uint64_t now = lr_now_mono_ns();
+    for (size_t i = 0; i < n; i++) {
+        struct fs_node *nd = v[i];
+        pthread_rwlock_wrlock(&nd->lock);
+        if (nd->stage.n && now - nd->stage.born_ns > FS_STAGE_MAX_AGE_NS)
+            stage_commit(f, nd);
+        pthread_rwlock_unlock(&nd->lock);
+        node_put(f, nd, 1, 0);
+    }
+    free(v);
+}
+
 static void *reaper_main(void *arg)
 {
     fs *f = arg;
@@ -298,8 +339,16 @@ static void *reaper_main(void *arg)
     size_t cap = 0;
     pthread_mutex_lock(&f->rlock);
     for (;;) {
-        while (f->rn == 0 && !f->reaper_stop)
-            pthread_cond_wait(&f->rcond, &f->rlock);
+        while (f->rn == 0 && !f->reaper_stop) {
+            struct timespec dl;
+            clock_gettime(CLOCK_REALTIME, &dl);
+            dl.tv_sec += 1;
+            if (pthread_cond_timedwait(&f->rcond, &f->rlock, &dl) == ETIMEDOUT) {
+                pthread_mutex_unlock(&f->rlock);
+                commit_old_stages(f);
+                pthread_mutex_lock(&f->rlock);
+            }
+        }
         if (f->rn == 0 && f->reaper_stop)
             break;
         if (cap < f->rn) {
@@ -356,7 +405,7 @@ static int stage_commit(fs *f, struct fs_node *n)
     if (rc == 0)
         rc = wtxn_end(t, stage_commit_txn(n, t));
     if (rc == 0)
-        fs_stage_clear(&n->stage);
+        { fs_stage_clear(&n->stage); __atomic_store_n(&n->staged, 0, __ATOMIC_RELAXED); }
     else
         lr_error("cannot commit %zu staged bytes of inode %llu: %s", n->stage.bytes,
                  (unsigned long long)n->ino, lr_strerror(rc));
@@ -548,7 +597,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
         rc = wtxn_end(t, rc);
     }
     if (rc == 0)
-        fs_stage_clear(&n->stage);
+        { fs_stage_clear(&n->stage); __atomic_store_n(&n->staged, 0, __ATOMIC_RELAXED); }
     pthread_rwlock_unlock(&n->lock);
     node_put(f, n, 1, 0);
     if (rc) {
@@ -743,7 +792,7 @@ static void file_free(fs *f, struct fs_file *h)
 static int truncate_zero(fs *f, struct fs_node *n)
 {
     pthread_rwlock_wrlock(&n->lock);
-    fs_stage_clear(&n->stage);
+    { fs_stage_clear(&n->stage); __atomic_store_n(&n->staged, 0, __ATOMIC_RELAXED); }
     st_txn *t;
     struct st_ns_attr a = { .size = 0 };
     int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
@@ -1024,6 +1073,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t si
     }
     if (rc == 0)
         rc = fs_stage_write(&n->stage, (uint64_t)off, data, size);
+    __atomic_store_n(&n->staged, n->stage.n > 0, __ATOMIC_RELAXED);
     if (rc == 0) {
         n->size = LR_MAX(n->size, (uint64_t)off + size);
         clock_gettime(CLOCK_REALTIME, &n->mtime);
@@ -1103,7 +1153,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
         rc = wtxn_end(t, rc);
     }
     if (rc == 0)
-        fs_stage_clear(&n->stage);
+        { fs_stage_clear(&n->stage); __atomic_store_n(&n->staged, 0, __ATOMIC_RELAXED); }
     pthread_rwlock_unlock(&n->lock);
     reply_err(req, rc);
 }
