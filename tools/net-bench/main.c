@@ -39,7 +39,7 @@
 
 #define CHUNK 65536
 
-static unsigned nchunks = 16384, window = 128, drop_permille, delay_ms;
+static unsigned nchunks = 16384, window = 64, drop_permille, delay_ms;
 static uint8_t *base;
 static st_hash *hashes;
 static volatile sig_atomic_t got_term;
@@ -241,7 +241,6 @@ static int client_main(const char *dir, const char *connect, const net_id *peer,
     struct net_config cfg = { 0 };
     cfg.identity_dir = dir;
     cfg.listen[0] = strchr(connect, '[') ? "[::]:0" : "0.0.0.0:0";
-    cfg.max_inflight = 64;
     cfg.test_drop_permille = drop_permille;
     cfg.test_delay_ms = delay_ms;
     struct run r = { .peer = *peer };
