@@ -996,9 +996,13 @@ static void read_ahead(fs *f, uint64_t ino, uint64_t off)
 static void fetch_for_read(struct deferred_read *d)
 {
     char hex[2 * ST_HASH_LEN + 1];
-    int rc = d->f->sync ? fs_sync_fetch(d->f->sync, &d->want, read_fetched, d) : -ENOTCONN;
+    /* Once the fetch is started, d belongs to read_fetched (which may run
+     * and free it before fs_sync_fetch even returns): copy what we need. */
+    fs *f = d->f;
+    uint64_t ino = d->ino, next = (uint64_t)d->off + d->size;
+    int rc = f->sync ? fs_sync_fetch(f->sync, &d->want, read_fetched, d) : -ENOTCONN;
     if (rc == 0) {
-        read_ahead(d->f, d->ino, (uint64_t)d->off + d->size);
+        read_ahead(f, ino, next);
         return;
     }
     lr_error("cannot read inode %llu at offset %lld: chunk %s is held only by a peer and %s",

@@ -4,6 +4,7 @@
 #include "sync.h"
 
 #include <pthread.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -434,6 +435,12 @@ struct out {
     int err;
     uint8_t seen[256][16]; /* file ids exported in this pass (small cache) */
     unsigned nseen;
+    /* Deleted directories, sent after everything else in the pass: their
+     * files' deletions must arrive first, or the peer would find them
+     * non-empty and keep them. */
+    uint8_t (*late)[16];
+    uint64_t *late_seq;
+    size_t nlate, latecap;
 };
 
 static int out_room(struct out *o, size_t n)
@@ -466,6 +473,25 @@ static int out_flush(struct out *o)
     return 0;
 }
 
+/* Append one REC entry holding record r (rl bytes) of log sequence seq. */
+static int out_rec(struct out *o, uint64_t seq, const uint8_t *r, size_t rl)
+{
+    int rc = out_room(o, 13 + rl);
+    if (rc)
+        return rc;
+    o->buf[o->len] = SYNC_ENTRY_REC;
+    lr_put_le64(o->buf + o->len + 1, seq);
+    lr_put_le32(o->buf + o->len + 9, (uint32_t)rl);
+    memcpy(o->buf + o->len + 13, r, rl);
+    o->len += 13 + rl;
+    return o->len >= SYNC_FRAME_TARGET ? out_flush(o) : 0;
+}
+
+static int is_deleted_dir(const uint8_t *r, size_t rl)
+{
+    return rl >= ST_REP_HDR && (r[1] & ST_REP_DELETED) && S_ISDIR(lr_get_le32(r + 4));
+}
+
 static int send_record(uint64_t seq, const void *rec, size_t len, void *arg)
 {
     struct out *o = arg;
@@ -486,17 +512,28 @@ static int send_record(uint64_t seq, const void *rec, size_t len, void *arg)
             continue;
         if (rc)
             return rc;
-        if ((rc = out_room(o, 13 + rl))) {
+        if (is_deleted_dir(r, rl)) {
             free(r);
-            return rc;
+            if (o->nlate == o->latecap) {
+                size_t cap = o->latecap ? o->latecap * 2 : 16;
+                uint8_t (*l)[16] = realloc(o->late, cap * 16);
+                uint64_t *ls = l ? realloc(o->late_seq, cap * sizeof(*ls)) : NULL;
+                if (!l || !ls) {
+                    if (l)
+                        o->late = l;
+                    return -ENOMEM;
+                }
+                o->late = l;
+                o->late_seq = ls;
+                o->latecap = cap;
+            }
+            memcpy(o->late[o->nlate], fids[i], 16);
+            o->late_seq[o->nlate++] = seq;
+            continue;
         }
-        o->buf[o->len] = SYNC_ENTRY_REC;
-        lr_put_le64(o->buf + o->len + 1, seq);
-        lr_put_le32(o->buf + o->len + 9, (uint32_t)rl);
-        memcpy(o->buf + o->len + 13, r, rl);
-        o->len += 13 + rl;
+        rc = out_rec(o, seq, r, rl);
         free(r);
-        if (o->len >= SYNC_FRAME_TARGET && (rc = out_flush(o)))
+        if (rc)
             return rc;
     }
     o->last = seq;
@@ -514,6 +551,23 @@ static int send_log(struct fs_sync *s, struct peer *p)
     if (st_txn_begin(s->st, ST_TXN_READ, &o.t))
         return 0;
     int rc = st_log_foreach(o.t, p->sent + 1, send_record, &o);
+    for (size_t i = 0; i < o.nlate && rc >= 0; i++) {
+        uint8_t *r;
+        size_t rl;
+        int e = st_rep_export(o.t, o.late[i], &r, &rl);
+        if (e == -ENOENT)
+            continue;
+        if (e) {
+            rc = e;
+            break;
+        }
+        e = out_rec(&o, o.late_seq[i], r, rl);
+        free(r);
+        if (e)
+            rc = e;
+    }
+    free(o.late);
+    free(o.late_seq);
     st_txn_abort(o.t);
     int more = rc == 1;
     if (rc < 0) {

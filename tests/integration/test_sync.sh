@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# test_sync.sh - two and three mounted peers on loopback: replication of
+# metadata, on-demand reads with equal checksums, 10k small files, renames
+# and deletes, concurrent edits (conflict copy, nothing lost), kill -9 and
+# catch-up, a peer killed mid-read (failover to a third peer, EIO in bound
+# with two), partition and heal converging to identical trees.
+# Needs root and /dev/fuse. Prints "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+L=$PWD/${O:-build}/bin/landro
+T=$(mktemp -d /tmp/landro-sync-XXXXXX)
+PORT0=$((47200 + RANDOM % 500))
+pass=0 fail=0
+
+cleanup() {
+    for m in "$T"/mnt-*; do
+        mountpoint -q "$m" 2>/dev/null && fusermount3 -u -z "$m" 2>/dev/null
+    done
+    pkill -9 -f "landro mount .*$T" 2>/dev/null
+    sleep 0.2
+    rm -rf "$T"
+}
+trap cleanup EXIT
+
+ok() { echo "ok   $*"; pass=$((pass + 1)); }
+bad() { echo "FAIL $*"; fail=$((fail + 1)); }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+wait_for() { # wait_for SECONDS CMD...
+    local end=$((SECONDS + $1)); shift
+    until "$@" 2>/dev/null; do
+        [ $SECONDS -lt $end ] || return 1
+        sleep 0.1
+    done
+}
+port() { echo $((PORT0 + $1)); }
+
+# Stores a, b, c in one volume, each trusting the other two.
+"$L" init --store "$T/a" >/dev/null || { echo "init failed"; exit 1; }
+vol=$("$L" volume --store "$T/a")
+for x in b c; do "$L" init --store "$T/$x" --volume "$vol" >/dev/null; done
+declare -A ID
+for x in a b c; do ID[$x]=$("$L" id --store "$T/$x"); mkdir -p "$T/mnt-$x"; done
+i=0
+for x in a b c; do
+    j=0
+    for y in a b c; do
+        [ $x = $y ] || "$L" peer add --store "$T/$x" "${ID[$y]}" "127.0.0.1:$(port $j)"
+        j=$((j + 1))
+    done
+    i=$((i + 1))
+done
+idx() { case $1 in a) echo 0;; b) echo 1;; c) echo 2;; esac; }
+up() { "$L" mount --store "$T/$1" --listen "127.0.0.1:$(port "$(idx "$1")")" "${@:2}" "$T/mnt-$1" 2>>"$T/log-$1"; }
+down() { "$L" unmount "$T/mnt-$1" 2>/dev/null; wait_for 10 sh -c "! pgrep -f 'landro mount --store $T/$1 ' >/dev/null"; }
+daemon_pid() { pgrep -f "landro mount --store $T/$1 " | head -n1; }
+same_file() { [ "$(sha256sum < "$1")" = "$(sha256sum < "$2")" ]; }
+same_size() { [ "$(stat -c %s "$1" 2>/dev/null)" = "$(stat -c %s "$2" 2>/dev/null)" ]; }
+listing() { (cd "$1" && find . -printf '%y %m %s %p\n' | sort); }
+checksums() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum); }
+
+up a && up b || { echo "mount failed"; cat "$T"/log-*; exit 1; }
+
+# 1. a file and a tree written on A are read on B, byte for byte.
+dd if=/dev/urandom of="$T/mnt-a/big.bin" bs=1M count=48 status=none
+mkdir -p "$T/mnt-a/tree/sub"
+cp -a store/*.h "$T/mnt-a/tree/sub/"
+echo hello > "$T/mnt-a/tree/hello"
+check "metadata reaches B" wait_for 20 same_size "$T/mnt-a/big.bin" "$T/mnt-b/big.bin"
+check "file written on A reads on B with the same sha256" same_file "$T/mnt-a/big.bin" "$T/mnt-b/big.bin"
+wait_for 20 test -f "$T/mnt-b/tree/hello"
+check "tree written on A is identical on B" diff -r "$T/mnt-a/tree" "$T/mnt-b/tree"
+
+# 2. 10k small files.
+python3 - "$T/mnt-a/many" <<'PY'
+import os, sys
+d = sys.argv[1]
+os.mkdir(d)
+for i in range(10000):
+    sub = os.path.join(d, "d%02d" % (i % 50))
+    if i < 50:
+        os.mkdir(sub)
+    with open(os.path.join(sub, "f%05d" % i), "wb") as f:
+        f.write((b"file %d\n" % i) * (1 + i % 7))
+PY
+check "10k small files reach B" wait_for 60 sh -c "[ \$(find '$T/mnt-b/many' -type f | wc -l) -eq 10000 ]"
+check "10k small files have equal contents on B" sh -c "[ \"\$(cd '$T/mnt-a/many' && cat d07/* d33/* | sha256sum)\" = \"\$(cd '$T/mnt-b/many' && cat d07/* d33/* | sha256sum)\" ]"
+
+# 3. renames and deletes propagate; a rename moves no data.
+mv "$T/mnt-a/big.bin" "$T/mnt-a/tree/big-moved.bin"
+rm -r "$T/mnt-a/many/d13"
+check "rename reaches B" wait_for 20 test -f "$T/mnt-b/tree/big-moved.bin"
+check "old name is gone on B" wait_for 20 sh -c "! test -e '$T/mnt-b/big.bin'"
+check "directory delete reaches B" wait_for 20 sh -c "! test -e '$T/mnt-b/many/d13'"
+check "moved file still reads on B" same_file "$T/mnt-a/tree/big-moved.bin" "$T/mnt-b/tree/big-moved.bin"
+
+# B reads everything once, so every chunk has a second holder from now on
+# (peers fetch from whoever has the data).
+check "B reads the whole tree" sh -c "find '$T/mnt-b' -type f -print0 | xargs -0 cat > /dev/null"
+
+# 4. concurrent edits while B is offline: both versions survive.
+echo "base" > "$T/mnt-a/notes.txt"
+wait_for 20 test -f "$T/mnt-b/notes.txt"
+down b
+echo "edited on A" > "$T/mnt-a/notes.txt"
+sleep 1.1
+up b --offline
+echo "edited on B" > "$T/mnt-b/notes.txt"
+down b
+up b
+check "conflict copy appears on A" wait_for 20 sh -c "ls '$T/mnt-a' | grep -q 'notes.sync-conflict-'"
+check "conflict copy appears on B" wait_for 20 sh -c "ls '$T/mnt-b' | grep -q 'notes.sync-conflict-'"
+check "both versions are kept" sh -c "cat '$T/mnt-a'/notes* | grep -q 'edited on A' && cat '$T/mnt-a'/notes* | grep -q 'edited on B'"
+
+# 5. kill -9 a daemon; changes made meanwhile reach it after remount.
+pid=$(daemon_pid b)
+kill -9 "$pid"
+wait_for 5 sh -c "! kill -0 $pid"
+fusermount3 -u -z "$T/mnt-b"
+echo "while B was dead" > "$T/mnt-a/after-kill.txt"
+up b
+check "a killed daemon catches up after remount" wait_for 20 sh -c "grep -q 'while B was dead' '$T/mnt-b/after-kill.txt'"
+
+# 6. a peer killed mid-read: with two peers the read fails with EIO in bound.
+dd if=/dev/urandom of="$T/mnt-a/only-on-a.bin" bs=1M count=64 status=none
+wait_for 20 same_size "$T/mnt-a/only-on-a.bin" "$T/mnt-b/only-on-a.bin"
+kill -9 "$(daemon_pid a)"
+fusermount3 -u -z "$T/mnt-a"
+start=$SECONDS
+if timeout 60 cat "$T/mnt-b/only-on-a.bin" > /dev/null 2>"$T/cat.err"; then
+    bad "read of data held only by a dead peer fails (it succeeded)"
+else
+    el=$((SECONDS - start))
+    if grep -q "Input/output error" "$T/cat.err" && [ $el -lt 30 ]; then
+        ok "read of data held only by a dead peer fails with EIO in ${el}s"
+    else
+        bad "read of data held only by a dead peer: $(cat "$T/cat.err") after ${el}s"
+    fi
+fi
+check "the mount keeps serving local data meanwhile" grep -q hello "$T/mnt-b/tree/hello"
+
+# 7. three peers: B reads a file from A; A dies; C reads it from B.
+up a
+dd if=/dev/urandom of="$T/mnt-a/three.bin" bs=1M count=32 status=none
+sum_a=$(sha256sum < "$T/mnt-a/three.bin")
+wait_for 20 same_size "$T/mnt-a/three.bin" "$T/mnt-b/three.bin"
+sum_b=$(sha256sum < "$T/mnt-b/three.bin")
+up c
+check "third peer gets the metadata" wait_for 30 same_size "$T/mnt-a/three.bin" "$T/mnt-c/three.bin"
+kill -9 "$(daemon_pid a)"
+fusermount3 -u -z "$T/mnt-a"
+sum_c=$(timeout 60 sha256sum < "$T/mnt-c/three.bin")
+check "with A dead, C reads A's file from B (failover)" test "$sum_a" = "$sum_c" -a "$sum_a" = "$sum_b"
+
+# 8. partition and heal: B and C diverge offline, then converge.
+down c
+echo "made on B alone" > "$T/mnt-b/part-b.txt"
+mkdir "$T/mnt-b/dir-from-b"
+up c --offline
+echo "made on C alone" > "$T/mnt-c/part-c.txt"
+mv "$T/mnt-c/tree/hello" "$T/mnt-c/tree/hello-renamed"
+down c
+up c
+check "partition heals: C has B's changes" wait_for 30 test -f "$T/mnt-c/part-b.txt"
+check "partition heals: B has C's changes" wait_for 30 test -f "$T/mnt-b/tree/hello-renamed"
+sleep 1
+# read everything on both so data is local, then compare listings and sums
+check "listings are identical on B and C" sh -c "[ \"\$(cd '$T/mnt-b' && find . -printf '%y %m %s %p\n' | sort)\" = \"\$(cd '$T/mnt-c' && find . -printf '%y %m %s %p\n' | sort)\" ]"
+check "checksums are identical on B and C" sh -c "[ \"\$(cd '$T/mnt-b' && find . -type f ! -name 'only-on-a.bin' -print0 | sort -z | xargs -0 sha256sum)\" = \"\$(cd '$T/mnt-c' && find . -type f ! -name 'only-on-a.bin' -print0 | sort -z | xargs -0 sha256sum)\" ]"
+
+down b
+down c
+if [ "$fail" != 0 ]; then
+    for x in a b c; do echo "--- log $x"; tail -n 20 "$T/log-$x" 2>/dev/null; done
+fi
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
