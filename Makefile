@@ -49,7 +49,7 @@ else
 Q := @
 endif
 
-PKGS_SYS  := fuse3 libevent libevent_pthreads lmdb
+PKGS_SYS  := fuse3 libevent libevent_pthreads lmdb inih
 PKGS_DEPS := libngtcp2_crypto_wolfssl libngtcp2 wolfssl
 # Recursive (=) so pkg-config runs only after .deps/ exists.
 # (make 4.3 does not pass exported variables to $(shell), hence the env.)

@@ -33,7 +33,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 pkgs=(build-essential pkg-config autoconf automake libtool dpkg-dev cmake
-      libfuse3-dev fuse3 libevent-dev liblmdb-dev lmdb-utils
+      libfuse3-dev fuse3 libevent-dev liblmdb-dev lmdb-utils libinih-dev
       clang llvm libclang-rt-14-dev
       attr acl git rsync sqlite3 tar xxd iproute2 python3 util-linux procps psmisc)
 missing=()

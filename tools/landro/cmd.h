@@ -16,6 +16,15 @@ int unmount_main(int argc, char **argv);
 int id_main(int argc, char **argv);
 int volume_main(int argc, char **argv);
 int peer_main(int argc, char **argv);
+int status_main(int argc, char **argv);
+int pin_main(int argc, char **argv);
+/* `landro STORE MOUNTPOINT [-o OPTS]`: how mount.fuse3 runs us for
+ * `mount -t fuse.landro` and /etc/fstab (helper.c). */
+int helper_main(int argc, char **argv);
+
+/* Set by main() when -v/--verbose or -q/--quiet chose the log level, so
+ * that the config file's log_level does not override it. */
+extern int cmd_log_level_set;
 
 /* The store directory to use: dir if non-NULL, else
  * $XDG_DATA_HOME/landro/default (~/.local/share/landro/default).

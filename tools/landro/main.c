@@ -18,14 +18,20 @@ static const struct {
     { "id", id_main, "print this device's id" },
     { "volume", volume_main, "print the volume id (for 'init --volume' on another device)" },
     { "peer", peer_main, "add, remove or list the devices this store syncs with" },
+    { "status", status_main, "show the running daemon's peers, transfers, cache and conflicts" },
+    { "pin", pin_main, "make every chunk of files under a path local (reads them)" },
 };
+
+int cmd_log_level_set;
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: landro COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < LR_ARRAY_SIZE(commands); i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].desc);
-    fprintf(out, "\n'landro COMMAND --help' describes a command.\n");
+    fprintf(out, "\n'landro COMMAND --help' describes a command. Every command takes\n"
+                 "-v/--verbose (more messages, repeatable) and -q/--quiet (errors only).\n"
+                 "'landro STORE MOUNTPOINT -o OPTS' is 'mount -t fuse.landro' (see landro(1)).\n");
 }
 
 char *cmd_store_dir(const char *dir)
@@ -67,8 +73,44 @@ int cmd_mkparents(const char *path)
     return 0;
 }
 
+/* Take -v/--verbose and -q/--quiet out of argv (up to a "--"), wherever
+ * they are, and set the log level. `init -v ID` keeps its meaning
+ * (--volume): there only --verbose counts. Returns the new argc. */
+static int take_verbosity(int argc, char **argv)
+{
+    int level = LR_LOG_INFO, set = 0, out = 1;
+    int is_init = argc > 1 && !strcmp(argv[1], "init");
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--")) {
+            while (i < argc)
+                argv[out++] = argv[i++];
+            break;
+        }
+        if (!strcmp(a, "--verbose") || (!strcmp(a, "-v") && !is_init)) {
+            level++;
+            set = 1;
+        } else if (!strcmp(a, "-vv") && !is_init) {
+            level += 2;
+            set = 1;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            level = LR_LOG_ERROR;
+            set = 1;
+        } else {
+            argv[out++] = argv[i];
+        }
+    }
+    argv[out] = NULL;
+    if (set) {
+        lr_log_set_level(level > LR_LOG_TRACE ? LR_LOG_TRACE : (enum lr_level)level);
+        cmd_log_level_set = 1;
+    }
+    return out;
+}
+
 int main(int argc, char **argv)
 {
+    argc = take_verbosity(argc, argv);
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -80,6 +122,10 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < LR_ARRAY_SIZE(commands); i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].fn(argc - 1, argv + 1);
+    /* mount.fuse3 runs `landro STORE MOUNTPOINT -o OPTS`. */
+    struct stat s;
+    if (argc >= 3 && argv[1][0] != '-' && stat(argv[1], &s) == 0 && S_ISDIR(s.st_mode))
+        return helper_main(argc, argv);
     fprintf(stderr, "landro: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "config.h"
+#include "ctl.h"
 #include "fs.h"
 #include "store.h"
 #include "sync.h"
@@ -33,6 +35,9 @@ static void mount_usage(FILE *out)
                  "  -d, --debug        debug logging (implies -f)\n"
                  "  -s, --store DIR    the store (default $XDG_DATA_HOME/landro/default)\n"
                  "  -o OPTS            comma-separated: allow_other\n"
+                 "Settings in STORE/landro.conf (listen, fetch_timeout_ms, log_level) apply\n"
+                 "unless a flag overrides them. 'landro status' asks the daemon over\n"
+                 "STORE/control.sock.\n"
                  "Stops on SIGINT/SIGTERM or when unmounted (landro unmount, fusermount3 -u).\n");
 }
 
@@ -154,6 +159,21 @@ int mount_main(int argc, char **argv)
     char *dir = cmd_store_dir(store);
     if (!dir)
         return 1;
+    /* The config file: flags (--listen, -d/-v/-q) win over it; a bad line
+     * stops here, before anything is started. */
+    struct cmd_config cfg;
+    if (cmd_config_load(dir, &cfg) != 0) {
+        cmd_config_release(&cfg);
+        free(dir);
+        return 1;
+    }
+    if (nlisten == 0)
+        for (unsigned i = 0; i < cfg.nlisten; i++)
+            so.listen[nlisten++] = cfg.listen[i];
+    if (cfg.fetch_timeout_ms)
+        so.fetch_timeout_ms = cfg.fetch_timeout_ms;
+    if (cfg.has_log_level && !cmd_log_level_set && lr_log_get_level() != LR_LOG_DEBUG)
+        lr_log_set_level(cfg.log_level);
 
     /* Cheap checks first, before detaching, for the clearest messages. */
     struct stat s;
@@ -227,10 +247,22 @@ int mount_main(int argc, char **argv)
         }
         fs_set_sync(f, sync);
     }
+    struct fs_ctl_info ci = { .mountpoint = fo.mountpoint, .sync = sync, .listen = so.listen,
+                              .fetch_timeout_ms = so.fetch_timeout_ms ? so.fetch_timeout_ms : 5000 };
+    struct fs_ctl *ctl = NULL;
+    if ((rc = fs_ctl_new(st, &ci, &ctl)) != 0) {
+        fs_sync_free(sync);
+        fs_free(f);
+        st_close(st);
+        cmd_config_release(&cfg);
+        free(dir);
+        return 1;
+    }
     if (notify >= 0)
         detach_done(notify);
     lr_info("serving store '%s' on '%s'", dir, fo.mountpoint);
     rc = fs_run(f);
+    fs_ctl_free(ctl);
     /* Stop the network first: pending reads are answered (EIO) and no
      * invalidation reaches a file system being torn down. */
     fs_sync_free(sync);
@@ -241,6 +273,7 @@ int mount_main(int argc, char **argv)
         lr_error("cannot sync store '%s': %s", dir, lr_strerror(src));
     st_close(st);
     lr_info("unmounted '%s'", fo.mountpoint);
+    cmd_config_release(&cfg);
     free(dir);
     return rc || src ? 1 : 0;
 }

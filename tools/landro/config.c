@@ -1,0 +1,156 @@
+/* config.c - STORE/landro.conf (see config.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "peerrec.h"
+
+struct parse {
+    struct cmd_config *c;
+    char err[256];   /* first problem found by the handler */
+};
+
+int cmd_addr_valid(const char *a, int allow_port0)
+{
+    const char *colon = strrchr(a, ':');
+    if (!colon || colon == a || strlen(a) > ST_PEER_ADDR_MAX)
+        return 0;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (!colon[1] || *end || port < (allow_port0 ? 0 : 1) || port > 65535)
+        return 0;
+    if (a[0] == '[' && colon[-1] != ']')
+        return 0;
+    return 1;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = '\0';
+    return s;
+}
+
+static int fail(struct parse *p, const char *fmt, const char *a, const char *b)
+{
+    snprintf(p->err, sizeof(p->err), fmt, a, b);
+    return 0;
+}
+
+static int on_pair(void *user, const char *section, const char *name, const char *value)
+{
+    struct parse *p = user;
+    struct cmd_config *c = p->c;
+    if (section[0])
+        return fail(p, "unknown section '[%s]' (the keys go at the top, outside any section)%s", section, "");
+    if (!strcmp(name, "listen")) {
+        char *v = strdup(value), *save = NULL;
+        if (!v)
+            return fail(p, "out of memory%s%s", "", "");
+        for (char *t = strtok_r(v, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            t = trim(t);
+            if (!*t)
+                continue;
+            if (!cmd_addr_valid(t, 1)) {
+                fail(p, "malformed listen address '%s' (expected HOST:PORT, e.g. 0.0.0.0:7400)%s", t, "");
+                free(v);
+                return 0;
+            }
+            if (c->nlisten == NET_MAX_LISTEN) {
+                char max[16];
+                snprintf(max, sizeof(max), "%d", NET_MAX_LISTEN);
+                fail(p, "too many listen addresses (at most %s)%s", max, "");
+                free(v);
+                return 0;
+            }
+            if (!(c->listen[c->nlisten] = strdup(t))) {
+                free(v);
+                return fail(p, "out of memory%s%s", "", "");
+            }
+            c->nlisten++;
+        }
+        free(v);
+        return 1;
+    }
+    if (!strcmp(name, "fetch_timeout_ms")) {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(value, &end, 10);
+        if (!value[0] || *end || errno || v < 1 || v > 600000 || value[0] == '-')
+            return fail(p, "bad fetch_timeout_ms '%s' (expected milliseconds, 1 to 600000)%s", value, "");
+        c->fetch_timeout_ms = (unsigned)v;
+        return 1;
+    }
+    if (!strcmp(name, "log_level")) {
+        static const struct { const char *n; enum lr_level l; } levels[] = {
+            { "error", LR_LOG_ERROR }, { "warn", LR_LOG_WARN }, { "info", LR_LOG_INFO }, { "debug", LR_LOG_DEBUG },
+        };
+        for (size_t i = 0; i < LR_ARRAY_SIZE(levels); i++)
+            if (!strcmp(value, levels[i].n)) {
+                c->has_log_level = 1;
+                c->log_level = levels[i].l;
+                return 1;
+            }
+        return fail(p, "bad log_level '%s' (expected error, warn, info or debug)%s", value, "");
+    }
+    return fail(p, "unknown key '%s' (known: listen, fetch_timeout_ms, log_level)%s", name, "");
+}
+
+int cmd_config_parse(const char *path, struct cmd_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        if (errno == ENOENT)
+            return 0;
+        fprintf(stderr, "landro: cannot read config file '%s': %s\n", path, strerror(errno));
+        return -1;
+    }
+    struct parse p = { .c = c };
+    ini_stop_on_first_error = true;
+    ini_allow_multiline = false;
+    int rc = ini_parse_file(f, on_pair, &p);
+    int rerr = ferror(f);
+    fclose(f);
+    if (rc > 0) {
+        fprintf(stderr, "landro: %s:%d: %s\n", path, rc,
+                p.err[0] ? p.err : "syntax error (expected KEY = VALUE, [section] or a # comment)");
+        cmd_config_release(c);
+        return -1;
+    }
+    if (rc < 0 || rerr) {
+        fprintf(stderr, "landro: cannot read config file '%s'%s\n", path,
+                rc == -2 ? ": out of memory" : "");
+        cmd_config_release(c);
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_config_load(const char *dir, struct cmd_config *c)
+{
+    char *path;
+    if (asprintf(&path, "%s/%s", dir, CMD_CONFIG_FILE) < 0) {
+        memset(c, 0, sizeof(*c));
+        fprintf(stderr, "landro: out of memory\n");
+        return -1;
+    }
+    int rc = cmd_config_parse(path, c);
+    free(path);
+    return rc;
+}
+
+void cmd_config_release(struct cmd_config *c)
+{
+    for (unsigned i = 0; i < c->nlisten; i++)
+        free(c->listen[i]);
+    memset(c, 0, sizeof(*c));
+}

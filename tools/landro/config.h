@@ -1,0 +1,45 @@
+/*
+ * config.h - the store's configuration file, STORE/landro.conf (ini
+ * style, parsed with libinih). Keys, all optional, outside any section:
+ *
+ *   listen = 0.0.0.0:7400          where peers reach the daemon; repeat the
+ *   listen = [::]:7400, ...        key or separate addresses with commas
+ *                                  (at most NET_MAX_LISTEN in all)
+ *   fetch_timeout_ms = 5000        bound for an on-demand read, 1..600000
+ *   log_level = info               error | warn | info | debug
+ *
+ * '#' and ';' start comments. Peers are not configured here: they live in
+ * the store's peer database ('landro peer add'). Command-line flags
+ * override the file. A missing file means all defaults.
+ *
+ * Errors: cmd_config_load prints "landro: FILE:LINE: what is wrong" for the
+ * first bad line and returns -1; nothing is applied then.
+ */
+#ifndef LANDRO_CONFIG_H
+#define LANDRO_CONFIG_H
+
+#include "lr.h"
+#include "net.h"
+
+#define CMD_CONFIG_FILE "landro.conf"
+
+struct cmd_config {
+    char *listen[NET_MAX_LISTEN + 1]; /* NULL-ended, owned */
+    unsigned nlisten;
+    unsigned fetch_timeout_ms;        /* 0: not set */
+    int has_log_level;
+    enum lr_level log_level;
+};
+
+/* Read DIR/landro.conf into c (zeroed first). 0 on success (also when the
+ * file does not exist), -1 with a message printed. Release with
+ * cmd_config_release either way. */
+int cmd_config_load(const char *dir, struct cmd_config *c);
+/* Parse the file at path (for tests and 'load'). Same returns. */
+int cmd_config_parse(const char *path, struct cmd_config *c);
+void cmd_config_release(struct cmd_config *c);
+
+/* host:port with a numeric port 0..65535 (0: any free port); [v6]:port. */
+int cmd_addr_valid(const char *a, int allow_port0);
+
+#endif
