@@ -165,9 +165,17 @@ coverage:
 	$(Q)O=build/cov tests/run.sh unit
 	$(Q)gcov -o build/cov/obj/store store/*.c >/dev/null 2>&1; echo "coverage: see *.gcov"
 
+# Binaries, man pages and the systemd template unit (landro@.service, its
+# ExecStart pointing at the installed binary).
+MANDIR  ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 docs/landro.1 $(DESTDIR)$(MANDIR)/man1/
+	$(if $(wildcard docs/*.8),install -d $(DESTDIR)$(MANDIR)/man8 && install -m 0644 $(wildcard docs/*.8) $(DESTDIR)$(MANDIR)/man8/)
+	sed 's|@BINDIR@|$(PREFIX)/bin|g' docs/landro@.service > $(DESTDIR)$(UNITDIR)/landro@.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/landro@.service
 
 clean:
 	rm -rf build

@@ -1402,6 +1402,70 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
     reply_err(req, rc);
 }
 
+/* Virtual attributes under "user.landro." (fs.h), computed from the
+ * store; not listed by listxattr so cp -a / rsync -X do not copy them. */
+#define FS_VXATTR_PREFIX "user.landro."
+
+struct vx_chunks { uint64_t local, total; int err; };
+
+struct vx_ctx { st_txn *t; struct vx_chunks c; };
+
+static int vx_extent(uint64_t ino, const struct st_extent *e, void *arg)
+{
+    (void)ino;
+    struct vx_ctx *x = arg;
+    struct st_chunkref r;
+    int rc = st_chunk_info(x->t, &e->hash, &r);
+    if (rc) {
+        x->c.err = rc;
+        return 1;
+    }
+    x->c.total++;
+    if (r.flags & ST_CHUNK_LOCAL)
+        x->c.local++;
+    return 0;
+}
+
+static int vx_conflict_name(uint64_t parent, const char *name, size_t len, void *arg)
+{
+    (void)parent;
+    if (memmem(name, len, ".sync-conflict-", 15)) {
+        *(int *)arg = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Value of virtual attribute name of ino into buf: its length, or
+ * -ENODATA for an unknown user.landro.* name, or another error. */
+static int vxattr_get(fs *f, st_txn *t, uint64_t ino, const char *name, char *buf, size_t cap)
+{
+    const char *n = name + strlen(FS_VXATTR_PREFIX);
+    if (!strcmp(n, "chunks")) {
+        struct vx_ctx x = { .t = t };
+        int rc = st_extent_foreach(t, ino, 0, vx_extent, &x);
+        if (rc < 0)
+            return rc;
+        if (x.c.err)
+            return x.c.err;
+        return snprintf(buf, cap, "%llu/%llu", (unsigned long long)x.c.local, (unsigned long long)x.c.total);
+    }
+    if (!strcmp(n, "conflict")) {
+        struct st_inode in;
+        int rc = st_inode_get(t, ino, &in), c = 0;
+        if (rc)
+            return rc;
+        if (in.flags & ST_INODE_CONFLICT)
+            c = 1;
+        else if ((rc = st_dirent_names(t, ino, vx_conflict_name, &c)) < 0)
+            return rc;
+        return snprintf(buf, cap, "%d", c);
+    }
+    if (!strcmp(n, "store"))
+        return snprintf(buf, cap, "%s", st_dir(f->st));
+    return -ENODATA;
+}
+
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
     fs *f = req_fs(req);
@@ -1411,7 +1475,19 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
     int rc = st_txn_begin(f->st, ST_TXN_READ, &t);
     if (rc)
         { reply_err(req, rc); return; }
-    rc = st_xattr_get(t, ino, name, &val, &len);
+    char vbuf[4200];
+    if (!strncmp(name, FS_VXATTR_PREFIX, strlen(FS_VXATTR_PREFIX))) {
+        rc = vxattr_get(f, t, ino, name, vbuf, sizeof(vbuf));
+        if (rc >= (int)sizeof(vbuf))
+            rc = -ERANGE;
+        if (rc >= 0) {
+            val = vbuf;
+            len = (size_t)rc;
+            rc = 0;
+        }
+    } else {
+        rc = st_xattr_get(t, ino, name, &val, &len);
+    }
     if (rc)
         reply_err(req, rc);
     else if (size == 0)

@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# test_cli.sh - everyday use of the landro command: --help everywhere,
+# bad input (missing store, malformed and unknown peer ids, a bad config
+# line, status with no daemon), the happy paths of init/id/volume/peer,
+# `landro status` (text and --json, parsed) with two mounted peers, the
+# user.landro.* attributes, pin, the mount helper form through mount.fuse3
+# and `mount -t fuse.landro`, and `make install DESTDIR=...`.
+# Needs root and /dev/fuse. Prints "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+TOP=$PWD
+L=$PWD/${O:-build}/bin/landro
+T=$(mktemp -d /tmp/landro-cli-XXXXXX)
+PORT0=$((48000 + RANDOM % 500))
+pass=0 fail=0
+
+cleanup() {
+    for m in "$T"/mnt-*; do
+        mountpoint -q "$m" 2>/dev/null && fusermount3 -u -z "$m" 2>/dev/null
+    done
+    pkill -9 -f "landro mount --store $T/" 2>/dev/null
+    sleep 0.2
+    rm -rf "$T"
+}
+trap cleanup EXIT
+
+ok() { echo "ok   $*"; pass=$((pass + 1)); }
+bad() { echo "FAIL $*"; fail=$((fail + 1)); }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+wait_for() { # wait_for SECONDS CMD...
+    local end=$((SECONDS + $1)); shift
+    until "$@" 2>/dev/null; do
+        [ $SECONDS -lt $end ] || return 1
+        sleep 0.1
+    done
+}
+# expect STATUS PATTERN CMD...: CMD exits with STATUS and its stderr matches PATTERN
+expect() {
+    local want=$1 pat=$2; shift 2
+    "$@" >"$T/out" 2>"$T/err"
+    local got=$?
+    if [ "$got" = "$want" ] && grep -qE -- "$pat" "$T/err"; then
+        return 0
+    fi
+    echo "  (exit $got, expected $want; stderr: $(head -c 300 "$T/err"); wanted /$pat/)"
+    return 1
+}
+port() { echo $((PORT0 + $1)); }
+
+mkdir -p "$T/mnt-a" "$T/mnt-b" "$T/mnt-h"
+
+# --- help and usage ---------------------------------------------------------
+check "landro --help lists the commands" sh -c "'$L' --help | grep -q '^  status'"
+for c in init mount unmount id volume peer status pin; do
+    check "landro $c --help exits 0 with a usage line" sh -c "'$L' $c --help | grep -q '^usage: landro $c'"
+done
+check "an unknown command is a usage error (2)" expect 2 "unknown command 'frobnicate'" "$L" frobnicate
+check "a bad option is a usage error (2)" expect 2 "usage: landro status" "$L" status --bogus
+
+# --- missing store ----------------------------------------------------------
+NS=$T/no-such-store
+check "id: missing store is named" expect 1 "store '$NS'" "$L" id --store "$NS"
+check "volume: missing store is named" expect 1 "cannot open store '$NS'" "$L" volume --store "$NS"
+check "status: missing store is named" expect 1 "cannot open store '$NS'" "$L" status --store "$NS"
+check "peer list: missing store is named" expect 1 "cannot open store '$NS'" "$L" peer list --store "$NS"
+check "mount: missing store is named" expect 1 "cannot open store '$NS'" "$L" mount -f --store "$NS" "$T/mnt-a"
+
+# --- init, id, volume, peers ------------------------------------------------
+check "init a" sh -c "'$L' init --store '$T/a' >/dev/null"
+vol=$("$L" volume --store "$T/a")
+check "volume prints 32 hex digits" sh -c "echo '$vol' | grep -qE '^[0-9a-f]{32}$'"
+check "init b joining a's volume" sh -c "'$L' init --store '$T/b' --volume '$vol' >/dev/null"
+check "-v and -q are accepted by every command" sh -c "'$L' -q id --store '$T/a' >/dev/null && '$L' volume -v --store '$T/a' >/dev/null"
+ida=$("$L" id --store "$T/a")
+idb=$("$L" id --store "$T/b")
+check "id prints a device id" sh -c "echo '$ida' | grep -qE '^([A-Z2-7]{4}-){13}[A-Z2-7]$'"
+check "peer add: malformed id is refused" expect 1 "malformed device id 'NOT-AN-ID'" "$L" peer add --store "$T/a" NOT-AN-ID 127.0.0.1:1
+check "peer add: malformed address is refused" expect 1 "malformed peer address 'nowhere'" "$L" peer add --store "$T/a" "$idb" nowhere
+check "peer remove: unknown id is refused" expect 1 "peer $idb is not known to store '$T/a'" "$L" peer remove --store "$T/a" "$idb"
+check "peer add a -> b" "$L" peer add --store "$T/a" "$idb" "127.0.0.1:$(port 1)"
+check "peer add b -> a" "$L" peer add --store "$T/b" "$ida" "127.0.0.1:$(port 0)"
+check "peer list shows the peer and its address" sh -c "'$L' peer list --store '$T/a' | grep -q '$idb  127.0.0.1:$(port 1)'"
+
+# --- status with no daemon, bad config ---------------------------------------
+check "status: no daemon running" expect 1 "store '$T/a' is not mounted \(no daemon answers on '$T/a/control.sock'\)" "$L" status --store "$T/a"
+check "status of a directory that is not a landro mount" expect 1 "is not a mounted landro file system" "$L" status "$T/mnt-a"
+printf '# landro.conf\nlisten = 127.0.0.1:%s\nfetch_timeout_ms = soon\n' "$(port 0)" > "$T/a/landro.conf"
+check "mount: a bad config line names file and line" expect 1 "$T/a/landro.conf:3: bad fetch_timeout_ms 'soon'" "$L" mount --store "$T/a" "$T/mnt-a"
+check "mount: nothing mounted after a bad config line" sh -c "! mountpoint -q '$T/mnt-a' && ! test -e '$T/a/control.sock'"
+printf 'listen = 127.0.0.1:1\n[extra]\nlog_level = warn\n' > "$T/a/landro.conf"
+check "mount: an unknown section is refused" expect 1 "landro.conf:3: unknown section '\[extra\]'" "$L" mount --store "$T/a" "$T/mnt-a"
+printf '\nlisten\n' > "$T/a/landro.conf"
+check "mount: a line without '=' is refused" expect 1 "landro.conf:2: syntax error" "$L" mount --store "$T/a" "$T/mnt-a"
+# A good file: A's listen address and log level come from it.
+printf '# landro.conf\nlisten = 127.0.0.1:%s\nfetch_timeout_ms = 4000\nlog_level = warn\n' "$(port 0)" > "$T/a/landro.conf"
+
+# --- two mounted peers ------------------------------------------------------
+check "mount a (listen address from landro.conf)" sh -c "'$L' mount --store '$T/a' '$T/mnt-a' 2>>'$T/log-a'"
+check "mount b (listen address from the flag)" sh -c "'$L' mount --store '$T/b' --listen '127.0.0.1:$(port 1)' '$T/mnt-b' 2>>'$T/log-b'"
+check "control socket is mode 0600" sh -c "[ \$(stat -c %a '$T/a/control.sock') = 600 ]"
+healthy() { "$L" status --json --store "$T/a" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+sys.exit(0 if any(p["state"] == "healthy" for p in d["peers"]) else 1)'; }
+check "status --json shows b as a healthy peer of a" wait_for 20 healthy
+"$L" status --json --store "$T/a" > "$T/status.json"
+check "status --json is valid JSON with the documented fields" python3 - "$T/status.json" "$ida" "$idb" "$vol" "$(port 0)" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+ida, idb, vol, port = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+assert d["version"] == 1, d["version"]
+assert d["device"] == ida and d["volume"] == vol, (d["device"], d["volume"])
+assert d["online"] is True
+assert d["fetch_timeout_ms"] == 4000, d["fetch_timeout_ms"]
+assert [l["port"] for l in d["listen"]] == [port], d["listen"]
+p = [p for p in d["peers"] if p["id"] == idb]
+assert len(p) == 1, d["peers"]
+p = p[0]
+for k in ("state", "address", "connections", "rtt_us", "last_pong_ms", "chunks_received",
+          "bytes_received", "timeouts", "errors", "fetches_in_flight", "reconnects"):
+    assert k in p, k
+assert p["connections"] >= 1 and p["rtt_us"] > 0, p
+assert isinstance(d["transfers"]["fetches_in_flight"], int)
+c = d["cache"]
+assert c["inodes"] >= 1 and c["map_bytes"] > 0 and c["local_chunks"] <= c["chunks"], c
+assert d["conflicts"] == 0 and d["unreplicated_files"] is None
+PY
+check "status text by mount point names the store and a healthy peer" sh -c "'$L' status '$T/mnt-b' > '$T/st.txt' && grep -q '^store: *$T/b' '$T/st.txt' && grep -q 'state healthy' '$T/st.txt'"
+check "log_level = warn from landro.conf kept info messages out" sh -c "! grep -q 'info:' '$T/log-a'"
+
+# --- data, attributes, pin, conflicts ------------------------------------------
+dd if=/dev/urandom of="$T/mnt-a/data.bin" bs=1M count=4 status=none
+mkdir -p "$T/mnt-a/dir/sub"
+for i in 1 2 3; do head -c 300000 /dev/urandom > "$T/mnt-a/dir/sub/f$i"; done
+sync "$T/mnt-a/data.bin"
+sum_f2=$(sha256sum < "$T/mnt-a/dir/sub/f2")
+check "data reaches b" wait_for 20 sh -c "[ \"\$(stat -c %s '$T/mnt-b/data.bin')\" = 4194304 ] && [ -f '$T/mnt-b/dir/sub/f3' ]"
+chunks_a=$(getfattr 2>/dev/null --only-values -n user.landro.chunks "$T/mnt-a/data.bin" 2>/dev/null)
+total=${chunks_a#*/}
+check "user.landro.chunks on the writer is all local ($chunks_a)" sh -c "[ -n '$chunks_a' ] && [ '${chunks_a%/*}' = '$total' ] && [ '$total' -ge 8 ]"
+chunks_b=$(getfattr 2>/dev/null --only-values -n user.landro.chunks "$T/mnt-b/data.bin" 2>/dev/null)
+check "user.landro.chunks on the reader is none local before a read ($chunks_b)" [ "$chunks_b" = "0/$total" ]
+check "user.landro.* is not listed (cp -a and rsync -X do not copy it)" sh -c "! getfattr -d -m - '$T/mnt-a/data.bin' 2>/dev/null | grep -q landro"
+check "an unknown user.landro.* attribute is ENODATA" sh -c "getfattr -n user.landro.nope '$T/mnt-a/data.bin' 2>&1 | grep -q 'No such attribute'"
+check "user.landro.conflict is 0 for an ordinary file" [ "$(getfattr 2>/dev/null --only-values -n user.landro.conflict "$T/mnt-a/data.bin")" = 0 ]
+check "user.landro.store names the store" [ "$(getfattr 2>/dev/null --only-values -n user.landro.store "$T/mnt-b")" = "$T/b" ]
+check "pin: refuses a path outside a landro mount" expect 1 "not on a mounted landro file system" "$L" pin "$T"
+check "pin reads every file under a path" sh -c "'$L' pin '$T/mnt-b' > '$T/pin.out' 2>&1 && grep -q 'pinned 4 of 4 files' '$T/pin.out'"
+check "after pin every chunk is local on b" [ "$(getfattr 2>/dev/null --only-values -n user.landro.chunks "$T/mnt-b/data.bin")" = "$total/$total" ]
+check "pinned data equals the original" cmp -s "$T/mnt-a/data.bin" "$T/mnt-b/data.bin"
+echo copy > "$T/mnt-a/notes.sync-conflict-20250101-120000-ABCD.txt"
+check "user.landro.conflict is 1 for a conflict copy" [ "$(getfattr 2>/dev/null --only-values -n user.landro.conflict "$T/mnt-a/notes.sync-conflict-20250101-120000-ABCD.txt")" = 1 ]
+conflicts() { "$L" status --json --store "$T/$1" | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["conflicts"] == 1 else 1)'; }
+check "status counts the conflict copy on a" conflicts a
+check "status counts the replicated conflict copy on b" wait_for 20 conflicts b
+check "status shows chunks received by b" sh -c "'$L' status --json --store '$T/b' | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d[\"peers\"][0][\"chunks_received\"] >= $total else 1)'"
+
+check "unmount a" "$L" unmount "$T/mnt-a"
+check "unmount b" "$L" unmount "$T/mnt-b"
+check "daemons exit and remove their control sockets" wait_for 10 sh -c "! test -e '$T/a/control.sock' && ! test -e '$T/b/control.sock'"
+check "status after unmount: not mounted" expect 1 "is not mounted" "$L" status --store "$T/a"
+
+# --- the mount helper form ---------------------------------------------------
+rm -f "$T/a/landro.conf"
+mkdir -p "$T/bin"
+ln -s "$L" "$T/bin/landro"
+check "helper form refuses an unknown option" expect 2 "unknown mount option 'bogus' for store '$T/a'" "$L" "$T/a" "$T/mnt-h" -o rw,bogus
+check "helper form refuses ro" expect 2 "cannot mount store '$T/a' read-only" "$L" "$T/a" "$T/mnt-h" -o ro
+check "mount.fuse3 -t landro mounts through the helper form" sh -c "PATH='$T/bin':\$PATH mount.fuse3 '$T/a' '$T/mnt-h' -t landro -o rw,nosuid,nodev,_netdev,x-systemd.automount,listen=127.0.0.1:$(port 2) 2>>'$T/log-h'"
+check "the helper's listen= option reached the daemon" sh -c "'$L' status --json '$T/mnt-h' | grep -q '\"port\":$(port 2)'"
+check "files written before are there" [ "$(sha256sum < "$T/mnt-h/dir/sub/f2")" = "$sum_f2" ]
+check "umount of the helper mount" umount "$T/mnt-h"
+check "its daemon exits" wait_for 10 sh -c "! test -e '$T/a/control.sock'"
+# mount(8) runs helpers with a fixed PATH (/usr/local/bin, /usr/bin, ...):
+# in a private mount namespace, put our landro at /usr/local/bin/landro.
+if command -v unshare >/dev/null; then
+    check "mount -t fuse.landro STORE MNT -o listen=... then umount" \
+        unshare -m --propagation private sh -c "
+            mount --bind '$T/bin' /usr/local/bin &&
+            mount -t fuse.landro '$T/a' '$T/mnt-h' -o listen=127.0.0.1:$(port 3) 2>>'$T/log-h' &&
+            grep -q ' $T/mnt-h fuse.landro ' /proc/mounts &&
+            echo via-mount > '$T/mnt-h/via-mount.txt' &&
+            grep -q via-mount '$T/mnt-h/via-mount.txt' &&
+            '$L' status '$T/mnt-h' | grep -q 'UDP port $(port 3)' &&
+            umount '$T/mnt-h'"
+    check "the file written through mount -t fuse.landro is in the store" sh -c "
+        '$L' mount --store '$T/a' --offline '$T/mnt-h' &&
+        grep -q via-mount '$T/mnt-h/via-mount.txt'; r=\$?; '$L' unmount '$T/mnt-h'; exit \$r"
+else
+    bad "unshare(1) is missing: mount -t fuse.landro not tested"
+fi
+
+# --- make install -----------------------------------------------------------
+D=$T/dest
+if make -s -C "$TOP" install DESTDIR="$D" PREFIX=/usr > "$T/install.log" 2>&1; then
+    ok "make install DESTDIR=... PREFIX=/usr"
+else
+    bad "make install DESTDIR=... PREFIX=/usr: $(tail -5 "$T/install.log")"
+fi
+(cd "$D" && find . -type f -o -type l | sort) > "$T/installed"
+sed 's/^/  installed: /' "$T/installed"
+for f in ./usr/bin/landro ./usr/bin/landro-fsck ./usr/share/man/man1/landro.1 ./usr/lib/systemd/system/landro@.service; do
+    check "installs $f" grep -qx "$f" "$T/installed"
+done
+check "the unit runs the installed binary" grep -q '^ExecStart=/usr/bin/landro mount -f --store' "$D/usr/lib/systemd/system/landro@.service"
+check "the man page renders" sh -c "man -l '$D/usr/share/man/man1/landro.1' 2>/dev/null | col -b | grep -q 'STATUS JSON'"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
