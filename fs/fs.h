@@ -6,14 +6,21 @@
  * The kernel's lookup counts and the open handles of every inode it knows
  * are kept in an in-memory table; an inode whose nlink reached 0 stays in
  * the store (readable and writable through open handles) until the kernel
- * forgets it and the last handle is released, then it is deleted. At start
- * every nlink == 0 inode left over from a previous run is deleted.
+ * forgets it and the last handle is released, then it is deleted by a
+ * reaper thread (in batches, one transaction for many; files bigger than
+ * 256 MiB are first truncated in 256 MiB steps so a nearly full disk can
+ * still free space). At start every nlink == 0 inode left over from a
+ * previous run is queued to the reaper (a failure only delays it).
  *
  * Writes are staged per inode in memory (fs/stage.h) and committed with
  * st_ns_write (chunks, extents, size/mtime, one log record in one LMDB
  * transaction) on flush, fsync, release, before any size change, and
  * when the stage passes FS_STAGE_MAX_BYTES, FS_STAGE_MAX_RANGES or
- * FS_STAGE_MAX_AGE_NS. Reads see staged bytes through every handle. fsync
+ * FS_STAGE_MAX_AGE_NS (checked at each write and, for files left open
+ * without writes, about once a second by the reaper thread). A failed
+ * commit (ENOSPC) keeps the stage and returns the error to the write that
+ * needed room, or to flush/fsync/close. Reads see staged bytes through
+ * every handle. fsync
  * and fsyncdir end with st_sync (durable). Reads are answered from the
  * LMDB map with fuse_reply_iov (no copy besides the kernel's), except
  * where staged bytes overlap the range (then one buffer is assembled).
