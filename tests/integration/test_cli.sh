@@ -160,7 +160,7 @@ n = json.load(sys.stdin)['peers'][0]['chunks_received']
 print('  (b received %d chunks from a; data.bin alone has $total)' % n)
 sys.exit(0 if n >= $total else 1)"
 }
-check "status shows the chunks b received from a" received
+check "status shows the chunks b received from a" wait_for 5 received
 
 check "unmount a" "$L" unmount "$T/mnt-a"
 check "unmount b" "$L" unmount "$T/mnt-b"
