@@ -4,7 +4,7 @@
 # FSCK_CRASH_ROUNDS rounds (default 100). Each round: mount in the
 # foreground (in the background of this shell), a writer loop of cp, dd,
 # mkdir and rm for a random 0.2-1 s, kill -9 the daemon, lazy unmount,
-# landro-fsck -n. Skips (0 passed, 0 failed) when landro cannot mount.
+# landro-fsck -n. Fails when landro cannot init or mount at all.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 O=${O:-build}
@@ -35,7 +35,12 @@ skip() {
 }
 [ -x "$LANDRO" ] && [ -x "$FSCK" ] || skip "landro or landro-fsck is not built"
 [ -e /dev/fuse ] && command -v fusermount3 >/dev/null || skip "no /dev/fuse or fusermount3"
-"$LANDRO" init --store "$store" >/dev/null 2>&1 || skip "landro init does not work yet"
+fail_now() {
+    echo "FAIL $*"
+    echo "0 passed, 1 failed"
+    exit 1
+}
+"$LANDRO" init --store "$store" >"$work/init.log" 2>&1 || fail_now "landro init: $(tail -n1 "$work/init.log")"
 
 mount_fs() {
     "$LANDRO" mount -f --store "$store" "$mnt" 2>>"$work/daemon.log" &
@@ -50,7 +55,7 @@ mount_fs() {
 }
 if ! mount_fs; then
     kill -KILL "$daemon_pid" 2>/dev/null; daemon_pid=
-    skip "landro mount does not work yet (see its log: $(tail -n1 "$work/daemon.log" 2>/dev/null))"
+    fail_now "landro mount did not come up: $(tail -n3 "$work/daemon.log" 2>/dev/null)"
 fi
 fusermount3 -u "$mnt"; wait "$daemon_pid" 2>/dev/null; daemon_pid=
 
