@@ -37,6 +37,9 @@ struct fs_node {
     uint64_t size;           /* file size including staged bytes, while stage.n > 0 */
     struct timespec mtime;   /* time of the last staged write, while stage.n > 0 */
     int staged;              /* stage.n > 0 (written under lock, read atomically) */
+    /* Read-ahead of chunks held by peers (atomics; 0 = never missed):
+     * fetches were started up to this offset. */
+    uint64_t ra_end;
 };
 
 struct fs_file {
@@ -965,10 +968,10 @@ static void read_fetched(void *ctx, int err);
 #define READAHEAD_BYTES (8u << 20)
 #define READAHEAD_CHUNKS 64
 
-/* Start background fetches of the chunks of [off, off + READAHEAD_BYTES)
+/* Start background fetches of the chunks of [off, off + len)
  * that only peers hold, so a sequential reader finds them local (or in
  * flight) instead of paying a round trip per chunk. */
-static void read_ahead(fs *f, uint64_t ino, uint64_t off)
+static void read_ahead(fs *f, uint64_t ino, uint64_t off, uint64_t len)
 {
     st_txn *t;
     struct st_span sp[READ_SPANS];
@@ -977,8 +980,7 @@ static void read_ahead(fs *f, uint64_t ino, uint64_t off)
         return;
     struct st_inode in;
     if (st_inode_get(t, ino, &in) == 0 && off < in.size &&
-        st_file_read(t, ino, off, (size_t)LR_MIN((uint64_t)READAHEAD_BYTES, in.size - off), sp,
-                     READ_SPANS, &k) == 0) {
+        st_file_read(t, ino, off, (size_t)LR_MIN(len, in.size - off), sp, READ_SPANS, &k) == 0) {
         for (size_t i = 0; i < k && started < READAHEAD_CHUNKS; i++) {
             if (sp[i].kind != ST_SPAN_MISSING)
                 continue;
@@ -999,10 +1001,12 @@ static void fetch_for_read(struct deferred_read *d)
     /* Once the fetch is started, d belongs to read_fetched (which may run
      * and free it before fs_sync_fetch even returns): copy what we need. */
     fs *f = d->f;
+    struct fs_node *n = d->node;
     uint64_t ino = d->ino, next = (uint64_t)d->off + d->size;
     int rc = f->sync ? fs_sync_fetch(f->sync, &d->want, read_fetched, d) : -ENOTCONN;
     if (rc == 0) {
-        read_ahead(f, ino, next);
+        read_ahead(f, ino, next, READAHEAD_BYTES);
+        __atomic_store_n(&n->ra_end, next + READAHEAD_BYTES, __ATOMIC_RELAXED);
         return;
     }
     lr_error("cannot read inode %llu at offset %lld: chunk %s is held only by a peer and %s",
@@ -1043,8 +1047,17 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
     fs *f = req_fs(req);
     struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
     st_hash want;
-    if (do_read(f, req, ino, size, off, h->node, &want) == 0)
+    if (do_read(f, req, ino, size, off, h->node, &want) == 0) {
+        /* A file that needed peers once: keep fetching ahead of the
+         * reader, so a sequential read never waits for a round trip. */
+        uint64_t ra = __atomic_load_n(&h->node->ra_end, __ATOMIC_RELAXED);
+        uint64_t end = (uint64_t)off + size;
+        if (ra && f->sync && end + READAHEAD_BYTES / 2 > ra && end <= ra + READAHEAD_BYTES &&
+            __atomic_compare_exchange_n(&h->node->ra_end, &ra, LR_MAX(ra, end) + READAHEAD_BYTES / 2,
+                                        0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            read_ahead(f, ino, LR_MAX(ra, end), READAHEAD_BYTES / 2);
         return;
+    }
     struct deferred_read *d = calloc(1, sizeof(*d));
     if (!d) {
         fuse_reply_err(req, ENOMEM);

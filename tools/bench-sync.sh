@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# tools/bench-sync.sh [SIZE_MIB] [NFILES] - synchronization between two
+# mounted peers on loopback, beside baselines measured in the same run:
+#   cold read of a SIZE_MIB file held only by the other peer (MB/s), vs
+#     reading the same bytes from a tmpfs file (and vs a local landro read)
+#   time to first byte of that file on the second peer (ms)
+#   NFILES x 4 KiB files created on A until all are readable on B
+#     (files/s), vs creating them on tmpfs
+# Needs root and /dev/fuse.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZE=${1:-1024}
+NFILES=${2:-10000}
+L=$PWD/${O:-build}/bin/landro
+T=$(mktemp -d /tmp/landro-bsync-XXXXXX)
+PA=$((47700 + RANDOM % 200)); PB=$((PA + 1))
+cleanup() {
+    set +e
+    for m in "$T/ma" "$T/mb"; do mountpoint -q "$m" && fusermount3 -u -z "$m"; done
+    pkill -f "landro mount .*$T" 2>/dev/null
+    mountpoint -q "$T/tmpfs" && umount "$T/tmpfs"
+    sleep 0.2
+    rm -rf "$T"
+}
+trap cleanup EXIT
+now() { date +%s.%N; }
+rate() { python3 -c "import sys; print('%.0f' % (float(sys.argv[1]) / (float(sys.argv[3]) - float(sys.argv[2]))))" "$@"; }
+ratio() { python3 -c "import sys; print('%.2f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$@"; }
+
+mkdir -p "$T/ma" "$T/mb" "$T/tmpfs"
+"$L" init --store "$T/a" >/dev/null
+"$L" init --store "$T/b" --volume "$("$L" volume --store "$T/a")" >/dev/null
+"$L" peer add --store "$T/a" "$("$L" id --store "$T/b")" "127.0.0.1:$PB"
+"$L" peer add --store "$T/b" "$("$L" id --store "$T/a")" "127.0.0.1:$PA"
+"$L" mount --store "$T/a" --listen "127.0.0.1:$PA" "$T/ma" 2>/dev/null
+"$L" mount --store "$T/b" --listen "127.0.0.1:$PB" "$T/mb" 2>/dev/null
+mount -t tmpfs -o size=$((SIZE + 256))m tmpfs "$T/tmpfs"
+
+# The file: written on A, metadata replicated to B, data only on A.
+head -c $((SIZE << 20)) /dev/urandom > "$T/tmpfs/src.bin"
+cp "$T/tmpfs/src.bin" "$T/ma/big.bin"
+sync "$T/ma/big.bin"
+end=$((SECONDS + 60))
+until [ "$(stat -c %s "$T/mb/big.bin" 2>/dev/null)" = $((SIZE << 20)) ]; do
+    [ $SECONDS -lt $end ] || { echo "bench-sync: metadata did not reach B"; exit 1; }
+    sleep 0.05
+done
+
+echo 3 > /proc/sys/vm/drop_caches
+t0=$(now); dd if="$T/tmpfs/src.bin" of=/dev/null bs=1M status=none; t1=$(now)
+tmpfs_rate=$(rate $((SIZE << 20)) "$t0" "$t1")
+
+t0=$(now); dd if="$T/mb/big.bin" of=/dev/null bs=4k count=1 status=none; t1=$(now)
+ttfb_ms=$(python3 -c "import sys; print('%.1f' % ((float(sys.argv[2]) - float(sys.argv[1])) * 1000))" "$t0" "$t1")
+t0=$(now); dd if="$T/mb/big.bin" of=/dev/null bs=1M status=none; t1=$(now)
+cold_rate=$(rate $((SIZE << 20)) "$t0" "$t1")
+cmp -s "$T/mb/big.bin" "$T/tmpfs/src.bin" || { echo "bench-sync: the bytes read on B differ"; exit 1; }
+echo 3 > /proc/sys/vm/drop_caches
+t0=$(now); dd if="$T/ma/big.bin" of=/dev/null bs=1M status=none; t1=$(now)
+local_rate=$(rate $((SIZE << 20)) "$t0" "$t1")
+
+# Small files: create on A, wait until B can read the last one.
+python3 - "$T/tmpfs/small" "$NFILES" <<'PY' > "$T/tmpfs_small.t"
+import os, sys, time
+d, n = sys.argv[1], int(sys.argv[2])
+os.mkdir(d)
+buf = b"x" * 4096
+t0 = time.time()
+for i in range(n):
+    with open(os.path.join(d, "f%06d" % i), "wb") as f:
+        f.write(buf)
+print(time.time() - t0)
+PY
+t0=$(now)
+python3 - "$T/ma/small" "$NFILES" <<'PY'
+import os, sys
+d, n = sys.argv[1], int(sys.argv[2])
+os.mkdir(d)
+buf = b"x" * 4096
+for i in range(n):
+    with open(os.path.join(d, "f%06d" % i), "wb") as f:
+        f.write(buf)
+PY
+last=$(printf 'f%06d' $((NFILES - 1)))
+end=$((SECONDS + 300))
+until [ "$(stat -c %s "$T/mb/small/$last" 2>/dev/null)" = 4096 ] && cat "$T/mb/small/$last" >/dev/null 2>&1; do
+    [ $SECONDS -lt $end ] || { echo "bench-sync: small files did not reach B"; exit 1; }
+    sleep 0.02
+done
+t1=$(now)
+files_rate=$(python3 -c "import sys; print('%.0f' % (int(sys.argv[1]) / (float(sys.argv[3]) - float(sys.argv[2]))))" "$NFILES" "$t0" "$t1")
+tmpfs_files=$(python3 -c "import sys; print('%.0f' % (int(sys.argv[1]) / float(open(sys.argv[2]).read())))" "$NFILES" "$T/tmpfs_small.t")
+count_b=$(find "$T/mb/small" -type f | wc -l)
+
+printf '%-52s %14s %14s %7s\n' "figure" "landro" "baseline" "ratio"
+printf '%-52s %11s MB/s %9s MB/s %7s\n' "cold read of ${SIZE} MiB held only by the peer (vs tmpfs)" \
+    $((cold_rate / 1000000)) $((tmpfs_rate / 1000000)) "$(ratio "$cold_rate" "$tmpfs_rate")"
+printf '%-52s %11s MB/s %9s MB/s %7s\n' "  same file read on the peer that holds it (vs tmpfs)" \
+    $((local_rate / 1000000)) $((tmpfs_rate / 1000000)) "$(ratio "$local_rate" "$tmpfs_rate")"
+printf '%-52s %12s ms %14s %7s\n' "time to first byte of that file on B" "$ttfb_ms" "-" "-"
+printf '%-52s %9s files/s %6s files/s %7s\n' "${NFILES} x 4 KiB created on A, readable on B (vs tmpfs)" \
+    "$files_rate" "$tmpfs_files" "$(ratio "$files_rate" "$tmpfs_files")"
+echo "($count_b files listed on B)"
