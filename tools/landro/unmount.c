@@ -1,5 +1,8 @@
 /* unmount.c - `landro unmount [-z] MOUNTPOINT`. */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/file.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +12,62 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "store.h"
+
+/* The store directory behind mount point mp, from the mount's source
+ * "landro:STORE" in /proc/self/mountinfo; NULL if not a landro mount. */
+static char *mounted_store(const char *mp)
+{
+    char real[PATH_MAX];
+    if (!realpath(mp, real))
+        return NULL;
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    if (!f)
+        return NULL;
+    char line[8192], *found = NULL;
+    while (!found && fgets(line, sizeof(line), f)) {
+        /* id parent major:minor root mountpoint opts ... - fstype source superopts */
+        char *save = NULL, *tok = strtok_r(line, " ", &save);
+        char *mpoint = NULL;
+        for (int i = 0; tok && i < 4; i++)
+            tok = strtok_r(NULL, " ", &save);
+        mpoint = tok;
+        if (!mpoint || strcmp(mpoint, real) != 0)
+            continue;
+        while ((tok = strtok_r(NULL, " ", &save)) && strcmp(tok, "-") != 0)
+            ;
+        char *type = tok ? strtok_r(NULL, " ", &save) : NULL;
+        char *src = type ? strtok_r(NULL, " ", &save) : NULL;
+        if (type && src && !strcmp(type, "fuse.landro") && !strncmp(src, "landro:", 7))
+            found = strdup(src + 7);
+    }
+    fclose(f);
+    return found;
+}
+
+/* After the kernel let go of the mount, the daemon still commits staged
+ * data and closes the store: wait (bounded) until its lock on the store is
+ * released, so that 'unmount' returning means the data is on disk and the
+ * store can be mounted or checked again. */
+static int wait_daemon(const char *store)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/%s", store, ST_LOCKFILE) >= (int)sizeof(path))
+        return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0; /* no lock file: nothing holds the store */
+    for (int i = 0; i < 600; i++) {
+        if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+            close(fd);
+            return 0;
+        }
+        usleep(50 * 1000);
+    }
+    close(fd);
+    fprintf(stderr, "landro: unmounted, but the daemon of store '%s' is still running after 30 s\n", store);
+    return -1;
+}
 
 static void unmount_usage(FILE *out)
 {
@@ -42,6 +101,7 @@ int unmount_main(int argc, char **argv)
         fprintf(stderr, "landro: cannot unmount '%s': %s\n", mp, strerror(errno));
         return 1;
     }
+    char *store = mounted_store(mp);
     /* fusermount3 works for unprivileged users too; root may fall back to
      * umount2 when it is not installed. */
     pid_t pid = fork();
@@ -59,14 +119,16 @@ int unmount_main(int argc, char **argv)
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        return 0;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && geteuid() == 0) {
-        if (umount2(mp, lazy ? MNT_DETACH : 0) == 0)
-            return 0;
-        fprintf(stderr, "landro: cannot unmount '%s': %s\n", mp, strerror(errno));
-        return 1;
+    int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!ok && WIFEXITED(status) && WEXITSTATUS(status) == 127 && geteuid() == 0) {
+        ok = umount2(mp, lazy ? MNT_DETACH : 0) == 0;
+        if (!ok)
+            fprintf(stderr, "landro: cannot unmount '%s': %s\n", mp, strerror(errno));
+    } else if (!ok) {
+        fprintf(stderr, "landro: cannot unmount '%s' (fusermount3 failed)\n", mp);
     }
-    fprintf(stderr, "landro: cannot unmount '%s' (fusermount3 failed)\n", mp);
-    return 1;
+    if (ok && store && !lazy)
+        ok = wait_daemon(store) == 0;
+    free(store);
+    return ok ? 0 : 1;
 }
