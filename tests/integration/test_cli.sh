@@ -198,6 +198,11 @@ else
     bad "unshare(1) is missing: mount -t fuse.landro not tested"
 fi
 
+# --- landro fsck runs landro-fsck with its own flags ----------------------------
+check "landro fsck -n -v checks a store (exit 0, pass statistics)" sh -c "
+    '$L' fsck -n -v '$T/a' > '$T/fsck.out' 2>&1 && grep -q '^Pass 6' '$T/fsck.out'"
+check "landro fsck on a missing store is an operational error (8)" expect 8 "cannot open store" "$L" fsck -n "$NS"
+
 # --- make install -----------------------------------------------------------
 D=$T/dest
 if env -u O -u SAN make -s -C "$TOP" install DESTDIR="$D" PREFIX=/usr > "$T/install.log" 2>&1; then

@@ -16,6 +16,7 @@ int unmount_main(int argc, char **argv);
 int id_main(int argc, char **argv);
 int volume_main(int argc, char **argv);
 int peer_main(int argc, char **argv);
+int fsck_main(int argc, char **argv);
 int status_main(int argc, char **argv);
 int pin_main(int argc, char **argv);
 /* `landro STORE MOUNTPOINT [-o OPTS]`: how mount.fuse3 runs us for

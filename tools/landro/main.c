@@ -20,6 +20,7 @@ static const struct {
     { "peer", peer_main, "add, remove or list the devices this store syncs with" },
     { "status", status_main, "show the running daemon's peers, transfers, cache and conflicts" },
     { "pin", pin_main, "make every chunk of files under a path local (reads them)" },
+    { "fsck", fsck_main, "check and repair a store (runs landro-fsck)" },
 };
 
 int cmd_log_level_set;
@@ -110,6 +111,9 @@ static int take_verbosity(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* landro-fsck has its own -v; hand it every argument untouched. */
+    if (argc > 1 && !strcmp(argv[1], "fsck"))
+        return fsck_main(argc - 1, argv + 1);
     argc = take_verbosity(argc, argv);
     if (argc < 2) {
         usage(stderr);
