@@ -6,15 +6,16 @@
  */
 #include "store_int.h"
 
+#include <dirent.h>
 #include <sys/stat.h>
 
-static void put_ts(uint8_t *p, struct timespec ts)
+void st__put_ts(uint8_t *p, struct timespec ts)
 {
     lr_put_le64(p, (uint64_t)ts.tv_sec);
     lr_put_le32(p + 8, (uint32_t)ts.tv_nsec);
 }
 
-static int get_ts(const uint8_t *p, struct timespec *ts)
+int st__get_ts(const uint8_t *p, struct timespec *ts)
 {
     ts->tv_sec = (time_t)(int64_t)lr_get_le64(p);
     uint32_t ns = lr_get_le32(p + 8);
@@ -40,10 +41,10 @@ size_t st_inode_encode(const struct st_inode *in, uint8_t *b, size_t cap)
     lr_put_le64(b + 24, in->size);
     lr_put_le64(b + 32, in->rdev);
     memcpy(b + 40, in->fid, 16);
-    put_ts(b + 56, in->atime);
-    put_ts(b + 68, in->mtime);
-    put_ts(b + 80, in->ctime);
-    put_ts(b + 92, in->btime);
+    st__put_ts(b + 56, in->atime);
+    st__put_ts(b + 68, in->mtime);
+    st__put_ts(b + 80, in->ctime);
+    st__put_ts(b + 92, in->btime);
     lr_put_le64(b + 104, in->parent);
     memcpy(b + 112, in->writer, 8);
     for (uint16_t i = 0; i < in->nvv; i++) {
@@ -84,8 +85,8 @@ int st_inode_decode(const void *buf, size_t len, struct st_inode *out)
         return LR_ECORRUPT;
     out->rdev = lr_get_le64(b + 32);
     memcpy(out->fid, b + 40, 16);
-    if (get_ts(b + 56, &out->atime) || get_ts(b + 68, &out->mtime) ||
-        get_ts(b + 80, &out->ctime) || get_ts(b + 92, &out->btime))
+    if (st__get_ts(b + 56, &out->atime) || st__get_ts(b + 68, &out->mtime) ||
+        st__get_ts(b + 80, &out->ctime) || st__get_ts(b + 92, &out->btime))
         return LR_ECORRUPT;
     out->parent = lr_get_le64(b + 104);
     memcpy(out->writer, b + 112, 8);
@@ -231,4 +232,17 @@ void st_vv_bump(struct st_inode *in, const uint8_t dev[8])
 {
     vv_raise(in->vv, &in->nvv, dev, vv_get(in->vv, in->nvv, dev) + 1);
     memcpy(in->writer, dev, 8);
+}
+
+uint8_t st_mode_dtype(uint32_t mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFDIR: return DT_DIR;
+    case S_IFLNK: return DT_LNK;
+    case S_IFIFO: return DT_FIFO;
+    case S_IFSOCK: return DT_SOCK;
+    case S_IFCHR: return DT_CHR;
+    case S_IFBLK: return DT_BLK;
+    default: return DT_REG;
+    }
 }

@@ -116,18 +116,6 @@ static int check_name(const char *name, size_t len)
     return 0;
 }
 
-static uint8_t mode_dtype(uint32_t mode)
-{
-    switch (mode & S_IFMT) {
-    case S_IFDIR: return DT_DIR;
-    case S_IFLNK: return DT_LNK;
-    case S_IFIFO: return DT_FIFO;
-    case S_IFSOCK: return DT_SOCK;
-    case S_IFCHR: return DT_CHR;
-    case S_IFBLK: return DT_BLK;
-    default: return DT_REG;
-    }
-}
 
 /* Bump this device's version-vector entry of *in (and make it the
  * writer); returns the new counter. */
@@ -242,7 +230,7 @@ int st_ns_create(st_txn *txn, uint64_t parent, const char *name, size_t len,
     }
     if ((rc = st_inode_put(txn, &in)))
         return rc;
-    if ((rc = st_dirent_put(txn, parent, name, len, in.ino, mode_dtype(in.mode))))
+    if ((rc = st_dirent_put(txn, parent, name, len, in.ino, st_mode_dtype(in.mode))))
         return rc;
     if (isdir)
         dir.nlink++;
@@ -289,7 +277,7 @@ int st_ns_link(st_txn *txn, uint64_t ino, uint64_t newparent, const char *name, 
         return -EEXIST;
     if (rc != -ENOENT)
         return rc;
-    if ((rc = st_dirent_put(txn, newparent, name, len, ino, mode_dtype(in.mode))))
+    if ((rc = st_dirent_put(txn, newparent, name, len, ino, st_mode_dtype(in.mode))))
         return rc;
     in.nlink++;
     in.ctime = now;
@@ -498,12 +486,12 @@ int st_ns_rename(st_txn *txn, uint64_t parent, const char *name, size_t len,
 
     /* Directory entries. */
     if (flags & ST_NS_EXCHANGE) {
-        if ((rc = st_dirent_put(txn, parent, name, len, dst.ino, mode_dtype(dst.mode))) ||
-            (rc = st_dirent_put(txn, newparent, newname, newlen, src.ino, mode_dtype(src.mode))))
+        if ((rc = st_dirent_put(txn, parent, name, len, dst.ino, st_mode_dtype(dst.mode))) ||
+            (rc = st_dirent_put(txn, newparent, newname, newlen, src.ino, st_mode_dtype(src.mode))))
             return rc;
     } else {
         if ((rc = st_dirent_del(txn, parent, name, len)) ||
-            (rc = st_dirent_put(txn, newparent, newname, newlen, src.ino, mode_dtype(src.mode))))
+            (rc = st_dirent_put(txn, newparent, newname, newlen, src.ino, st_mode_dtype(src.mode))))
             return rc;
     }
 

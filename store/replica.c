@@ -38,22 +38,6 @@ static uint8_t *wb_room(struct wbuf *w, size_t n)
     return p;
 }
 
-static void put_ts(uint8_t *p, struct timespec ts)
-{
-    lr_put_le64(p, (uint64_t)ts.tv_sec);
-    lr_put_le32(p + 8, (uint32_t)ts.tv_nsec);
-}
-
-static int get_ts(const uint8_t *p, struct timespec *ts)
-{
-    ts->tv_sec = (time_t)(int64_t)lr_get_le64(p);
-    uint32_t ns = lr_get_le32(p + 8);
-    if (ns >= 1000000000u)
-        return LR_ECORRUPT;
-    ts->tv_nsec = (long)ns;
-    return 0;
-}
-
 static int valid_name(const uint8_t *p, size_t n)
 {
     if (n == 0 || n > ST_NAME_MAX || memchr(p, '/', n) || memchr(p, 0, n))
@@ -92,7 +76,7 @@ int st_rep_decode(const void *buf, size_t len, struct st_rep_file *f)
     f->rdev = lr_get_le64(b + 24);
     memcpy(f->fid, b + 32, 16);
     memcpy(f->writer, b + 48, 8);
-    if (f->size > (uint64_t)INT64_MAX || get_ts(b + 56, &f->mtime) || get_ts(b + 68, &f->ctime))
+    if (f->size > (uint64_t)INT64_MAX || st__get_ts(b + 56, &f->mtime) || st__get_ts(b + 68, &f->ctime))
         return LR_ECORRUPT;
     f->nnames = lr_get_le16(b + 80);
     f->nxattrs = lr_get_le16(b + 82);
@@ -255,8 +239,8 @@ static int export_inode(st_txn *t, const struct st_inode *in, int tomb, uint8_t 
     lr_put_le64(h + 24, in->rdev);
     memcpy(h + 32, in->fid, 16);
     memcpy(h + 48, in->writer, 8);
-    put_ts(h + 56, in->mtime);
-    put_ts(h + 68, in->ctime);
+    st__put_ts(h + 56, in->mtime);
+    st__put_ts(h + 68, in->ctime);
     for (uint16_t i = 0; i < in->nvv; i++) {
         uint8_t *o = wb_room(&w, 16);
         if (!o)
@@ -421,19 +405,6 @@ static void hk_inode(struct app *a, uint64_t ino) { if (a->h && a->h->inode) a->
 static void hk_entry(struct app *a, uint64_t p, const char *n, size_t l) { if (a->h && a->h->entry) a->h->entry(a->h->ctx, p, n, l); }
 static void hk_orphan(struct app *a, uint64_t ino) { if (a->h && a->h->orphan) a->h->orphan(a->h->ctx, ino); }
 
-static uint8_t dtype_of(uint32_t mode)
-{
-    switch (mode & S_IFMT) {
-    case S_IFDIR: return DT_DIR;
-    case S_IFLNK: return DT_LNK;
-    case S_IFIFO: return DT_FIFO;
-    case S_IFSOCK: return DT_SOCK;
-    case S_IFCHR: return DT_CHR;
-    case S_IFBLK: return DT_BLK;
-    default: return DT_REG;
-    }
-}
-
 static int log_rep(st_txn *t, const uint8_t fid[16], const uint8_t pfid[16])
 {
     uint8_t r[80] = { ST_REP_VERSION, ST_REP_LOG };
@@ -532,7 +503,7 @@ static int link_name(struct app *a, struct st_inode *in, uint64_t parent, const 
         if (incoming_wins) {
             size_t cl = st_rep_conflict_name(name, len, &x.mtime, x.fid, cname, sizeof(cname));
             if ((rc = st_dirent_del(t, parent, name, len)) ||
-                (rc = st_dirent_put(t, parent, cname, cl, x.ino, dtype_of(x.mode))))
+                (rc = st_dirent_put(t, parent, cname, cl, x.ino, st_mode_dtype(x.mode))))
                 return rc;
             st_vv_bump(&x, a->self);
             if ((rc = st_inode_put(t, &x)))
@@ -548,7 +519,7 @@ static int link_name(struct app *a, struct st_inode *in, uint64_t parent, const 
     } else if (rc != -ENOENT) {
         return rc;
     }
-    if ((rc = st_dirent_put(t, parent, name, len, in->ino, dtype_of(in->mode))))
+    if ((rc = st_dirent_put(t, parent, name, len, in->ino, st_mode_dtype(in->mode))))
         return rc;
     hk_entry(a, parent, name, len);
     in->parent = parent;

@@ -60,6 +60,11 @@ int st__chunk_ref(st_txn *t, const st_hash *h, int64_t delta);
 int st__del_prefix(st_txn *t, MDB_dbi db, const uint8_t prefix[8],
                    int (*each)(st_txn *, const MDB_val *, const MDB_val *, void *), void *arg);
 
+/* Timestamps in values: i64 seconds, u32 nanoseconds (12 bytes).
+ * st__get_ts returns -LR_ECORRUPT for nanoseconds >= 1e9. */
+void st__put_ts(uint8_t *p, struct timespec ts);
+int st__get_ts(const uint8_t *p, struct timespec *ts);
+
 /* Encode an extent's value (the key is ino BE, off BE). */
 void st__extent_encode(const struct st_extent *e, uint8_t v[ST_EXTENT_LEN]);
 
