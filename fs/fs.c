@@ -1046,25 +1046,41 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 {
     fs *f = req_fs(req);
     struct fs_file *h = (struct fs_file *)(uintptr_t)fi->fh;
+    struct fs_node *n = h->node;
     st_hash want;
-    if (do_read(f, req, ino, size, off, h->node, &want) == 0) {
+    /* Once do_read has replied, the kernel may release the file at once
+     * (freeing h and perhaps n): the read-ahead bookkeeping after the reply
+     * holds its own reference on n and never touches h. */
+    if (f->sync) {
+        pthread_mutex_lock(&f->tlock);
+        n->refs++;
+        pthread_mutex_unlock(&f->tlock);
+    }
+    if (do_read(f, req, ino, size, off, n, &want) == 0) {
+        if (!f->sync)
+            return;
         /* A file that needed peers once: keep fetching ahead of the
          * reader, so a sequential read never waits for a round trip. */
-        uint64_t ra = __atomic_load_n(&h->node->ra_end, __ATOMIC_RELAXED);
+        uint64_t ra = __atomic_load_n(&n->ra_end, __ATOMIC_RELAXED);
         uint64_t end = (uint64_t)off + size;
-        if (ra && f->sync && end + READAHEAD_BYTES / 2 > ra && end <= ra + READAHEAD_BYTES &&
-            __atomic_compare_exchange_n(&h->node->ra_end, &ra, LR_MAX(ra, end) + READAHEAD_BYTES / 2,
+        if (ra && end + READAHEAD_BYTES / 2 > ra && end <= ra + READAHEAD_BYTES &&
+            __atomic_compare_exchange_n(&n->ra_end, &ra, LR_MAX(ra, end) + READAHEAD_BYTES / 2,
                                         0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
             read_ahead(f, ino, LR_MAX(ra, end), READAHEAD_BYTES / 2);
+        node_put(f, n, 1, 0);
         return;
     }
+    /* Not answered yet: the kernel keeps the file (and so n) open until it
+     * is, so the extra reference can go now. */
+    if (f->sync)
+        node_put(f, n, 1, 0);
     struct deferred_read *d = calloc(1, sizeof(*d));
     if (!d) {
         fuse_reply_err(req, ENOMEM);
         return;
     }
     *d = (struct deferred_read){ .f = f, .req = req, .ino = ino, .size = size, .off = off,
-                                 .node = h->node, .want = want };
+                                 .node = n, .want = want };
     fetch_for_read(d);
 }
 

@@ -192,6 +192,26 @@ PY
 check "a process blocked on a lock is killable" bash -c "flock '$mnt/lk' sleep 3 & sleep 0.3; flock '$mnt/lk' true & w=\$!; sleep 0.3; kill -9 \$w; sleep 0.3; ! kill -0 \$w 2>/dev/null; wait"
 check "statfs gives real figures" bash -c "[ \"\$(stat -f -c %b '$mnt')\" -gt 0 ] && [ \"\$(stat -f -c %l '$mnt')\" = 255 ]"
 
+# --- many small files: open/read/close races release against the read's reply
+check "3000 small files written, read back and removed" $PY - "$mnt/many" <<'PY'
+import os, sys
+d = sys.argv[1]
+os.mkdir(d)
+for i in range(3000):
+    with open("%s/f%d" % (d, i), "wb") as f:
+        f.write(b"%d" % i * 100)
+for rep in range(2):
+    for i in range(3000):
+        fd = os.open("%s/f%d" % (d, i), os.O_RDONLY)
+        got = os.read(fd, 65536)
+        os.close(fd)
+        assert got == b"%d" % i * 100, i
+for i in range(3000):
+    os.unlink("%s/f%d" % (d, i))
+os.rmdir(d)
+PY
+check "daemon alive after the small-file churn" kill -0 "$daemon_pid"
+
 # --- remount keeps everything --------------------------------------------------------------
 (cd "$mnt" && find . -path ./deep -prune -o -type f -not -name fifo -print0 | sort -z | xargs -0 md5sum) > "$work/sums1" 2>/dev/null
 (cd "$mnt" && find . -path ./deep -prune -o -printf '%p %m %U %G %s %T@ %y\n' | sort) > "$work/meta1"
