@@ -136,7 +136,7 @@ int st_inode_foreach(st_txn *t, int (*cb)(const struct st_inode *, void *), void
 
 /* ---- directory entries ----------------------------------------------- */
 
-static int name_check(const char *name, size_t len)
+int st_name_check(const char *name, size_t len)
 {
     if (len == 0 || memchr(name, '/', len) || memchr(name, 0, len))
         return -EINVAL;
@@ -167,7 +167,7 @@ static size_t dirent_key(uint8_t *k, uint64_t parent, const char *name, size_t l
 int st_dirent_get(st_txn *t, uint64_t parent, const char *name, size_t len, struct st_dirent *out)
 {
     ST_CHECK_TXN(t);
-    int rc = name_check(name, len);
+    int rc = st_name_check(name, len);
     if (rc)
         return rc;
     uint8_t k[8 + ST_NAME_MAX];
@@ -183,7 +183,7 @@ int st_dirent_get(st_txn *t, uint64_t parent, const char *name, size_t len, stru
 int st_dirent_put(st_txn *t, uint64_t parent, const char *name, size_t len, uint64_t child, uint8_t type)
 {
     ST_CHECK_WRITE(t);
-    int rc = name_check(name, len);
+    int rc = st_name_check(name, len);
     if (rc)
         return rc;
     if (child == 0)
@@ -205,7 +205,7 @@ int st_dirent_put(st_txn *t, uint64_t parent, const char *name, size_t len, uint
 int st_dirent_del(st_txn *t, uint64_t parent, const char *name, size_t len)
 {
     ST_CHECK_WRITE(t);
-    int rc = name_check(name, len);
+    int rc = st_name_check(name, len);
     if (rc)
         return rc;
     uint8_t k[8 + ST_NAME_MAX];

@@ -107,14 +107,6 @@ static struct timespec now_ts(void)
     return ts;
 }
 
-static int check_name(const char *name, size_t len)
-{
-    if (len == 0 || memchr(name, '/', len) || memchr(name, '\0', len))
-        return -EINVAL;
-    if (len > ST_NAME_MAX)
-        return -ENAMETOOLONG;
-    return 0;
-}
 
 
 /* Bump this device's version-vector entry of *in (and make it the
@@ -188,7 +180,7 @@ int st_ns_create(st_txn *txn, uint64_t parent, const char *name, size_t len,
     struct timespec now = now_ts();
     struct st_inode dir, in;
     struct st_dirent de;
-    int rc = check_name(name, len);
+    int rc = st_name_check(name, len);
     if (rc)
         return rc;
     if ((rc = get_dir(txn, parent, &dir)))
@@ -261,7 +253,7 @@ int st_ns_link(st_txn *txn, uint64_t ino, uint64_t newparent, const char *name, 
     struct timespec now = now_ts();
     struct st_inode dir, in;
     struct st_dirent de;
-    int rc = check_name(name, len);
+    int rc = st_name_check(name, len);
     if (rc)
         return rc;
     if ((rc = st_inode_get(txn, ino, &in)))
@@ -308,7 +300,7 @@ int st_ns_unlink(st_txn *txn, uint64_t parent, const char *name, size_t len,
     struct timespec now = now_ts();
     struct st_inode dir, in;
     struct st_dirent de;
-    int rc = check_name(name, len);
+    int rc = st_name_check(name, len);
     if (rc)
         return rc;
     if ((rc = get_dir(txn, parent, &dir)))
@@ -350,7 +342,7 @@ int st_ns_rmdir(st_txn *txn, uint64_t parent, const char *name, size_t len, uint
     struct timespec now = now_ts();
     struct st_inode dir, in;
     struct st_dirent de;
-    int rc = check_name(name, len);
+    int rc = st_name_check(name, len);
     if (rc)
         return rc;
     if ((rc = get_dir(txn, parent, &dir)))
@@ -428,7 +420,7 @@ int st_ns_rename(st_txn *txn, uint64_t parent, const char *name, size_t len,
     if ((flags & ~(unsigned)(ST_NS_NOREPLACE | ST_NS_EXCHANGE)) ||
         (flags & ST_NS_NOREPLACE && flags & ST_NS_EXCHANGE))
         return -EINVAL;
-    if ((rc = check_name(name, len)) || (rc = check_name(newname, newlen)))
+    if ((rc = st_name_check(name, len)) || (rc = st_name_check(newname, newlen)))
         return rc;
     if ((rc = get_dir(txn, parent, &odir)))
         return rc;

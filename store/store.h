@@ -249,6 +249,9 @@ int st_inode_foreach(st_txn *txn, int (*cb)(const struct st_inode *, void *), vo
 /* The inode holding global file id fid. -ENOENT if none. */
 int st_fid_lookup(st_txn *txn, const uint8_t fid[16], uint64_t *ino);
 
+/* 0 if name (len bytes) can be a directory entry; -EINVAL for an empty
+ * name or one holding '/' or NUL, -ENAMETOOLONG past ST_NAME_MAX. */
+int st_name_check(const char *name, size_t len);
 /* The DT_* directory entry type for a st_mode. */
 uint8_t st_mode_dtype(uint32_t mode);
 
