@@ -6,34 +6,8 @@
 # user.landro.* attributes, pin, the mount helper form through mount.fuse3
 # and `mount -t fuse.landro`, and `make install DESTDIR=...`.
 # Needs root and /dev/fuse. Prints "N passed, N failed".
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-TOP=$PWD
-L=$PWD/${O:-build}/bin/landro
-T=$(mktemp -d /tmp/landro-cli-XXXXXX)
-PORT0=$((48000 + RANDOM % 500))
-pass=0 fail=0
-
-cleanup() {
-    for m in "$T"/mnt-*; do
-        mountpoint -q "$m" 2>/dev/null && fusermount3 -u -z "$m" 2>/dev/null
-    done
-    pkill -9 -f "landro mount --store $T/" 2>/dev/null
-    sleep 0.2
-    rm -rf "$T"
-}
-trap cleanup EXIT
-
-ok() { echo "ok   $*"; pass=$((pass + 1)); }
-bad() { echo "FAIL $*"; fail=$((fail + 1)); }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
-wait_for() { # wait_for SECONDS CMD...
-    local end=$((SECONDS + $1)); shift
-    until "$@" 2>/dev/null; do
-        [ $SECONDS -lt $end ] || return 1
-        sleep 0.1
-    done
-}
+NAME=cli PORTBASE=48000
+. "$(dirname "$0")/peers_lib.sh"
 # expect STATUS PATTERN CMD...: CMD exits with STATUS and its stderr matches PATTERN
 expect() {
     local want=$1 pat=$2; shift 2
@@ -45,7 +19,6 @@ expect() {
     echo "  (exit $got, expected $want; stderr: $(head -c 300 "$T/err"); wanted /$pat/)"
     return 1
 }
-port() { echo $((PORT0 + $1)); }
 
 mkdir -p "$T/mnt-a" "$T/mnt-b" "$T/mnt-h"
 

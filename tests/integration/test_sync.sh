@@ -5,34 +5,8 @@
 # catch-up, a peer killed mid-read (failover to a third peer, EIO in bound
 # with two), partition and heal converging to identical trees.
 # Needs root and /dev/fuse. Prints "N passed, N failed".
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-L=$PWD/${O:-build}/bin/landro
-T=$(mktemp -d /tmp/landro-sync-XXXXXX)
-PORT0=$((47200 + RANDOM % 500))
-pass=0 fail=0
-
-cleanup() {
-    for m in "$T"/mnt-*; do
-        mountpoint -q "$m" 2>/dev/null && fusermount3 -u -z "$m" 2>/dev/null
-    done
-    pkill -9 -f "landro mount .*$T" 2>/dev/null
-    sleep 0.2
-    rm -rf "$T"
-}
-trap cleanup EXIT
-
-ok() { echo "ok   $*"; pass=$((pass + 1)); }
-bad() { echo "FAIL $*"; fail=$((fail + 1)); }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
-wait_for() { # wait_for SECONDS CMD...
-    local end=$((SECONDS + $1)); shift
-    until "$@" 2>/dev/null; do
-        [ $SECONDS -lt $end ] || return 1
-        sleep 0.1
-    done
-}
-port() { echo $((PORT0 + $1)); }
+NAME=sync PORTBASE=47200
+. "$(dirname "$0")/peers_lib.sh"
 
 # Stores a, b, c in one volume, each trusting the other two.
 "$L" init --store "$T/a" >/dev/null || { echo "init failed"; exit 1; }
