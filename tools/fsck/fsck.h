@@ -111,11 +111,23 @@ struct fsck {
     struct fsck_chunk *ck;
     size_t nck, capck;
     int ck_sorted;
+    /* --heal-from-peers: the transport node fetching damaged chunks */
+    struct net_node *heal;
+    uint64_t healed;
     /* totals for the summary */
     uint64_t n_inodes, n_dirents, n_extents, n_chunks, n_local, n_log, n_peers;
 };
 
 extern volatile sig_atomic_t fsck_interrupted;
+
+/* --heal-from-peers (heal.c). open: start a transport node with the
+ * store's identity and dial its peers (-ENOENT: no peer with an address).
+ * fetch: a chunk's verified bytes from any peer, blocking, bounded
+ * (-LR_ETIMEDOUT, -ENOENT, ...). close: stop; fine when never opened. */
+struct net_node;
+int fsck_heal_open(struct fsck *f);
+int fsck_heal_fetch(struct fsck *f, const st_hash *h, void *buf, size_t cap, size_t *len);
+void fsck_heal_close(struct fsck *f);
 
 /* Report problem code (message formatted with the arguments) and return 1
  * if the fix must be applied, 0 if not (-n, -p on an unsafe problem, a

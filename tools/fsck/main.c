@@ -91,13 +91,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "landro-fsck: --heal-from-peers changes the store: not with -n\n");
         return FSCK_EXIT_USAGE;
     }
-    if (heal) {
-        /* Needs the network layer (a blocking chunk fetch from the
-         * store's peers), which landro-fsck does not link yet. */
-        fprintf(stderr, "landro-fsck: --heal-from-peers: not available yet "
-                        "(run without it: damaged chunks are marked not local and fetched on read)\n");
-        return FSCK_EXIT_ERROR;
-    }
     if (opt_n)
         f.mode = FSCK_NO;
     else if (opt_p)
@@ -144,6 +137,10 @@ int main(int argc, char **argv)
     }
     if (f.mode == FSCK_NO && !opt_n)
         printf("stdin is not a terminal: checking only (as -n)\n");
+    if (heal && f.mode != FSCK_NO && fsck_heal_open(&f) != 0) {
+        st_close(f.st);
+        return FSCK_EXIT_ERROR;
+    }
 
     int exitc = FSCK_EXIT_OK;
     for (size_t i = 0; i < LR_ARRAY_SIZE(passes); i++) {
@@ -185,6 +182,10 @@ int main(int argc, char **argv)
         printf("\n***** STORE WAS MODIFIED *****\n");
     else if (f.unfixed && f.mode == FSCK_NO)
         printf("%s: errors found; run landro-fsck -y (with the daemon stopped) to repair\n", f.dir);
+    if (f.healed)
+        printf("%s: %llu damaged chunks fetched again from peers\n", f.dir,
+               (unsigned long long)f.healed);
+    fsck_heal_close(&f);
     st_close(f.st);
     free(f.ck);
     return exitc;

@@ -86,6 +86,28 @@ static int put_ref(st_txn *t, const struct fsck_chunk *c)
     return st_raw_put(t, "chunkref", c->h.b, ST_HASH_LEN, v, sizeof(v));
 }
 
+/* --heal-from-peers: replace a damaged chunk's bytes with a verified copy
+ * from a peer. 0 when healed; otherwise the caller drops the bytes. */
+static int heal_one(struct fsck *f, st_txn *t, struct fsck_chunk *c)
+{
+    static uint8_t buf[ST_CDC_MAX_LIMIT];
+    size_t len;
+    int rc = fsck_heal_fetch(f, &c->h, buf, sizeof(buf), &len);
+    if (rc == 0 && len != c->ref.len)
+        rc = LR_EHASH;
+    if (rc == 0)
+        rc = st_raw_put(t, "chunk", c->h.b, ST_HASH_LEN, buf, len);
+    if (rc) {
+        printf("chunk %s: not healed from peers: %s\n", fsck_hex(&c->h), lr_strerror(rc));
+        return rc;
+    }
+    c->state = (uint8_t)((c->state & ~CK_BYTES_BAD) | CK_BYTES);
+    c->bytes_len = (uint32_t)len;
+    f->healed++;
+    printf("chunk %s: fetched again from a peer (%zu bytes, hash verified)\n", fsck_hex(&c->h), len);
+    return 0;
+}
+
 int fsck_pass2_chunks(struct fsck *f)
 {
     uint64_t t0;
@@ -121,11 +143,13 @@ int fsck_pass2_chunks(struct fsck *f)
         if ((rc = st_raw_del(t, "chunk", p.badkeys_chunk.k[i], p.badkeys_chunk.len[i])))
             goto out;
     for (size_t i = 0; i < p.badbytes.n; i++) {
-        if ((rc = st_raw_del(t, "chunk", p.badbytes.k[i], ST_HASH_LEN)))
-            goto out;
         st_hash h;
         memcpy(h.b, p.badbytes.k[i], ST_HASH_LEN);
         struct fsck_chunk *c = fsck_chunk_find(f, &h);
+        if (f->heal && c && (c->state & CK_REF) && heal_one(f, t, c) == 0)
+            continue;
+        if ((rc = st_raw_del(t, "chunk", p.badbytes.k[i], ST_HASH_LEN)))
+            goto out;
         if (c && (c->state & CK_REF) && (c->ref.flags & ST_CHUNK_LOCAL)) {
             c->ref.flags &= (uint8_t)~ST_CHUNK_LOCAL;
             if ((rc = put_ref(t, c)))

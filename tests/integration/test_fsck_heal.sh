@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# test_fsck_heal.sh - landro-fsck --heal-from-peers: a chunk damaged on
+# disk is fetched again (hash verified) from a peer daemon that holds it,
+# the store is clean afterwards and the file reads back intact; with no
+# peer reachable the bytes are dropped and marked not local instead.
+# Needs root and /dev/fuse. Prints "N passed, N failed".
+NAME=heal PORTBASE=48600
+. "$(dirname "$0")/peers_lib.sh"
+F=$PWD/${O:-build}/bin/landro-fsck
+D=$PWD/${O:-build}/bin/landro-fsck-damage
+
+"$L" init --store "$T/a" >/dev/null
+"$L" init --store "$T/b" --volume "$("$L" volume --store "$T/a")" >/dev/null
+"$L" peer add --store "$T/a" "$("$L" id --store "$T/b")" "127.0.0.1:$(port 1)"
+"$L" peer add --store "$T/b" "$("$L" id --store "$T/a")" "127.0.0.1:$(port 0)"
+mkdir -p "$T/mnt-a" "$T/mnt-b"
+"$L" mount --store "$T/a" --listen "127.0.0.1:$(port 0)" "$T/mnt-a" 2>/dev/null
+"$L" mount --store "$T/b" --listen "127.0.0.1:$(port 1)" "$T/mnt-b" 2>/dev/null
+head -c 3000000 /dev/urandom > "$T/orig"
+cp "$T/orig" "$T/mnt-a/file"
+wait_for 20 sh -c "[ \$(stat -c %s '$T/mnt-b/file' 2>/dev/null) = 3000000 ]"
+check "B holds a copy (read once)" cmp -s "$T/orig" "$T/mnt-b/file"
+"$L" unmount "$T/mnt-a"
+
+"$D" chunk-flip "$T/a" /file 1 >/dev/null
+"$F" -y --heal-from-peers "$T/a" > "$T/out1" 2>&1
+rc=$?
+check "fsck -y --heal-from-peers repairs (exit 1)" test "$rc" = 1
+check "the damaged chunk is fetched again from the peer" grep -q "fetched again from a peer" "$T/out1"
+"$F" -n "$T/a" > "$T/out2" 2>&1
+check "the healed store is clean (exit 0)" test $? = 0
+"$L" mount --store "$T/a" --offline "$T/mnt-a" 2>/dev/null
+check "the file reads back intact with no network" cmp -s "$T/orig" "$T/mnt-a/file"
+"$L" unmount "$T/mnt-a"
+
+# No peer reachable: the bytes are dropped, the chunk marked not local.
+"$L" unmount "$T/mnt-b"
+"$D" chunk-flip "$T/a" /file 0 >/dev/null
+timeout 120 "$F" -y --heal-from-peers "$T/a" > "$T/out3" 2>&1
+rc=$?
+check "with no peer up fsck still repairs (exit 1)" test "$rc" = 1
+check "it says the chunk was not healed" grep -q "not healed from peers" "$T/out3"
+"$F" -n "$T/a" > /dev/null 2>&1
+check "and the store is clean afterwards" test $? = 0
+check "heal-from-peers with -n is a usage error (16)" sh -c "'$F' -n --heal-from-peers '$T/a' >/dev/null 2>&1; test \$? = 16"
+
+if [ "$fail" != 0 ]; then for o in "$T"/out*; do echo "--- $o"; cat "$o"; done; fi
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
