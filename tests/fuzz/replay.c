@@ -3,7 +3,9 @@
  * file in the directories (or files) named on the command line to
  * LLVMFuzzerTestOneInput, plus a few thousand deterministic mutations of
  * each, so `make check` exercises every decoder under gcc and ASan/UBSan.
- * Prints "<n> passed, 0 failed" (a crash fails the run).
+ * Counts one test per input file (with its mutations): prints
+ * "replay: N inputs, M runs" and "N passed, 0 failed" (a crash fails the
+ * run instead).
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -43,6 +45,8 @@ static int run_one(const uint8_t *buf, size_t len)
     return runs;
 }
 
+static int inputs;
+
 static int run_path(const char *path)
 {
     struct stat st;
@@ -71,6 +75,7 @@ static int run_path(const char *path)
     fclose(f);
     int runs = run_one(buf, n);
     free(buf);
+    inputs++;
     return runs;
 }
 
@@ -79,6 +84,7 @@ int main(int argc, char **argv)
     int runs = run_one((const uint8_t *)"", 0);
     for (int i = 1; i < argc; i++)
         runs += run_path(argv[i]);
-    printf("replay: %d passed, 0 failed\n", runs);
+    printf("replay: %d inputs, %d runs\n", inputs, runs);
+    printf("replay: %d passed, 0 failed\n", inputs);
     return 0;
 }
