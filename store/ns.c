@@ -560,7 +560,8 @@ int st_ns_setattr(st_txn *txn, uint64_t ino, unsigned valid, const struct st_ns_
             return -EISDIR;
         if (!S_ISREG(in.mode))
             return -EINVAL;
-        if (a->size < in.size && (rc = st_file_truncate(txn, ino, a->size)))
+        if (a->size < in.size &&
+            ((rc = st_version_save(txn, &in)) || (rc = st_file_truncate(txn, ino, a->size))))
             return rc;
         if (a->size != in.size)
             in.mtime = now;
@@ -599,6 +600,8 @@ int st_ns_write(st_txn *txn, uint64_t ino, const struct st_ns_wrange *w, size_t 
         return rc;
     if (S_ISDIR(in.mode))
         return -EISDIR;
+    if ((rc = st_version_save(txn, &in)))
+        return rc;
     uint64_t lo = UINT64_MAX, hi = 0;
     for (size_t i = 0; i < n; i++) {
         if (w[i].len == 0)
@@ -644,7 +647,7 @@ int st_ns_punch(st_txn *txn, uint64_t ino, uint64_t off, uint64_t len, struct st
     if (off < in.size && len > 0) {
         uint64_t end = off + len < off ? UINT64_MAX : off + len;
         end = LR_MIN(end, in.size);
-        if ((rc = st_file_punch(txn, ino, off, end - off)))
+        if ((rc = st_version_save(txn, &in)) || (rc = st_file_punch(txn, ino, off, end - off)))
             return rc;
     }
     in.mtime = in.ctime = now;

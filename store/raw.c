@@ -15,26 +15,12 @@
 #define RAW_MAP_SIZE (1ull << 40) /* as store.c: address space, not disk */
 #define RAW_MAX_READERS 1024
 
-static const struct { const char *name; size_t off; } raw_dbs[] = {
-    { "meta", offsetof(st_store, db_meta) },
-    { "chunk", offsetof(st_store, db_chunk) },
-    { "chunkref", offsetof(st_store, db_chunkref) },
-    { "inode", offsetof(st_store, db_inode) },
-    { "dirent", offsetof(st_store, db_dirent) },
-    { "extent", offsetof(st_store, db_extent) },
-    { "xattr", offsetof(st_store, db_xattr) },
-    { "log", offsetof(st_store, db_log) },
-    { "peer", offsetof(st_store, db_peer) },
-    { "fid", offsetof(st_store, db_fid) },
-    { "backref", offsetof(st_store, db_backref) },
-    { "tomb", offsetof(st_store, db_tomb) },
-};
 
 static int raw_dbi(st_store *st, const char *db, MDB_dbi *out)
 {
-    for (size_t i = 0; i < LR_ARRAY_SIZE(raw_dbs); i++)
-        if (!strcmp(raw_dbs[i].name, db)) {
-            *out = *(MDB_dbi *)((char *)st + raw_dbs[i].off);
+    for (size_t i = 0; i < st__ndbs; i++)
+        if (!strcmp(st__dbs[i].name, db)) {
+            *out = *(MDB_dbi *)((char *)st + st__dbs[i].off);
             return 0;
         }
     return -EINVAL;
@@ -137,8 +123,8 @@ int st_raw_open(const char *dir, unsigned flags, st_store **out, int *meta_ok)
         rc = st__mdb_err(mrc);
         goto fail;
     }
-    for (size_t i = 0; i < LR_ARRAY_SIZE(raw_dbs); i++) {
-        mrc = mdb_dbi_open(txn, raw_dbs[i].name, 0, (MDB_dbi *)((char *)st + raw_dbs[i].off));
+    for (size_t i = 0; i < st__ndbs; i++) {
+        mrc = mdb_dbi_open(txn, st__dbs[i].name, 0, (MDB_dbi *)((char *)st + st__dbs[i].off));
         if (mrc) {
             mdb_txn_abort(txn);
             rc = mrc == MDB_NOTFOUND ? LR_ECORRUPT : st__mdb_err(mrc);

@@ -758,6 +758,7 @@ static int adopt(struct app *a, struct st_inode *in, const struct st_rep_file *f
 {
     int rc;
     int was_live = in->nlink > 0 || in->ino == ST_ROOT_INO;
+    struct st_inode prev = *in;
     take_attrs(in, f);
     if (f->flags & ST_REP_DELETED) {
         if (in->ino == ST_ROOT_INO)
@@ -770,6 +771,10 @@ static int adopt(struct app *a, struct st_inode *in, const struct st_rep_file *f
         if (was_live)
             hk_orphan(a, in->ino);
     } else {
+        /* A peer's edit replaces the data: keep the old data as a version,
+         * as for a local edit. */
+        if (S_ISREG(in->mode) && (rc = st_version_save(a->t, &prev)))
+            return rc;
         if (!S_ISDIR(in->mode) && (rc = set_extents(a, in->ino, f)))
             return rc;
         if ((rc = set_xattrs(a, in->ino, f)))

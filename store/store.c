@@ -291,31 +291,34 @@ static int st_load_meta(st_txn *t)
     return 0;
 }
 
+const struct st__db st__dbs[] = {
+    { "meta", offsetof(st_store, db_meta) },
+    { "chunk", offsetof(st_store, db_chunk) },
+    { "chunkref", offsetof(st_store, db_chunkref) },
+    { "inode", offsetof(st_store, db_inode) },
+    { "dirent", offsetof(st_store, db_dirent) },
+    { "extent", offsetof(st_store, db_extent) },
+    { "xattr", offsetof(st_store, db_xattr) },
+    { "log", offsetof(st_store, db_log) },
+    { "peer", offsetof(st_store, db_peer) },
+    { "fid", offsetof(st_store, db_fid) },
+    { "backref", offsetof(st_store, db_backref) },
+    { "tomb", offsetof(st_store, db_tomb) },
+    { "version", offsetof(st_store, db_version) },
+};
+const size_t st__ndbs = LR_ARRAY_SIZE(st__dbs);
+
 static int st_open_dbs(st_store *st, MDB_txn *txn, unsigned create)
 {
-    static const struct { const char *name; size_t off; } dbs[] = {
-        { "meta", offsetof(st_store, db_meta) },
-        { "chunk", offsetof(st_store, db_chunk) },
-        { "chunkref", offsetof(st_store, db_chunkref) },
-        { "inode", offsetof(st_store, db_inode) },
-        { "dirent", offsetof(st_store, db_dirent) },
-        { "extent", offsetof(st_store, db_extent) },
-        { "xattr", offsetof(st_store, db_xattr) },
-        { "log", offsetof(st_store, db_log) },
-        { "peer", offsetof(st_store, db_peer) },
-        { "fid", offsetof(st_store, db_fid) },
-        { "backref", offsetof(st_store, db_backref) },
-        { "tomb", offsetof(st_store, db_tomb) },
-    };
-    for (size_t i = 0; i < LR_ARRAY_SIZE(dbs); i++) {
-        int rc = mdb_dbi_open(txn, dbs[i].name, create, (MDB_dbi *)((char *)st + dbs[i].off));
+    for (size_t i = 0; i < st__ndbs; i++) {
+        int rc = mdb_dbi_open(txn, st__dbs[i].name, create, (MDB_dbi *)((char *)st + st__dbs[i].off));
         if (rc == MDB_NOTFOUND) {
             lr_error("store '%s': database '%s' missing: not a landro store or damaged",
-                     st->dir, dbs[i].name);
+                     st->dir, st__dbs[i].name);
             return LR_ECORRUPT;
         }
         if (rc) {
-            lr_error("store '%s': cannot open database '%s': %s", st->dir, dbs[i].name,
+            lr_error("store '%s': cannot open database '%s': %s", st->dir, st__dbs[i].name,
                      mdb_strerror(rc));
             return st__mdb_err(rc);
         }

@@ -106,6 +106,18 @@
  *     (replica.h) of a deleted file: its version vector outlives it so a
  *     stale copy from a peer does not bring it back.
  *
+ *   db "version": key = inode (u64 BE) ‖ version number (u64 BE) -> a
+ *     previous version of a regular file (version.c), holding one chunk
+ *     reference per extent:
+ *     off size field
+ *       0   1  record version (1)
+ *       1   3  reserved
+ *       4   4  number of extents n
+ *       8   8  size of the file then
+ *      16  12  its mtime then
+ *      28  12  when it was kept
+ *      40 n*48 extents: u64 offset, u32 length, u32 offset in chunk, 32 B hash
+ *
  *   db "backref": key = child inode (u64 BE) ‖ parent inode (u64 BE) ‖ name
  *     -> empty. One per directory entry, maintained by st_dirent_put/del:
  *     the names of an inode (hard links) without a scan.
@@ -358,6 +370,35 @@ struct st_span {
  * Updates nothing (read txn is fine). */
 int st_file_read(st_txn *txn, uint64_t ino, uint64_t off, size_t len,
                  struct st_span *spans, size_t max, size_t *n);
+
+/* ---- previous versions ----------------------------------------------- */
+
+#define ST_VERSIONS_MAX 8              /* kept per file; the oldest goes */
+#define ST_VERSION_MIN_AGE_DEFAULT 10  /* seconds, see st_version_save */
+
+struct st_version {
+    uint64_t size;
+    struct timespec mtime, saved;
+    uint32_t nextents;
+    const uint8_t *extents; /* points into the record (valid as the txn) */
+};
+/* Keep the current data of regular file in as a version (taking a
+ * reference on each of its chunks) unless its mtime is younger than the
+ * minimum age, so one editing session (many commits in a row) makes one
+ * version. Drops the oldest beyond ST_VERSIONS_MAX. Write txn; call before
+ * changing the file's extents. */
+int st_version_save(st_txn *txn, const struct st_inode *in);
+/* The minimum age in seconds (default ST_VERSION_MIN_AGE_DEFAULT). */
+void st_version_set_min_age(unsigned seconds);
+/* Visit ino's versions, oldest first. */
+int st_version_foreach(st_txn *txn, uint64_t ino,
+                       int (*cb)(uint64_t vno, const struct st_version *, void *), void *arg);
+/* -ENOENT if ino has no version vno. */
+int st_version_get(st_txn *txn, uint64_t ino, uint64_t vno, struct st_version *out);
+/* The i-th extent of a version (i < nextents). */
+void st_version_extent(const struct st_version *v, uint32_t i, struct st_extent *e);
+/* Bounds-checked decoder (fsck, fuzzing): -LR_ECORRUPT if malformed. */
+int st_version_decode(const void *buf, size_t len, struct st_version *out);
 
 /* ---- extended attributes -------------------------------------------- */
 

@@ -14,7 +14,7 @@
 struct st_store {
     MDB_env *env;
     MDB_dbi db_meta, db_chunk, db_chunkref, db_inode, db_dirent, db_extent,
-            db_xattr, db_log, db_peer, db_fid, db_backref, db_tomb;
+            db_xattr, db_log, db_peer, db_fid, db_backref, db_tomb, db_version;
     char *dir;
     int lockfd;
     unsigned flags;
@@ -28,6 +28,11 @@ struct st_txn {
     int err;   /* first hard error; the txn is poisoned once set */
     int write;
 };
+
+/* The named databases and where their handles live in st_store. */
+struct st__db { const char *name; size_t off; };
+extern const struct st__db st__dbs[];
+extern const size_t st__ndbs;
 
 /* Translate an LMDB return code to landro's convention (see store.h). */
 int st__mdb_err(int rc);
@@ -72,6 +77,9 @@ void st__extent_encode(const struct st_extent *e, uint8_t v[ST_EXTENT_LEN]);
 int st__extent_write(st_txn *t, uint64_t ino, const struct st_extent *e);
 int st__extent_remove(st_txn *t, uint64_t ino, uint64_t off);
 /* Chunk reference count change used by replication (same as above). */
+
+/* Drop every kept version of ino (version.c). */
+int st__version_drop_all(st_txn *t, uint64_t ino);
 
 /* Keep a tombstone for a deleted inode with a global id (replica.c). */
 int st__rep_tomb(st_txn *t, const struct st_inode *in);

@@ -5,6 +5,11 @@
  * file's size. Counts the references of the extents it keeps into the
  * chunk table for pass 4.
  *
+ * Kept versions (db "version") hold chunk references too: each version
+ * record must decode, belong to an existing inode and name only known
+ * chunks; its references are counted like the extents'; a version that
+ * fails is removed whole.
+ *
  * Repairs: a bad, dangling, out-of-chunk, overlapping or past-size extent
  * is removed (the file keeps a hole there); one straddling the size is
  * trimmed. Refcounts are left to pass 4, which recounts them.
@@ -30,6 +35,7 @@ struct p3 {
     uint64_t prev_ino, prev_off, prev_end;
     int have_prev;
     struct fsck_keys del, trim; /* trim: key ‖ new value */
+    struct fsck_keys delver;    /* version records to remove */
     uint64_t n, bytes;
     int err;
 };
@@ -75,6 +81,11 @@ static struct ino_info *find_ino(struct p3 *p, uint64_t ino)
 static int drop(struct p3 *p, const void *k, size_t kl)
 {
     return p->err = fsck_keys_add(&p->del, k, kl);
+}
+
+static int drop_version(struct p3 *p, const void *k, size_t kl)
+{
+    return p->err = fsck_keys_add(&p->delver, k, kl);
 }
 
 static int walk_ext(const void *k, size_t kl, const void *v, size_t vl, void *arg)
@@ -154,6 +165,43 @@ static int walk_ext(const void *k, size_t kl, const void *v, size_t vl, void *ar
     return 0;
 }
 
+static int walk_version(const void *k, size_t kl, const void *v, size_t vl, void *arg)
+{
+    struct p3 *p = arg;
+    struct fsck *f = p->f;
+    uint64_t ino = kl >= 8 ? lr_get_be64(k) : 0;
+    uint64_t vno = kl == 16 ? lr_get_be64((const uint8_t *)k + 8) : 0;
+    struct st_version ver;
+    if (kl != 16 || st_version_decode(v, vl, &ver)) {
+        if (fsck_problem(f, PR_VERSION_BAD, (unsigned long long)vno, (unsigned long long)ino))
+            return drop_version(p, k, kl);
+        return 0;
+    }
+    struct ino_info *in = find_ino(p, ino);
+    if (!in || !in->ok) {
+        if (fsck_problem(f, PR_VERSION_NO_INODE, (unsigned long long)vno, (unsigned long long)ino))
+            return drop_version(p, k, kl);
+        return 0;
+    }
+    for (uint32_t i = 0; i < ver.nextents; i++) {
+        struct st_extent e;
+        st_version_extent(&ver, i, &e);
+        struct fsck_chunk *c = fsck_chunk_find(f, &e.hash);
+        if (!c || !(c->state & (CK_REF | CK_BYTES))) {
+            if (fsck_problem(f, PR_VERSION_DANGLING, (unsigned long long)vno, (unsigned long long)ino,
+                             fsck_hex(&e.hash)))
+                return drop_version(p, k, kl);
+            return 0;
+        }
+    }
+    for (uint32_t i = 0; i < ver.nextents; i++) {
+        struct st_extent e;
+        st_version_extent(&ver, i, &e);
+        fsck_chunk_find(f, &e.hash)->counted++;
+    }
+    return fsck_interrupted ? FSCK_CANCELLED : 0;
+}
+
 int fsck_pass3_extents(struct fsck *f)
 {
     uint64_t t0;
@@ -171,6 +219,11 @@ int fsck_pass3_extents(struct fsck *f)
         goto out;
     if ((rc = st_raw_foreach(t, "extent", walk_ext, &p)))
         goto out;
+    if ((rc = st_raw_foreach(t, "version", walk_version, &p)))
+        goto out;
+    for (size_t i = 0; i < p.delver.n; i++)
+        if ((rc = st_raw_del(t, "version", p.delver.k[i], p.delver.len[i])))
+            goto out;
     for (size_t i = 0; i < p.del.n; i++)
         if ((rc = st_raw_del(t, "extent", p.del.k[i], p.del.len[i])))
             goto out;
@@ -181,6 +234,7 @@ int fsck_pass3_extents(struct fsck *f)
 out:
     fsck_keys_release(&p.del);
     fsck_keys_release(&p.trim);
+    fsck_keys_release(&p.delver);
     free(p.in);
     if (rc == 0 && p.err)
         rc = p.err;

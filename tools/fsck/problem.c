@@ -55,6 +55,12 @@ static const struct fsck_problem problems[PR_COUNT] = {
       "Remove it", P },
     { PR_EXTENT_STRADDLES_SIZE, "EXTENT_STRADDLES_SIZE", "extent of inode %llu at offset %llu (%u bytes) reaches past the file size %llu",
       "Trim it to %llu bytes", P },
+    { PR_VERSION_BAD, "VERSION_BAD", "kept version %llu of inode %llu does not decode",
+      "Remove it (its chunks are recounted by pass 4)", P },
+    { PR_VERSION_NO_INODE, "VERSION_NO_INODE", "kept version %llu of inode %llu: no such inode",
+      "Remove it (its chunks are recounted by pass 4)", P },
+    { PR_VERSION_DANGLING, "VERSION_DANGLING", "kept version %llu of inode %llu names unknown chunk %s",
+      "Remove the version (the current file is not affected)", P },
     /* pass 4 */
     { PR_CHUNKREF_BAD, "CHUNKREF_BAD", "chunkref %s does not decode",
       "Rebuild it from the chunk's bytes and the extents naming it", P },
