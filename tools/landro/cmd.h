@@ -17,6 +17,8 @@ int id_main(int argc, char **argv);
 int volume_main(int argc, char **argv);
 int peer_main(int argc, char **argv);
 int fsck_main(int argc, char **argv);
+int versions_main(int argc, char **argv);
+int restore_main(int argc, char **argv);
 int status_main(int argc, char **argv);
 int pin_main(int argc, char **argv);
 /* `landro STORE MOUNTPOINT [-o OPTS]`: how mount.fuse3 runs us for
@@ -31,6 +33,10 @@ extern int cmd_log_level_set;
  * $XDG_DATA_HOME/landro/default (~/.local/share/landro/default).
  * Returns a malloc'd string or NULL (message printed). */
 char *cmd_store_dir(const char *dir);
+/* The landro mount holding path (the deepest one): its store directory
+ * and mount point, malloc'd (mountpoint may be NULL). -ENOENT if path is
+ * on no landro mount, -errno if it cannot be resolved. No message. */
+int cmd_landro_mount(const char *path, char **store, char **mountpoint);
 /* mkdir -p the parents of path (not path itself). 0 or -errno. */
 int cmd_mkparents(const char *path);
 

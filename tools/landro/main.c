@@ -20,6 +20,8 @@ static const struct {
     { "peer", peer_main, "add, remove or list the devices this store syncs with" },
     { "status", status_main, "show the running daemon's peers, transfers, cache and conflicts" },
     { "pin", pin_main, "make every chunk of files under a path local (reads them)" },
+    { "versions", versions_main, "list the previous versions kept of a file" },
+    { "restore", restore_main, "write a previous version of a file back" },
     { "fsck", fsck_main, "check and repair a store (runs landro-fsck)" },
 };
 

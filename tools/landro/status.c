@@ -30,66 +30,22 @@ static void status_usage(FILE *out)
                  "  MOUNTPOINT        a mounted landro file system instead of --store\n");
 }
 
-/* Undo mountinfo's octal escapes (\040 for a space, ...) in place. */
-static void unescape(char *s)
-{
-    char *o = s;
-    for (char *p = s; *p; p++) {
-        if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' && p[3] >= '0' &&
-            p[3] <= '7') {
-            *o++ = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
-            p += 3;
-        } else {
-            *o++ = *p;
-        }
-    }
-    *o = '\0';
-}
-
-/* The store mounted at mp, from /proc/self/mountinfo; malloc'd or NULL
- * (message printed). */
+/* The store mounted at mp; malloc'd or NULL (message printed). */
 static char *store_of_mountpoint(const char *mp)
 {
-    char real[PATH_MAX];
-    if (!realpath(mp, real)) {
-        fprintf(stderr, "landro: cannot find '%s': %s\n", mp, strerror(errno));
-        return NULL;
+    char *store = NULL, *point = NULL, real[PATH_MAX];
+    int rc = cmd_landro_mount(mp, &store, &point);
+    if (rc == 0 && realpath(mp, real) && strcmp(real, point) == 0) {
+        free(point);
+        return store;
     }
-    FILE *f = fopen("/proc/self/mountinfo", "re");
-    if (!f) {
-        fprintf(stderr, "landro: cannot read /proc/self/mountinfo: %s\n", strerror(errno));
-        return NULL;
-    }
-    char *line = NULL, *found = NULL;
-    size_t cap = 0;
-    while (getline(&line, &cap, f) > 0) {
-        /* id parent maj:min root mountpoint opts [tags...] - fstype source superopts */
-        char *save = NULL, *tok, *point = NULL;
-        int i = 0;
-        for (tok = strtok_r(line, " \n", &save); tok && i < 4; tok = strtok_r(NULL, " \n", &save))
-            if (++i == 4)
-                break;
-        point = strtok_r(NULL, " \n", &save);
-        if (!point)
-            continue;
-        while ((tok = strtok_r(NULL, " \n", &save)) && strcmp(tok, "-"))
-            ;
-        char *type = strtok_r(NULL, " \n", &save);
-        char *src = strtok_r(NULL, " \n", &save);
-        if (!type || !src || strcmp(type, "fuse.landro") || strncmp(src, "landro:", 7))
-            continue;
-        unescape(point);
-        if (strcmp(point, real))
-            continue;
-        free(found);
-        unescape(src);
-        found = strdup(src + 7); /* the last mount on a point is the visible one */
-    }
-    free(line);
-    fclose(f);
-    if (!found)
+    free(store);
+    free(point);
+    if (rc && rc != -ENOENT)
+        fprintf(stderr, "landro: cannot find '%s': %s\n", mp, strerror(-rc));
+    else
         fprintf(stderr, "landro: '%s' is not a mounted landro file system\n", mp);
-    return found;
+    return NULL;
 }
 
 /* Send req to the daemon of store dir and copy its answer to out.

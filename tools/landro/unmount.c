@@ -14,35 +14,11 @@
 #include "cmd.h"
 #include "store.h"
 
-/* The store directory behind mount point mp, from the mount's source
- * "landro:STORE" in /proc/self/mountinfo; NULL if not a landro mount. */
+/* The store directory behind mount point mp, NULL if not a landro mount. */
 static char *mounted_store(const char *mp)
 {
-    char real[PATH_MAX];
-    if (!realpath(mp, real))
-        return NULL;
-    FILE *f = fopen("/proc/self/mountinfo", "r");
-    if (!f)
-        return NULL;
-    char line[8192], *found = NULL;
-    while (!found && fgets(line, sizeof(line), f)) {
-        /* id parent major:minor root mountpoint opts ... - fstype source superopts */
-        char *save = NULL, *tok = strtok_r(line, " ", &save);
-        char *mpoint = NULL;
-        for (int i = 0; tok && i < 4; i++)
-            tok = strtok_r(NULL, " ", &save);
-        mpoint = tok;
-        if (!mpoint || strcmp(mpoint, real) != 0)
-            continue;
-        while ((tok = strtok_r(NULL, " ", &save)) && strcmp(tok, "-") != 0)
-            ;
-        char *type = tok ? strtok_r(NULL, " ", &save) : NULL;
-        char *src = type ? strtok_r(NULL, " ", &save) : NULL;
-        if (type && src && !strcmp(type, "fuse.landro") && !strncmp(src, "landro:", 7))
-            found = strdup(src + 7);
-    }
-    fclose(f);
-    return found;
+    char *store = NULL;
+    return cmd_landro_mount(mp, &store, NULL) == 0 ? store : NULL;
 }
 
 /* After the kernel let go of the mount, the daemon still commits staged
