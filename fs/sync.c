@@ -19,6 +19,8 @@
 #define SYNC_MAX_PENDING 100000
 #define SYNC_ENTRY_REC 1
 #define SYNC_ENTRY_MARK 2
+#define SYNC_BG_INFLIGHT 32              /* background fetches in flight */
+#define SYNC_BG_WINDOW (8u << 20)        /* bytes of a file scanned per step */
 
 struct peer {
     net_id id;
@@ -94,7 +96,14 @@ struct fs_sync {
      * many readers and prefetches want it */
     struct inflight *fl;
     size_t nfl, flcap;
+    /* background replication (o.replicate): files still to copy here, and
+     * how far into the first one the scan got */
+    uint64_t *bg;
+    size_t nbg, bgcap;
+    uint64_t bg_off;
 };
+
+static void bg_add(struct fs_sync *s, uint64_t ino);
 
 /* ---- queue -------------------------------------------------------------- */
 
@@ -718,6 +727,9 @@ static uint64_t pending_floor(struct fs_sync *s, const net_id *from)
 
 static void finish_apply(struct fs_sync *s)
 {
+    for (size_t i = 0; i < s->ninv; i++)
+        if (s->inv[i].ino)
+            bg_add(s, s->inv[i].ino);
     for (size_t i = 0; i < s->ninv; i++) {
         if (!s->fs)
             break;
@@ -873,6 +885,72 @@ static void handle_chunks(struct fs_sync *s, struct item *list)
     }
 }
 
+/* ---- background replication ---------------------------------------------- */
+
+static void bg_add(struct fs_sync *s, uint64_t ino)
+{
+    if (!s->o.replicate)
+        return;
+    for (size_t i = 0; i < s->nbg; i++)
+        if (s->bg[i] == ino)
+            return;
+    if (s->nbg == s->bgcap) {
+        size_t cap = s->bgcap ? s->bgcap * 2 : 256;
+        uint64_t *n = realloc(s->bg, cap * sizeof(*n));
+        if (!n)
+            return; /* the next start's scan catches it */
+        s->bg = n;
+        s->bgcap = cap;
+    }
+    s->bg[s->nbg++] = ino;
+}
+
+static int bg_scan_one(const struct st_inode *in, void *arg)
+{
+    if (S_ISREG(in->mode) && in->size > 0)
+        bg_add(arg, in->ino);
+    return 0;
+}
+
+/* Start background fetches until SYNC_BG_INFLIGHT are in flight or no
+ * file needs anything. Returns 1 if work remains. */
+static int bg_step(struct fs_sync *s)
+{
+    while (s->nbg) {
+        pthread_mutex_lock(&s->mu);
+        size_t inflight = s->nfl;
+        pthread_mutex_unlock(&s->mu);
+        if (inflight >= SYNC_BG_INFLIGHT)
+            return 1;
+        uint64_t ino = s->bg[0];
+        st_txn *t;
+        if (st_txn_begin(s->st, ST_TXN_READ, &t))
+            return 1;
+        struct st_inode in;
+        struct st_span sp[256];
+        size_t k = 0;
+        int done = st_inode_get(t, ino, &in) != 0 || !S_ISREG(in.mode) || s->bg_off >= in.size;
+        if (!done && st_file_read(t, ino, s->bg_off, (size_t)LR_MIN((uint64_t)SYNC_BG_WINDOW,
+                                                                     in.size - s->bg_off),
+                                  sp, LR_ARRAY_SIZE(sp), &k) != 0)
+            done = 1;
+        st_txn_abort(t);
+        size_t started = 0;
+        for (size_t i = 0; i < k; i++) {
+            s->bg_off += sp[i].len;
+            if (sp[i].kind == ST_SPAN_MISSING && fs_sync_prefetch(s, &sp[i].hash) == 0 &&
+                ++started + inflight >= SYNC_BG_INFLIGHT)
+                break;
+        }
+        if (done || k == 0) {
+            memmove(s->bg, s->bg + 1, (s->nbg - 1) * sizeof(*s->bg));
+            s->nbg--;
+            s->bg_off = 0;
+        }
+    }
+    return 0;
+}
+
 /* ---- the thread --------------------------------------------------------- */
 
 static void *sync_main(void *arg)
@@ -942,6 +1020,8 @@ static void *sync_main(void *arg)
             if (p->streaming)
                 more |= send_log(s, p);
         }
+        if (s->nbg)
+            bg_step(s); /* arriving chunks wake us to start the next ones */
         /* Even with nothing queued, poll the log: local commits (the file
          * system) are cheap to notice this way and need no coupling. */
         if (more)
@@ -989,6 +1069,13 @@ struct net_node *fs_sync_net(struct fs_sync *s) { return s->net; }
 
 int fs_sync_start(struct fs_sync *s)
 {
+    if (s->o.replicate) {
+        st_txn *t;
+        if (st_txn_begin(s->st, ST_TXN_READ, &t) == 0) {
+            st_inode_foreach(t, bg_scan_one, s);
+            st_txn_abort(t);
+        }
+    }
     reload_peers(s);
     s->last_reload_ns = lr_now_mono_ns();
     int rc = net_node_start(s->net);
@@ -1046,6 +1133,7 @@ void fs_sync_free(struct fs_sync *s)
     free(s->pend);
     free(s->inv);
     free(s->orph);
+    free(s->bg);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s);

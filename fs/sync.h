@@ -15,7 +15,11 @@
  *    whose parent directory has not arrived yet and retries them, records
  *    per peer the highest sequence applied, then invalidates the kernel's
  *    caches for what changed and reaps files deleted by peers;
- *  - stores chunks fetched for readers (fs_sync_fetch).
+ *  - stores chunks fetched for readers (fs_sync_fetch);
+ *  - with opts.replicate, fetches in the background every chunk of every
+ *    file that is not held here (at most SYNC_BG_INFLIGHT at a time), so
+ *    this device keeps a full copy: files a peer changes are queued as
+ *    their records land, and all files are scanned once at start.
  * Frame formats: docs/PROTOCOL.md, "Synchronization frames".
  *
  * Threads: fs_sync_new/start/stop/free from the daemon's main thread;
@@ -43,6 +47,7 @@ enum {
 struct fs_sync_opts {
     const char *listen[NET_MAX_LISTEN]; /* "host:port" (NULL-ended); none: no network */
     unsigned fetch_timeout_ms;           /* bound for an on-demand read, default 5000 */
+    int replicate;                       /* fetch every file's data in the background */
 };
 
 /* Create the network node (identity from the store directory) and the

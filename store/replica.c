@@ -874,6 +874,7 @@ int st_rep_apply(st_txn *t, const struct st_rep_file *f, const uint8_t from_dev[
             (rc = set_names(&a, &in, f)) || (rc = st_inode_put(t, &in)) ||
             (rc = log_inode(t, &in)))
             return rc;
+        hk_inode(&a, in.ino);
         *result = ST_REP_APPLIED;
         return 0;
     }

@@ -101,7 +101,16 @@ static int on_pair(void *user, const char *section, const char *name, const char
             }
         return fail(p, "bad log_level '%s' (expected error, warn, info or debug)%s", value, "");
     }
-    return fail(p, "unknown key '%s' (known: listen, fetch_timeout_ms, log_level)%s", name, "");
+    if (!strcmp(name, "replicate")) {
+        if (!strcmp(value, "yes") || !strcmp(value, "true") || !strcmp(value, "1"))
+            c->replicate = 1;
+        else if (!strcmp(value, "no") || !strcmp(value, "false") || !strcmp(value, "0"))
+            c->replicate = 0;
+        else
+            return fail(p, "bad replicate '%s' (expected yes or no)%s", value, "");
+        return 1;
+    }
+    return fail(p, "unknown key '%s' (known: listen, fetch_timeout_ms, log_level, replicate)%s", name, "");
 }
 
 int cmd_config_parse(const char *path, struct cmd_config *c)

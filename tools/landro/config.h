@@ -7,6 +7,8 @@
  *                                  (at most NET_MAX_LISTEN in all)
  *   fetch_timeout_ms = 5000        bound for an on-demand read, 1..600000
  *   log_level = info               error | warn | info | debug
+ *   replicate = no                 yes: keep a full copy of every file's
+ *                                  data here, fetched in the background
  *
  * '#' and ';' start comments. Peers are not configured here: they live in
  * the store's peer database ('landro peer add'). Command-line flags
@@ -27,6 +29,7 @@ struct cmd_config {
     char *listen[NET_MAX_LISTEN + 1]; /* NULL-ended, owned */
     unsigned nlisten;
     unsigned fetch_timeout_ms;        /* 0: not set */
+    int replicate;                    /* 1: replicate = yes */
     int has_log_level;
     enum lr_level log_level;
 };

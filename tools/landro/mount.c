@@ -31,11 +31,14 @@ static void mount_usage(FILE *out)
                  "                     0.0.0.0:7400 or [::]:7400; repeatable. Default: an\n"
                  "                     ephemeral port (this device dials out only)\n"
                  "      --offline      no network: serve local data only\n"
+                 "      --replicate    keep a full copy here: fetch every file's data in the\n"
+                 "                     background, not only when it is read\n"
                  "  -f, --foreground   do not detach; log to stderr\n"
                  "  -d, --debug        debug logging (implies -f)\n"
                  "  -s, --store DIR    the store (default $XDG_DATA_HOME/landro/default)\n"
                  "  -o OPTS            comma-separated: allow_other\n"
-                 "Settings in STORE/landro.conf (listen, fetch_timeout_ms, log_level) apply\n"
+                 "Settings in STORE/landro.conf (listen, fetch_timeout_ms, log_level,\n"
+                 "replicate) apply\n"
                  "unless a flag overrides them. 'landro status' asks the daemon over\n"
                  "STORE/control.sock.\n"
                  "Stops on SIGINT/SIGTERM or when unmounted (landro unmount, fusermount3 -u).\n");
@@ -122,6 +125,7 @@ int mount_main(int argc, char **argv)
         { "store", required_argument, NULL, 's' },
         { "listen", required_argument, NULL, 'l' },
         { "offline", no_argument, NULL, 'O' },
+        { "replicate", no_argument, NULL, 'R' },
         { "help", no_argument, NULL, 'h' },
         { 0 },
     };
@@ -141,6 +145,7 @@ int mount_main(int argc, char **argv)
             so.listen[nlisten++] = optarg;
             break;
         case 'O': offline = 1; break;
+        case 'R': so.replicate = 1; break;
         case 'f': foreground = 1; break;
         case 'd': foreground = 1; lr_log_set_level(LR_LOG_DEBUG); break;
         case 's': store = optarg; break;
@@ -172,6 +177,8 @@ int mount_main(int argc, char **argv)
             so.listen[nlisten++] = cfg.listen[i];
     if (cfg.fetch_timeout_ms)
         so.fetch_timeout_ms = cfg.fetch_timeout_ms;
+    if (cfg.replicate)
+        so.replicate = 1;
     if (cfg.has_log_level && !cmd_log_level_set && lr_log_get_level() != LR_LOG_DEBUG)
         lr_log_set_level(cfg.log_level);
 
