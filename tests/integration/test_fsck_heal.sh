@@ -9,13 +9,9 @@ NAME=heal PORTBASE=48600
 F=$PWD/${O:-build}/bin/landro-fsck
 D=$PWD/${O:-build}/bin/landro-fsck-damage
 
-"$L" init --store "$T/a" >/dev/null
-"$L" init --store "$T/b" --volume "$("$L" volume --store "$T/a")" >/dev/null
-"$L" peer add --store "$T/a" "$("$L" id --store "$T/b")" "127.0.0.1:$(port 1)"
-"$L" peer add --store "$T/b" "$("$L" id --store "$T/a")" "127.0.0.1:$(port 0)"
-mkdir -p "$T/mnt-a" "$T/mnt-b"
-"$L" mount --store "$T/a" --listen "127.0.0.1:$(port 0)" "$T/mnt-a" 2>/dev/null
-"$L" mount --store "$T/b" --listen "127.0.0.1:$(port 1)" "$T/mnt-b" 2>/dev/null
+peers a b
+up a
+up b
 head -c 3000000 /dev/urandom > "$T/orig"
 cp "$T/orig" "$T/mnt-a/file"
 wait_for 20 sh -c "[ \$(stat -c %s '$T/mnt-b/file' 2>/dev/null) = 3000000 ]"
@@ -29,7 +25,7 @@ check "fsck -y --heal-from-peers repairs (exit 1)" test "$rc" = 1
 check "the damaged chunk is fetched again from the peer" grep -q "fetched again from a peer" "$T/out1"
 "$F" -n "$T/a" > "$T/out2" 2>&1
 check "the healed store is clean (exit 0)" test $? = 0
-"$L" mount --store "$T/a" --offline "$T/mnt-a" 2>/dev/null
+up a --offline
 check "the file reads back intact with no network" cmp -s "$T/orig" "$T/mnt-a/file"
 "$L" unmount "$T/mnt-a"
 

@@ -7,14 +7,10 @@
 NAME=replicate PORTBASE=49200
 . "$(dirname "$0")/peers_lib.sh"
 
-"$L" init --store "$T/a" >/dev/null
-"$L" init --store "$T/b" --volume "$("$L" volume --store "$T/a")" >/dev/null
-"$L" peer add --store "$T/a" "$("$L" id --store "$T/b")" "127.0.0.1:$(port 1)"
-"$L" peer add --store "$T/b" "$("$L" id --store "$T/a")" "127.0.0.1:$(port 0)"
-mkdir -p "$T/mnt-a" "$T/mnt-b"
-"$L" mount --store "$T/a" --listen "127.0.0.1:$(port 0)" "$T/mnt-a" 2>/dev/null
+peers a b
+up a
 # early.bin: B learns of it while mounted without replication.
-"$L" mount --store "$T/b" --listen "127.0.0.1:$(port 1)" "$T/mnt-b" 2>/dev/null
+up b
 head -c 10000000 /dev/urandom > "$T/early"
 cp "$T/early" "$T/mnt-a/early.bin"
 wait_for 30 sh -c "[ \$(stat -c %s '$T/mnt-b/early.bin' 2>/dev/null) = 10000000 ]"
@@ -22,7 +18,7 @@ wait_for 30 sh -c "[ \$(stat -c %s '$T/mnt-b/early.bin' 2>/dev/null) = 10000000 
 head -c 20000000 /dev/urandom > "$T/before"
 cp "$T/before" "$T/mnt-a/before.bin"       # written while B is down
 echo 'replicate = yes' > "$T/b/landro.conf"
-"$L" mount --store "$T/b" --listen "127.0.0.1:$(port 1)" "$T/mnt-b" 2>/dev/null
+up b
 head -c 30000000 /dev/urandom > "$T/after"
 cp "$T/after" "$T/mnt-a/after.bin"         # written while B is mounted
 

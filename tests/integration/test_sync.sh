@@ -9,22 +9,7 @@ NAME=sync PORTBASE=47200
 . "$(dirname "$0")/peers_lib.sh"
 
 # Stores a, b, c in one volume, each trusting the other two.
-"$L" init --store "$T/a" >/dev/null || { echo "init failed"; exit 1; }
-vol=$("$L" volume --store "$T/a")
-for x in b c; do "$L" init --store "$T/$x" --volume "$vol" >/dev/null; done
-declare -A ID
-for x in a b c; do ID[$x]=$("$L" id --store "$T/$x"); mkdir -p "$T/mnt-$x"; done
-i=0
-for x in a b c; do
-    j=0
-    for y in a b c; do
-        [ $x = $y ] || "$L" peer add --store "$T/$x" "${ID[$y]}" "127.0.0.1:$(port $j)"
-        j=$((j + 1))
-    done
-    i=$((i + 1))
-done
-idx() { case $1 in a) echo 0;; b) echo 1;; c) echo 2;; esac; }
-up() { "$L" mount --store "$T/$1" --listen "127.0.0.1:$(port "$(idx "$1")")" "${@:2}" "$T/mnt-$1" 2>>"$T/log-$1"; }
+peers a b c || { echo "init failed"; echo "0 passed, 1 failed"; exit 1; }
 down() { "$L" unmount "$T/mnt-$1" 2>/dev/null; wait_for 10 sh -c "! pgrep -f 'landro mount --store $T/$1 ' >/dev/null"; }
 daemon_pid() { pgrep -f "landro mount --store $T/$1 " | head -n1; }
 same_file() { [ "$(sha256sum < "$1")" = "$(sha256sum < "$2")" ]; }
