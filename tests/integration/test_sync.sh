@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_sync.sh - two and three mounted peers on loopback: replication of
-# metadata, on-demand reads with equal checksums, 10k small files, renames
+# metadata, on-demand reads with equal checksums (48 MiB and 1 GiB), 10k
+# small files, renames
 # and deletes, concurrent edits (conflict copy, nothing lost), kill -9 and
 # catch-up, a peer killed mid-read (failover to a third peer, EIO in bound
 # with two), partition and heal converging to identical trees.
@@ -28,6 +29,14 @@ check "metadata reaches B" wait_for 20 same_size "$T/mnt-a/big.bin" "$T/mnt-b/bi
 check "file written on A reads on B with the same sha256" same_file "$T/mnt-a/big.bin" "$T/mnt-b/big.bin"
 wait_for 20 test -f "$T/mnt-b/tree/hello"
 check "tree written on A is identical on B" diff -r "$T/mnt-a/tree" "$T/mnt-b/tree"
+
+# 1b. a 1 GiB file read on B while A still serves it: every chunk fetched
+# on demand, verified, and the bytes equal.
+head -c 1073741824 /dev/urandom > "$T/gib"
+cp "$T/gib" "$T/mnt-a/gib.bin"
+check "1 GiB file's metadata reaches B" wait_for 60 same_size "$T/gib" "$T/mnt-b/gib.bin"
+check "1 GiB file reads on B byte for byte, fetched from A" cmp -s "$T/gib" "$T/mnt-b/gib.bin"
+rm -f "$T/gib" "$T/mnt-a/gib.bin"
 
 # 2. 10k small files.
 python3 - "$T/mnt-a/many" <<'PY'
