@@ -140,28 +140,25 @@ int st__chunk_ref(st_txn *t, const st_hash *h, int64_t delta)
     return chunkref_put(t, h, &r);
 }
 
+struct chunk_walk {
+    int (*cb)(const st_hash *, const struct st_chunkref *, void *);
+    void *arg;
+};
+
+static int chunk_each(st_txn *t, const MDB_val *k, const MDB_val *v, void *arg)
+{
+    struct chunk_walk *w = arg;
+    st_hash h;
+    struct st_chunkref r;
+    if (k->mv_size != ST_HASH_LEN || st_chunkref_decode(v->mv_data, v->mv_size, &r))
+        return st__corrupt(t, "chunkref", "undecodable record");
+    memcpy(h.b, k->mv_data, ST_HASH_LEN);
+    return w->cb(&h, &r, w->arg);
+}
+
 int st_chunk_foreach(st_txn *t, int (*cb)(const st_hash *, const struct st_chunkref *, void *), void *arg)
 {
     ST_CHECK_TXN(t);
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(t->txn, t->st->db_chunkref, &c);
-    if (rc)
-        return st__fail(t, st__mdb_err(rc), "cursor");
-    MDB_val k, v;
-    int ret = 0;
-    st_hash h;
-    struct st_chunkref r;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != ST_HASH_LEN || st_chunkref_decode(v.mv_data, v.mv_size, &r)) {
-            ret = st__corrupt(t, "chunkref", "undecodable record");
-            break;
-        }
-        memcpy(h.b, k.mv_data, ST_HASH_LEN);
-        if ((ret = cb(&h, &r, arg)))
-            break;
-    }
-    mdb_cursor_close(c);
-    if (ret)
-        return ret;
-    return rc == MDB_NOTFOUND ? 0 : st__fail(t, st__mdb_err(rc), "chunk walk");
+    struct chunk_walk w = { cb, arg };
+    return st__walk(t, t->st->db_chunkref, NULL, 0, 0, chunk_each, &w, "chunk walk");
 }

@@ -104,35 +104,31 @@ int st_inode_del(st_txn *t, uint64_t ino)
     return st__del_prefix(t, t->st->db_xattr, k, NULL, NULL);
 }
 
+struct inode_walk {
+    int (*cb)(const struct st_inode *, void *);
+    void *arg;
+};
+
+static int inode_each(st_txn *t, const MDB_val *k, const MDB_val *v, void *arg)
+{
+    struct inode_walk *w = arg;
+    if (k->mv_size != 8)
+        return st__corrupt(t, "inode", "key length");
+    struct st_inode in;
+    in.ino = lr_get_be64(k->mv_data);
+    if (st_inode_decode(v->mv_data, v->mv_size, &in)) {
+        char what[48];
+        snprintf(what, sizeof(what), "inode %llu", (unsigned long long)in.ino);
+        return st__corrupt(t, "inode", what);
+    }
+    return w->cb(&in, w->arg);
+}
+
 int st_inode_foreach(st_txn *t, int (*cb)(const struct st_inode *, void *), void *arg)
 {
     ST_CHECK_TXN(t);
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(t->txn, t->st->db_inode, &c);
-    if (rc)
-        return st__fail(t, st__mdb_err(rc), "cursor");
-    MDB_val k, v;
-    int ret = 0;
-    struct st_inode in;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != 8) {
-            ret = st__corrupt(t, "inode", "key length");
-            break;
-        }
-        in.ino = lr_get_be64(k.mv_data);
-        if (st_inode_decode(v.mv_data, v.mv_size, &in)) {
-            char what[48];
-            snprintf(what, sizeof(what), "inode %llu", (unsigned long long)in.ino);
-            ret = st__corrupt(t, "inode", what);
-            break;
-        }
-        if ((ret = cb(&in, arg)))
-            break;
-    }
-    mdb_cursor_close(c);
-    if (ret)
-        return ret;
-    return rc == MDB_NOTFOUND ? 0 : st__fail(t, st__mdb_err(rc), "inode walk");
+    struct inode_walk w = { cb, arg };
+    return st__walk(t, t->st->db_inode, NULL, 0, 0, inode_each, &w, "inode walk");
 }
 
 /* ---- directory entries ----------------------------------------------- */
@@ -219,33 +215,29 @@ int st_dirent_del(st_txn *t, uint64_t parent, const char *name, size_t len)
     return backref(t, old.child, parent, name, len, 0);
 }
 
+struct names_walk {
+    int (*cb)(uint64_t parent, const char *name, size_t len, void *);
+    void *arg;
+};
+
+static int names_each(st_txn *t, const MDB_val *k, const MDB_val *v, void *arg)
+{
+    struct names_walk *w = arg;
+    (void)v;
+    if (k->mv_size < 17 || k->mv_size > 16 + ST_NAME_MAX)
+        return st__corrupt(t, "backref", "key length");
+    const uint8_t *kb = k->mv_data;
+    return w->cb(lr_get_be64(kb + 8), (const char *)kb + 16, k->mv_size - 16, w->arg);
+}
+
 int st_dirent_names(st_txn *t, uint64_t child,
                     int (*cb)(uint64_t parent, const char *name, size_t len, void *), void *arg)
 {
     ST_CHECK_TXN(t);
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(t->txn, t->st->db_backref, &c);
-    if (rc)
-        return st__fail(t, st__mdb_err(rc), "cursor");
     uint8_t k0[8];
     st__key_u64(k0, child);
-    MDB_val k = { 8, k0 }, v;
-    int ret = 0;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (k.mv_size < 8 || memcmp(k.mv_data, k0, 8))
-            break;
-        if (k.mv_size < 17 || k.mv_size > 16 + ST_NAME_MAX) {
-            ret = st__corrupt(t, "backref", "key length");
-            break;
-        }
-        const uint8_t *kb = k.mv_data;
-        if ((ret = cb(lr_get_be64(kb + 8), (const char *)kb + 16, k.mv_size - 16, arg)))
-            break;
-    }
-    mdb_cursor_close(c);
-    if (ret)
-        return ret;
-    return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : st__fail(t, st__mdb_err(rc), "name walk");
+    struct names_walk w = { cb, arg };
+    return st__walk(t, t->st->db_backref, k0, 8, 8, names_each, &w, "name walk");
 }
 
 int st_dirent_foreach(st_txn *t, uint64_t parent, const char *after, size_t afterlen,
@@ -357,35 +349,32 @@ int st_xattr_del(st_txn *t, uint64_t ino, const char *name)
     return rc == -ENOENT ? -ENODATA : rc;
 }
 
+struct xattr_walk {
+    int (*cb)(const char *name, size_t vlen, void *);
+    void *arg;
+};
+
+static int xattr_each(st_txn *t, const MDB_val *k, const MDB_val *v, void *arg)
+{
+    struct xattr_walk *w = arg;
+    char name[XATTR_NAME_MAX_ + 1];
+    size_t n = k->mv_size - 8;
+    if (n == 0)
+        return 0; /* the bare prefix is no attribute */
+    if (n > XATTR_NAME_MAX_)
+        return st__corrupt(t, "xattr", "name too long");
+    memcpy(name, (const uint8_t *)k->mv_data + 8, n);
+    name[n] = 0;
+    return w->cb(name, v->mv_size, w->arg);
+}
+
 int st_xattr_foreach(st_txn *t, uint64_t ino, int (*cb)(const char *name, size_t vlen, void *), void *arg)
 {
     ST_CHECK_TXN(t);
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(t->txn, t->st->db_xattr, &c);
-    if (rc)
-        return st__fail(t, st__mdb_err(rc), "cursor");
     uint8_t k0[8];
     st__key_u64(k0, ino);
-    MDB_val k = { 8, k0 }, v;
-    int ret = 0;
-    char name[XATTR_NAME_MAX_ + 1];
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (k.mv_size < 9 || memcmp(k.mv_data, k0, 8))
-            break;
-        size_t n = k.mv_size - 8;
-        if (n > XATTR_NAME_MAX_) {
-            ret = st__corrupt(t, "xattr", "name too long");
-            break;
-        }
-        memcpy(name, (uint8_t *)k.mv_data + 8, n);
-        name[n] = 0;
-        if ((ret = cb(name, v.mv_size, arg)))
-            break;
-    }
-    mdb_cursor_close(c);
-    if (ret)
-        return ret;
-    return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : st__fail(t, st__mdb_err(rc), "xattr walk");
+    struct xattr_walk w = { cb, arg };
+    return st__walk(t, t->st->db_xattr, k0, 8, 8, xattr_each, &w, "xattr walk");
 }
 
 /* ---- change log ------------------------------------------------------ */
@@ -406,30 +395,27 @@ int st_log_append(st_txn *t, const void *rec, size_t len, uint64_t *seq)
     return 0;
 }
 
+struct log_walk {
+    int (*cb)(uint64_t seq, const void *rec, size_t len, void *);
+    void *arg;
+};
+
+static int log_each(st_txn *t, const MDB_val *k, const MDB_val *v, void *arg)
+{
+    struct log_walk *w = arg;
+    if (k->mv_size != 8)
+        return st__corrupt(t, "log", "key length");
+    return w->cb(lr_get_be64(k->mv_data), v->mv_data, v->mv_size, w->arg);
+}
+
 int st_log_foreach(st_txn *t, uint64_t from,
                    int (*cb)(uint64_t seq, const void *rec, size_t len, void *), void *arg)
 {
     ST_CHECK_TXN(t);
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(t->txn, t->st->db_log, &c);
-    if (rc)
-        return st__fail(t, st__mdb_err(rc), "cursor");
     uint8_t k0[8];
     st__key_u64(k0, from);
-    MDB_val k = { 8, k0 }, v;
-    int ret = 0;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != 8) {
-            ret = st__corrupt(t, "log", "key length");
-            break;
-        }
-        if ((ret = cb(lr_get_be64(k.mv_data), v.mv_data, v.mv_size, arg)))
-            break;
-    }
-    mdb_cursor_close(c);
-    if (ret)
-        return ret;
-    return rc == MDB_NOTFOUND ? 0 : st__fail(t, st__mdb_err(rc), "log walk");
+    struct log_walk w = { cb, arg };
+    return st__walk(t, t->st->db_log, k0, 8, 0, log_each, &w, "log walk");
 }
 
 /* ---- peers ----------------------------------------------------------- */
@@ -458,25 +444,22 @@ int st_peer_del(st_txn *t, const uint8_t id[ST_DEVICE_ID_LEN])
     return st__del(t, t->st->db_peer, id, ST_DEVICE_ID_LEN);
 }
 
+struct peer_walk {
+    int (*cb)(const uint8_t *id, const void *rec, size_t len, void *);
+    void *arg;
+};
+
+static int peer_each(st_txn *t, const MDB_val *k, const MDB_val *v, void *arg)
+{
+    struct peer_walk *w = arg;
+    if (k->mv_size != ST_DEVICE_ID_LEN)
+        return st__corrupt(t, "peer", "key length");
+    return w->cb(k->mv_data, v->mv_data, v->mv_size, w->arg);
+}
+
 int st_peer_foreach(st_txn *t, int (*cb)(const uint8_t *id, const void *rec, size_t len, void *), void *arg)
 {
     ST_CHECK_TXN(t);
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(t->txn, t->st->db_peer, &c);
-    if (rc)
-        return st__fail(t, st__mdb_err(rc), "cursor");
-    MDB_val k, v;
-    int ret = 0;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != ST_DEVICE_ID_LEN) {
-            ret = st__corrupt(t, "peer", "key length");
-            break;
-        }
-        if ((ret = cb(k.mv_data, v.mv_data, v.mv_size, arg)))
-            break;
-    }
-    mdb_cursor_close(c);
-    if (ret)
-        return ret;
-    return rc == MDB_NOTFOUND ? 0 : st__fail(t, st__mdb_err(rc), "peer walk");
+    struct peer_walk w = { cb, arg };
+    return st__walk(t, t->st->db_peer, NULL, 0, 0, peer_each, &w, "peer walk");
 }

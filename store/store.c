@@ -94,6 +94,28 @@ int st__del(st_txn *t, MDB_dbi db, const void *k, size_t klen)
     return st__fail(t, st__mdb_err(rc), "delete");
 }
 
+int st__walk(st_txn *t, MDB_dbi db, const void *start, size_t slen, size_t plen,
+             int (*each)(st_txn *, const MDB_val *, const MDB_val *, void *), void *arg, const char *what)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(t->txn, db, &c);
+    if (rc)
+        return st__fail(t, st__mdb_err(rc), "cursor");
+    MDB_val k = { slen, (void *)start }, v;
+    int ret = 0;
+    for (rc = mdb_cursor_get(c, &k, &v, start ? MDB_SET_RANGE : MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (plen && (k.mv_size < plen || memcmp(k.mv_data, start, plen)))
+            break;
+        if ((ret = each(t, &k, &v, arg)))
+            break;
+    }
+    mdb_cursor_close(c);
+    if (ret)
+        return ret;
+    return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : st__fail(t, st__mdb_err(rc), what);
+}
+
 int st__del_prefix(st_txn *t, MDB_dbi db, const uint8_t prefix[8],
                    int (*each)(st_txn *, const MDB_val *, const MDB_val *, void *), void *arg)
 {

@@ -60,6 +60,13 @@ static inline void st__key_u64x2(uint8_t k[16], uint64_t a, uint64_t b) { lr_put
  * deleted. -LR_ECORRUPT if the chunkref is missing or would go negative. */
 int st__chunk_ref(st_txn *t, const st_hash *h, int64_t delta);
 
+/* Walk db in key order from start (slen bytes; NULL: the first key) while
+ * keys begin with the first plen bytes of start (plen 0: to the end),
+ * calling each; a non-zero return stops the walk and is returned. LMDB
+ * errors are translated and poison the txn (what names the walk). */
+int st__walk(st_txn *t, MDB_dbi db, const void *start, size_t slen, size_t plen,
+             int (*each)(st_txn *, const MDB_val *, const MDB_val *, void *), void *arg, const char *what);
+
 /* Delete every record of db whose key starts with the 8-byte prefix, calling
  * each(t, key, klen, val, vlen, arg) first if non-NULL. */
 int st__del_prefix(st_txn *t, MDB_dbi db, const uint8_t prefix[8],

@@ -159,33 +159,34 @@ out:
     return rc;
 }
 
+struct version_walk {
+    int (*cb)(uint64_t vno, const struct st_version *, void *);
+    void *arg;
+    int stopped; /* a key that is not ino ‖ vno ends the list */
+};
+
+static int version_each(st_txn *t, const MDB_val *k, const MDB_val *v, void *arg)
+{
+    struct version_walk *w = arg;
+    struct st_version ver;
+    if (k->mv_size != 16) {
+        w->stopped = 1;
+        return 1;
+    }
+    if (st_version_decode(v->mv_data, v->mv_size, &ver))
+        return st__corrupt(t, "version", "undecodable version");
+    return w->cb(lr_get_be64((const uint8_t *)k->mv_data + 8), &ver, w->arg);
+}
+
 int st_version_foreach(st_txn *t, uint64_t ino, int (*cb)(uint64_t vno, const struct st_version *, void *),
                        void *arg)
 {
     ST_CHECK_TXN(t);
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(t->txn, t->st->db_version, &c);
-    if (rc)
-        return st__fail(t, st__mdb_err(rc), "cursor");
     uint8_t k0[8];
     st__key_u64(k0, ino);
-    MDB_val k = { 8, k0 }, v;
-    int ret = 0;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != 16 || memcmp(k.mv_data, k0, 8))
-            break;
-        struct st_version ver;
-        if (st_version_decode(v.mv_data, v.mv_size, &ver)) {
-            ret = st__corrupt(t, "version", "undecodable version");
-            break;
-        }
-        if ((ret = cb(lr_get_be64((uint8_t *)k.mv_data + 8), &ver, arg)))
-            break;
-    }
-    mdb_cursor_close(c);
-    if (ret)
-        return ret;
-    return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : st__fail(t, st__mdb_err(rc), "version walk");
+    struct version_walk w = { cb, arg, 0 };
+    int rc = st__walk(t, t->st->db_version, k0, 8, 8, version_each, &w, "version walk");
+    return w.stopped ? 0 : rc;
 }
 
 int st_version_get(st_txn *t, uint64_t ino, uint64_t vno, struct st_version *out)
