@@ -107,8 +107,6 @@ static struct timespec now_ts(void)
     return ts;
 }
 
-
-
 /* Bump this device's version-vector entry of *in (and make it the
  * writer); returns the new counter. */
 static uint64_t vv_bump(st_txn *txn, struct st_inode *in)
@@ -171,6 +169,84 @@ static int get_dir(st_txn *txn, uint64_t ino, struct st_inode *out)
     return 0;
 }
 
+/* *in gets the inode that name in directory parent names: -ENOENT if there
+ * is no such name, -LR_ECORRUPT if the entry names no inode. */
+static int child_get(st_txn *txn, uint64_t parent, const char *name, size_t len,
+                     struct st_inode *in)
+{
+    struct st_dirent de;
+    int rc = st_dirent_get(txn, parent, name, len, &de);
+    if (rc)
+        return rc;
+    if ((rc = st_inode_get(txn, de.child, in)))
+        return rc == -ENOENT ? LR_ECORRUPT : rc;
+    return 0;
+}
+
+/* Where unlink and rmdir start: check the name, load directory parent into
+ * *dir (get_dir) and the inode it names into *in (child_get). */
+static int dir_child_get(st_txn *txn, uint64_t parent, const char *name, size_t len,
+                         struct st_inode *dir, struct st_inode *in)
+{
+    int rc = st_name_check(name, len);
+    if (rc || (rc = get_dir(txn, parent, dir)))
+        return rc;
+    return child_get(txn, parent, name, len, in);
+}
+
+/* 0 if directory parent has no entry name, -EEXIST if it has one. */
+static int name_free(st_txn *txn, uint64_t parent, const char *name, size_t len)
+{
+    struct st_dirent de;
+    int rc = st_dirent_get(txn, parent, name, len, &de);
+    if (rc == 0)
+        return -EEXIST;
+    return rc == -ENOENT ? 0 : rc;
+}
+
+/* Save *in (bumping its version) and start its log record of op in *r. */
+static int save_rec(st_txn *txn, uint8_t op, struct st_inode *in, struct st_ns_rec *r)
+{
+    uint64_t vv;
+    int rc = inode_save(txn, in, &vv);
+    if (rc)
+        return rc;
+    memset(r, 0, sizeof(*r));
+    r->op = op;
+    rec_attrs(r, in, vv);
+    return 0;
+}
+
+/* Save *in with ctime now (bumping its version), then its directory *dir
+ * with mtime and ctime now, and start the log record of op on name in *r:
+ * *in's attributes after the change, dir's fid as the directory holding
+ * the name (pfid2 for a link, whose name is a new one; pfid otherwise). */
+static int save_name_op(st_txn *txn, uint8_t op, struct st_inode *in, struct st_inode *dir,
+                        struct timespec now, const char *name, size_t len, struct st_ns_rec *r)
+{
+    in->ctime = now;
+    int rc = save_rec(txn, op, in, r);
+    if (rc)
+        return rc;
+    dir->mtime = dir->ctime = now;
+    if ((rc = inode_save(txn, dir, NULL)))
+        return rc;
+    memcpy(op == ST_NS_OP_LINK ? r->pfid2 : r->pfid, dir->fid, 16);
+    r->name1 = name;
+    r->n1 = (uint16_t)len;
+    return 0;
+}
+
+/* Append *r to the log; on success *out (if non-NULL) gets *in. */
+static int log_rec_out(st_txn *txn, const struct st_ns_rec *r, const struct st_inode *in,
+                       struct st_inode *out)
+{
+    int rc = log_rec(txn, r);
+    if (rc == 0 && out)
+        *out = *in;
+    return rc;
+}
+
 /* ---- create / link ------------------------------------------------------ */
 
 int st_ns_create(st_txn *txn, uint64_t parent, const char *name, size_t len,
@@ -179,16 +255,8 @@ int st_ns_create(st_txn *txn, uint64_t parent, const char *name, size_t len,
 {
     struct timespec now = now_ts();
     struct st_inode dir, in;
-    struct st_dirent de;
     int rc = st_name_check(name, len);
-    if (rc)
-        return rc;
-    if ((rc = get_dir(txn, parent, &dir)))
-        return rc;
-    rc = st_dirent_get(txn, parent, name, len, &de);
-    if (rc == 0)
-        return -EEXIST;
-    if (rc != -ENOENT)
+    if (rc || (rc = get_dir(txn, parent, &dir)) || (rc = name_free(txn, parent, name, len)))
         return rc;
     if ((mode & S_IFMT) == 0)
         mode |= S_IFREG;
@@ -214,37 +282,24 @@ int st_ns_create(st_txn *txn, uint64_t parent, const char *name, size_t len,
     in.atime = in.mtime = in.ctime = in.btime = now;
     in.parent = parent;
     in.size = 0;
-    uint64_t vv = vv_bump(txn, &in);
     if (S_ISLNK(mode)) {
         if ((rc = st_file_write(txn, in.ino, 0, target, tlen, NULL)))
             return rc;
         in.size = tlen;
     }
-    if ((rc = st_inode_put(txn, &in)))
-        return rc;
     if ((rc = st_dirent_put(txn, parent, name, len, in.ino, st_mode_dtype(in.mode))))
         return rc;
     if (isdir)
         dir.nlink++;
-    dir.mtime = dir.ctime = now;
-    if ((rc = inode_save(txn, &dir, NULL)))
+    struct st_ns_rec r;
+    uint8_t op = isdir ? ST_NS_OP_MKDIR : S_ISLNK(mode) ? ST_NS_OP_SYMLINK : ST_NS_OP_CREATE;
+    if ((rc = save_name_op(txn, op, &in, &dir, now, name, len, &r)))
         return rc;
-
-    struct st_ns_rec r = { 0 };
-    r.op = isdir ? ST_NS_OP_MKDIR : S_ISLNK(mode) ? ST_NS_OP_SYMLINK : ST_NS_OP_CREATE;
-    rec_attrs(&r, &in, vv);
-    memcpy(r.pfid, dir.fid, 16);
-    r.name1 = name;
-    r.n1 = (uint16_t)len;
     if (S_ISLNK(mode)) {
         r.data = target;
         r.n3 = (uint32_t)tlen;
     }
-    if ((rc = log_rec(txn, &r)))
-        return rc;
-    if (out)
-        *out = in;
-    return 0;
+    return log_rec_out(txn, &r, &in, out);
 }
 
 int st_ns_link(st_txn *txn, uint64_t ino, uint64_t newparent, const char *name, size_t len,
@@ -252,83 +307,52 @@ int st_ns_link(st_txn *txn, uint64_t ino, uint64_t newparent, const char *name, 
 {
     struct timespec now = now_ts();
     struct st_inode dir, in;
-    struct st_dirent de;
     int rc = st_name_check(name, len);
-    if (rc)
-        return rc;
-    if ((rc = st_inode_get(txn, ino, &in)))
+    if (rc || (rc = st_inode_get(txn, ino, &in)))
         return rc;
     if (S_ISDIR(in.mode))
         return -EPERM;
     if (in.nlink >= ST_NS_LINK_MAX)
         return -EMLINK;
-    if ((rc = get_dir(txn, newparent, &dir)))
-        return rc;
-    rc = st_dirent_get(txn, newparent, name, len, &de);
-    if (rc == 0)
-        return -EEXIST;
-    if (rc != -ENOENT)
+    if ((rc = get_dir(txn, newparent, &dir)) || (rc = name_free(txn, newparent, name, len)))
         return rc;
     if ((rc = st_dirent_put(txn, newparent, name, len, ino, st_mode_dtype(in.mode))))
         return rc;
     in.nlink++;
-    in.ctime = now;
-    uint64_t vv;
-    if ((rc = inode_save(txn, &in, &vv)))
+    struct st_ns_rec r;
+    if ((rc = save_name_op(txn, ST_NS_OP_LINK, &in, &dir, now, name, len, &r)))
         return rc;
-    dir.mtime = dir.ctime = now;
-    if ((rc = inode_save(txn, &dir, NULL)))
-        return rc;
-    struct st_ns_rec r = { 0 };
-    r.op = ST_NS_OP_LINK;
-    rec_attrs(&r, &in, vv);
-    memcpy(r.pfid2, dir.fid, 16);
-    r.name1 = name;
-    r.n1 = (uint16_t)len;
-    if ((rc = log_rec(txn, &r)))
-        return rc;
-    if (out)
-        *out = in;
-    return 0;
+    return log_rec_out(txn, &r, &in, out);
 }
 
 /* ---- unlink / rmdir ----------------------------------------------------- */
+
+/* Where unlink and rmdir end, with the link counts of *in and *dir already
+ * lowered: remove the entry name from directory parent, save both inodes
+ * (save_name_op) and log op. */
+static int name_remove(st_txn *txn, uint8_t op, uint64_t parent, const char *name, size_t len,
+                       struct st_inode *dir, struct st_inode *in, struct timespec now)
+{
+    struct st_ns_rec r;
+    int rc = st_dirent_del(txn, parent, name, len);
+    if (rc || (rc = save_name_op(txn, op, in, dir, now, name, len, &r)))
+        return rc;
+    return log_rec(txn, &r);
+}
 
 int st_ns_unlink(st_txn *txn, uint64_t parent, const char *name, size_t len,
                  uint64_t *ino, int *orphan)
 {
     struct timespec now = now_ts();
     struct st_inode dir, in;
-    struct st_dirent de;
-    int rc = st_name_check(name, len);
+    int rc = dir_child_get(txn, parent, name, len, &dir, &in);
     if (rc)
         return rc;
-    if ((rc = get_dir(txn, parent, &dir)))
-        return rc;
-    if ((rc = st_dirent_get(txn, parent, name, len, &de)))
-        return rc;
-    if ((rc = st_inode_get(txn, de.child, &in)))
-        return rc == -ENOENT ? LR_ECORRUPT : rc;
     if (S_ISDIR(in.mode))
         return -EISDIR;
-    if ((rc = st_dirent_del(txn, parent, name, len)))
-        return rc;
     if (in.nlink > 0)
         in.nlink--;
-    in.ctime = now;
-    uint64_t vv;
-    if ((rc = inode_save(txn, &in, &vv)))
-        return rc;
-    dir.mtime = dir.ctime = now;
-    if ((rc = inode_save(txn, &dir, NULL)))
-        return rc;
-    struct st_ns_rec r = { 0 };
-    r.op = ST_NS_OP_UNLINK;
-    rec_attrs(&r, &in, vv);
-    memcpy(r.pfid, dir.fid, 16);
-    r.name1 = name;
-    r.n1 = (uint16_t)len;
-    if ((rc = log_rec(txn, &r)))
+    if ((rc = name_remove(txn, ST_NS_OP_UNLINK, parent, name, len, &dir, &in, now)))
         return rc;
     if (ino)
         *ino = in.ino;
@@ -341,16 +365,9 @@ int st_ns_rmdir(st_txn *txn, uint64_t parent, const char *name, size_t len, uint
 {
     struct timespec now = now_ts();
     struct st_inode dir, in;
-    struct st_dirent de;
-    int rc = st_name_check(name, len);
+    int rc = dir_child_get(txn, parent, name, len, &dir, &in);
     if (rc)
         return rc;
-    if ((rc = get_dir(txn, parent, &dir)))
-        return rc;
-    if ((rc = st_dirent_get(txn, parent, name, len, &de)))
-        return rc;
-    if ((rc = st_inode_get(txn, de.child, &in)))
-        return rc == -ENOENT ? LR_ECORRUPT : rc;
     if (!S_ISDIR(in.mode))
         return -ENOTDIR;
     rc = st_dirent_empty(txn, in.ino);
@@ -358,25 +375,10 @@ int st_ns_rmdir(st_txn *txn, uint64_t parent, const char *name, size_t len, uint
         return rc;
     if (rc == 0)
         return -ENOTEMPTY;
-    if ((rc = st_dirent_del(txn, parent, name, len)))
-        return rc;
     in.nlink = 0;
-    in.ctime = now;
-    uint64_t vv;
-    if ((rc = inode_save(txn, &in, &vv)))
-        return rc;
     if (dir.nlink > 2)
         dir.nlink--;
-    dir.mtime = dir.ctime = now;
-    if ((rc = inode_save(txn, &dir, NULL)))
-        return rc;
-    struct st_ns_rec r = { 0 };
-    r.op = ST_NS_OP_RMDIR;
-    rec_attrs(&r, &in, vv);
-    memcpy(r.pfid, dir.fid, 16);
-    r.name1 = name;
-    r.n1 = (uint16_t)len;
-    if ((rc = log_rec(txn, &r)))
+    if ((rc = name_remove(txn, ST_NS_OP_RMDIR, parent, name, len, &dir, &in, now)))
         return rc;
     if (ino)
         *ino = in.ino;
@@ -413,7 +415,6 @@ int st_ns_rename(st_txn *txn, uint64_t parent, const char *name, size_t len,
 {
     struct timespec now = now_ts();
     struct st_inode odir, ndir_store, *ndir, src, dst;
-    struct st_dirent sde, dde;
     int rc, have_dst;
     if (orphan)
         *orphan = 0;
@@ -431,18 +432,12 @@ int st_ns_rename(st_txn *txn, uint64_t parent, const char *name, size_t len,
             return rc;
         ndir = &ndir_store;
     }
-    if ((rc = st_dirent_get(txn, parent, name, len, &sde)))
+    if ((rc = child_get(txn, parent, name, len, &src)))
         return rc;
-    if ((rc = st_inode_get(txn, sde.child, &src)))
-        return rc == -ENOENT ? LR_ECORRUPT : rc;
-    rc = st_dirent_get(txn, newparent, newname, newlen, &dde);
+    rc = child_get(txn, newparent, newname, newlen, &dst);
     if (rc && rc != -ENOENT)
         return rc;
     have_dst = rc == 0;
-    if (have_dst) {
-        if ((rc = st_inode_get(txn, dde.child, &dst)))
-            return rc == -ENOENT ? LR_ECORRUPT : rc;
-    }
     if ((flags & ST_NS_EXCHANGE) && !have_dst)
         return -ENOENT;
     if ((flags & ST_NS_NOREPLACE) && have_dst)
@@ -488,7 +483,6 @@ int st_ns_rename(st_txn *txn, uint64_t parent, const char *name, size_t len,
     }
 
     /* Link counts and parent pointers. */
-    uint64_t vv, vv2 = 0;
     src.ctime = now;
     if (sdir && newparent != parent) {
         src.parent = newparent;
@@ -509,12 +503,13 @@ int st_ns_rename(st_txn *txn, uint64_t parent, const char *name, size_t len,
         } else if (dst.nlink > 0) {
             dst.nlink--;
         }
-        if ((rc = inode_save(txn, &dst, &vv2)))
+        if ((rc = inode_save(txn, &dst, NULL)))
             return rc;
         if (dst.nlink == 0 && orphan)
             *orphan = dst.ino;
     }
-    if ((rc = inode_save(txn, &src, &vv)))
+    struct st_ns_rec r;
+    if ((rc = save_rec(txn, ST_NS_OP_RENAME, &src, &r)))
         return rc;
     odir.mtime = odir.ctime = now;
     ndir->mtime = ndir->ctime = now;
@@ -523,10 +518,7 @@ int st_ns_rename(st_txn *txn, uint64_t parent, const char *name, size_t len,
     if (ndir != &odir && (rc = inode_save(txn, ndir, NULL)))
         return rc;
 
-    struct st_ns_rec r = { 0 };
-    r.op = ST_NS_OP_RENAME;
     r.flags = (uint16_t)flags;
-    rec_attrs(&r, &src, vv);
     memcpy(r.pfid, odir.fid, 16);
     memcpy(r.pfid2, ndir->fid, 16);
     if (have_dst)
@@ -535,7 +527,6 @@ int st_ns_rename(st_txn *txn, uint64_t parent, const char *name, size_t len,
     r.n1 = (uint16_t)len;
     r.name2 = newname;
     r.n2 = (uint16_t)newlen;
-    (void)vv2;
     return log_rec(txn, &r);
 }
 
@@ -576,18 +567,28 @@ int st_ns_setattr(st_txn *txn, uint64_t ino, unsigned valid, const struct st_ns_
     else if (valid & ST_NS_SET_MTIME)
         in.mtime = a->mtime;
     in.ctime = (valid & ST_NS_SET_CTIME) ? a->ctime : now;
-    uint64_t vv;
-    if ((rc = inode_save(txn, &in, &vv)))
+    struct st_ns_rec r;
+    if ((rc = save_rec(txn, ST_NS_OP_SETATTR, &in, &r)))
         return rc;
-    struct st_ns_rec r = { 0 };
-    r.op = ST_NS_OP_SETATTR;
     r.valid = valid;
-    rec_attrs(&r, &in, vv);
-    if ((rc = log_rec(txn, &r)))
+    return log_rec_out(txn, &r, &in, out);
+}
+
+/* Where write and punch end: save *in and log op on the byte range
+ * [off, off+len); *out (if non-NULL) gets *in. */
+static int save_range(st_txn *txn, uint8_t op, struct st_inode *in, uint64_t off, uint64_t len,
+                      struct st_inode *out)
+{
+    struct st_ns_rec r;
+    uint8_t range[16];
+    int rc = save_rec(txn, op, in, &r);
+    if (rc)
         return rc;
-    if (out)
-        *out = in;
-    return 0;
+    lr_put_le64(range, off);
+    lr_put_le64(range + 8, len);
+    r.data = range;
+    r.n3 = sizeof(range);
+    return log_rec_out(txn, &r, in, out);
 }
 
 int st_ns_write(st_txn *txn, uint64_t ino, const struct st_ns_wrange *w, size_t n,
@@ -617,22 +618,7 @@ int st_ns_write(st_txn *txn, uint64_t ino, const struct st_ns_wrange *w, size_t 
     in.size = LR_MAX(in.size, new_size);
     in.mtime = mtime ? *mtime : now;
     in.ctime = in.mtime;
-    uint64_t vv;
-    if ((rc = inode_save(txn, &in, &vv)))
-        return rc;
-    uint8_t range[16];
-    lr_put_le64(range, lo);
-    lr_put_le64(range + 8, hi - lo);
-    struct st_ns_rec r = { 0 };
-    r.op = ST_NS_OP_WRITE;
-    rec_attrs(&r, &in, vv);
-    r.data = range;
-    r.n3 = sizeof(range);
-    if ((rc = log_rec(txn, &r)))
-        return rc;
-    if (out)
-        *out = in;
-    return 0;
+    return save_range(txn, ST_NS_OP_WRITE, &in, lo, hi - lo, out);
 }
 
 int st_ns_punch(st_txn *txn, uint64_t ino, uint64_t off, uint64_t len, struct st_inode *out)
@@ -651,22 +637,7 @@ int st_ns_punch(st_txn *txn, uint64_t ino, uint64_t off, uint64_t len, struct st
             return rc;
     }
     in.mtime = in.ctime = now;
-    uint64_t vv;
-    if ((rc = inode_save(txn, &in, &vv)))
-        return rc;
-    uint8_t range[16];
-    lr_put_le64(range, off);
-    lr_put_le64(range + 8, len);
-    struct st_ns_rec r = { 0 };
-    r.op = ST_NS_OP_PUNCH;
-    rec_attrs(&r, &in, vv);
-    r.data = range;
-    r.n3 = sizeof(range);
-    if ((rc = log_rec(txn, &r)))
-        return rc;
-    if (out)
-        *out = in;
-    return 0;
+    return save_range(txn, ST_NS_OP_PUNCH, &in, off, len, out);
 }
 
 /* ---- xattrs --------------------------------------------------------------- */
@@ -689,13 +660,10 @@ static int xattr_log(st_txn *txn, uint64_t ino, int op, const char *name, const 
     if (rc)
         return rc;
     in.ctime = now_ts();
-    uint64_t vv;
-    if ((rc = inode_save(txn, &in, &vv)))
+    struct st_ns_rec r;
+    if ((rc = save_rec(txn, (uint8_t)op, &in, &r)))
         return rc;
-    struct st_ns_rec r = { 0 };
-    r.op = (uint8_t)op;
     r.flags = (uint16_t)flags;
-    rec_attrs(&r, &in, vv);
     r.name1 = name;
     r.n1 = (uint16_t)strlen(name);
     r.data = val;
@@ -775,18 +743,33 @@ static int collect_orphan(const struct st_inode *in, void *arg)
     return 0;
 }
 
-int st_ns_reap_orphans(st_txn *txn, uint64_t *count)
+int st_ns_orphans(st_txn *txn, uint64_t **inos, size_t *n)
 {
     struct orphan_list l = { 0 };
     int rc = st_inode_foreach(txn, collect_orphan, &l);
     if (l.err)
         rc = l.err;
-    for (size_t i = 0; rc >= 0 && i < l.n; i++)
-        rc = st_inode_del(txn, l.v[i]);
+    if (rc < 0) {
+        free(l.v);
+        l.v = NULL;
+        l.n = 0;
+    }
+    *inos = l.v;
+    *n = l.n;
+    return rc < 0 ? rc : 0;
+}
+
+int st_ns_reap_orphans(st_txn *txn, uint64_t *count)
+{
+    uint64_t *v;
+    size_t n;
+    int rc = st_ns_orphans(txn, &v, &n);
+    for (size_t i = 0; rc >= 0 && i < n; i++)
+        rc = st_inode_del(txn, v[i]);
     if (rc > 0)
         rc = 0;
     if (count)
-        *count = rc == 0 ? l.n : 0;
-    free(l.v);
+        *count = rc == 0 ? n : 0;
+    free(v);
     return rc;
 }

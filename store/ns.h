@@ -202,6 +202,10 @@ int st_ns_removexattr(st_txn *txn, uint64_t ino, const char *name);
  * orphaned it was logged). 1 if deleted, 0 if it still has links or is
  * gone already, or a negative error. */
 int st_ns_reap(st_txn *txn, uint64_t ino);
+/* List every nlink == 0 inode but the root, in inode order: *inos gets a
+ * malloc'd array (the caller frees it; NULL when *n is 0), *n its length.
+ * Any transaction, read-only included. On error *inos is NULL, *n 0. */
+int st_ns_orphans(st_txn *txn, uint64_t **inos, size_t *n);
 /* Delete every nlink == 0 inode; *count (if non-NULL) gets how many. */
 int st_ns_reap_orphans(st_txn *txn, uint64_t *count);
 
