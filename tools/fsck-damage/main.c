@@ -34,12 +34,17 @@ static int die(const char *what, int rc)
 /* ---- populate --------------------------------------------------------- */
 
 static uint64_t rng = 42;
-static uint8_t rnd8(void)
+static uint64_t rnd64(void)
 {
     rng ^= rng << 13;
     rng ^= rng >> 7;
     rng ^= rng << 17;
-    return (uint8_t)(rng >> 24);
+    return rng;
+}
+
+static uint8_t rnd8(void)
+{
+    return (uint8_t)(rnd64() >> 24);
 }
 
 static int mk(st_txn *t, uint64_t parent, const char *name, uint32_t mode, const char *target,
@@ -157,12 +162,8 @@ static int fill(const char *dir, const char *mib_s, const char *nfiles_s)
         }
         /* Fresh pseudo-random bytes per file: no dedup. */
         uint64_t *w = (uint64_t *)(void *)buf;
-        for (size_t j = 0; j < per / 8; j++) {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            w[j] = rng;
-        }
+        for (size_t j = 0; j < per / 8; j++)
+            w[j] = rnd64();
         uint64_t ino;
         snprintf(name, sizeof(name), "f%llu", (unsigned long long)i);
         if ((rc = mk(t, dirino, name, S_IFREG | 0644, NULL, &ino)) || (rc = wr(t, ino, buf, per)))
@@ -183,7 +184,15 @@ static int fill(const char *dir, const char *mib_s, const char *nfiles_s)
 
 /* ---- helpers for the damage commands ---------------------------------- */
 
-static int resolve(st_txn *t, const char *path, uint64_t *ino, uint64_t *parent, const char **last)
+/* What a path names: the inode, the directory holding its last name, and
+ * that name (the rest of the path from its last component on). */
+struct name {
+    uint64_t ino, parent;
+    const char *last;
+    size_t len;
+};
+
+static int resolve(st_txn *t, const char *path, struct name *nm)
 {
     uint64_t cur = ST_ROOT_INO, par = ST_ROOT_INO;
     const char *p = path, *lastp = "";
@@ -205,12 +214,29 @@ static int resolve(st_txn *t, const char *path, uint64_t *ino, uint64_t *parent,
         lastp = p;
         p += n;
     }
-    *ino = cur;
-    if (parent)
-        *parent = par;
-    if (last)
-        *last = lastp;
+    nm->ino = cur;
+    nm->parent = par;
+    nm->last = lastp;
+    nm->len = strlen(lastp);
     return 0;
+}
+
+/* k gets the inode-database key of the inode that path names. */
+static int inode_key_of(st_txn *t, const char *path, uint8_t k[8])
+{
+    struct name nm;
+    int rc = resolve(t, path, &nm);
+    if (rc == 0)
+        lr_put_be64(k, nm.ino);
+    return rc;
+}
+
+/* *in gets the inode that path names. */
+static int inode_of(st_txn *t, const char *path, struct st_inode *in)
+{
+    struct name nm;
+    int rc = resolve(t, path, &nm);
+    return rc ? rc : st_inode_get(t, nm.ino, in);
 }
 
 struct nth { size_t want, i; int found; struct st_extent e; };
@@ -225,20 +251,28 @@ static int nth_cb(uint64_t ino, const struct st_extent *e, void *arg)
     return 0;
 }
 
-static int extent_of(st_txn *t, const char *path, const char *idx, uint64_t *ino, struct st_extent *e)
+/* Extent number idx (in offset order) of the file at path. */
+struct ext {
+    uint64_t ino;
+    struct st_extent e;
+};
+
+static int extent_of(st_txn *t, const char *path, const char *idx, struct ext *x)
 {
-    int rc = resolve(t, path, ino, NULL, NULL);
+    struct name nm;
+    int rc = resolve(t, path, &nm);
     if (rc)
         return rc;
+    x->ino = nm.ino;
     struct nth n = { (size_t)strtoul(idx, NULL, 10), 0, 0, { 0 } };
-    rc = st_extent_foreach(t, *ino, 0, nth_cb, &n);
+    rc = st_extent_foreach(t, x->ino, 0, nth_cb, &n);
     if (rc < 0)
         return rc;
     if (!n.found) {
         fprintf(stderr, "%s: '%s' has no extent %s\n", prog, path, idx);
         return -ENOENT;
     }
-    *e = n.e;
+    x->e = n.e;
     return 0;
 }
 
@@ -263,6 +297,13 @@ static void ext_key(uint8_t k[16], uint64_t ino, uint64_t off)
     lr_put_be64(k + 8, off);
 }
 
+static int extent_raw_del(st_txn *t, uint64_t ino, uint64_t off)
+{
+    uint8_t k[16];
+    ext_key(k, ino, off);
+    return st_raw_del(t, "extent", k, 16);
+}
+
 static void ext_val(uint8_t v[ST_EXTENT_LEN], const struct st_extent *e)
 {
     memset(v, 0, ST_EXTENT_LEN);
@@ -280,54 +321,76 @@ static int inode_raw_put(st_txn *t, const struct st_inode *in)
     return st_raw_put(t, "inode", k, 8, v, n);
 }
 
+/* The dirent key of name/n in directory parent; returns its length. */
+static size_t dirent_key(uint8_t k[8 + ST_NAME_MAX], uint64_t parent, const char *name, size_t n)
+{
+    lr_put_be64(k, parent);
+    memcpy(k + 8, name, n);
+    return 8 + n;
+}
+
+/* A raw directory entry: no backref, no check of child or type. */
+static int dirent_raw_put(st_txn *t, uint64_t parent, const char *name, size_t n, uint64_t child,
+                          uint8_t type)
+{
+    uint8_t k[8 + ST_NAME_MAX], v[ST_DIRENT_LEN] = { 1, type };
+    size_t kl = dirent_key(k, parent, name, n);
+    lr_put_le64(v + 8, child);
+    return st_raw_put(t, "dirent", k, kl, v, sizeof(v));
+}
+
+/* A chunk of n bytes i * mul + add that no file holds; *h gets its hash. */
+static void pattern_chunk(uint8_t *buf, size_t n, unsigned mul, unsigned add, st_hash *h)
+{
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (uint8_t)(i * mul + add);
+    st_hash_compute(buf, n, h);
+}
+
 /* ---- damage commands ------------------------------------------------- */
 
 static int d_chunk_flip(st_txn *t, char **a)
 {
-    uint64_t ino;
-    struct st_extent e;
-    int rc = extent_of(t, a[0], a[1], &ino, &e);
+    struct ext x;
+    int rc = extent_of(t, a[0], a[1], &x);
     if (rc)
         return rc;
     const void *v;
     size_t vl;
-    if ((rc = st_raw_get(t, "chunk", e.hash.b, ST_HASH_LEN, &v, &vl)))
+    if ((rc = st_raw_get(t, "chunk", x.e.hash.b, ST_HASH_LEN, &v, &vl)))
         return rc;
     uint8_t *c = malloc(vl);
     if (!c)
         return -ENOMEM;
     memcpy(c, v, vl);
     c[vl / 2] ^= 0x40;
-    rc = st_raw_put(t, "chunk", e.hash.b, ST_HASH_LEN, c, vl);
+    rc = st_raw_put(t, "chunk", x.e.hash.b, ST_HASH_LEN, c, vl);
     free(c);
     return rc;
 }
 
 static int d_chunk_del(st_txn *t, char **a)
 {
-    uint64_t ino;
-    struct st_extent e;
-    int rc = extent_of(t, a[0], a[1], &ino, &e);
-    return rc ? rc : st_raw_del(t, "chunk", e.hash.b, ST_HASH_LEN);
+    struct ext x;
+    int rc = extent_of(t, a[0], a[1], &x);
+    return rc ? rc : st_raw_del(t, "chunk", x.e.hash.b, ST_HASH_LEN);
 }
 
 static int d_chunkref_del(st_txn *t, char **a)
 {
-    uint64_t ino;
-    struct st_extent e;
-    int rc = extent_of(t, a[0], a[1], &ino, &e);
-    if (rc || (rc = st_raw_del(t, "chunkref", e.hash.b, ST_HASH_LEN)))
+    struct ext x;
+    int rc = extent_of(t, a[0], a[1], &x);
+    if (rc || (rc = st_raw_del(t, "chunkref", x.e.hash.b, ST_HASH_LEN)))
         return rc;
-    return strcmp(a[2], "keep-bytes") ? st_raw_del(t, "chunk", e.hash.b, ST_HASH_LEN) : 0;
+    return strcmp(a[2], "keep-bytes") ? st_raw_del(t, "chunk", x.e.hash.b, ST_HASH_LEN) : 0;
 }
 
 static int d_chunkref_set(st_txn *t, char **a)
 {
-    uint64_t ino;
-    struct st_extent e;
+    struct ext x;
     struct st_chunkref r;
-    int rc = extent_of(t, a[0], a[1], &ino, &e);
-    if (rc || (rc = st_chunk_info(t, &e.hash, &r)))
+    int rc = extent_of(t, a[0], a[1], &x);
+    if (rc || (rc = st_chunk_info(t, &x.e.hash, &r)))
         return rc;
     uint64_t val = strtoull(a[3], NULL, 0);
     if (!strcmp(a[2], "refcount"))
@@ -340,115 +403,99 @@ static int d_chunkref_set(st_txn *t, char **a)
         return -EINVAL;
     uint8_t v[ST_CHUNKREF_LEN];
     st_chunkref_encode(&r, v);
-    return st_raw_put(t, "chunkref", e.hash.b, ST_HASH_LEN, v, sizeof(v));
+    return st_raw_put(t, "chunkref", x.e.hash.b, ST_HASH_LEN, v, sizeof(v));
 }
 
 static int d_chunkref_raw(st_txn *t, char **a)
 {
-    uint64_t ino;
-    struct st_extent e;
+    struct ext x;
     uint8_t v[512];
     size_t n;
-    int rc = extent_of(t, a[0], a[1], &ino, &e);
+    int rc = extent_of(t, a[0], a[1], &x);
     if (rc || (rc = unhex(a[2], v, sizeof(v), &n)))
         return rc;
-    return st_raw_put(t, "chunkref", e.hash.b, ST_HASH_LEN, v, n);
+    return st_raw_put(t, "chunkref", x.e.hash.b, ST_HASH_LEN, v, n);
 }
 
 static int d_chunk_orphan(st_txn *t, char **a)
 {
     uint8_t buf[5000];
-    for (size_t i = 0; i < sizeof(buf); i++)
-        buf[i] = (uint8_t)(i * 7 + 3);
     st_hash h;
-    st_hash_compute(buf, sizeof(buf), &h);
+    pattern_chunk(buf, sizeof(buf), 7, 3, &h);
     return st_chunk_put(t, &h, buf, sizeof(buf));
 }
 
 static int d_chunk_noref(st_txn *t, char **a)
 {
     uint8_t buf[3000];
-    for (size_t i = 0; i < sizeof(buf); i++)
-        buf[i] = (uint8_t)(i * 13 + 1);
     st_hash h;
-    st_hash_compute(buf, sizeof(buf), &h);
+    pattern_chunk(buf, sizeof(buf), 13, 1, &h);
     return st_raw_put(t, "chunk", h.b, ST_HASH_LEN, buf, sizeof(buf));
 }
 
 static int d_extent_del(st_txn *t, char **a)
 {
-    uint64_t ino;
-    struct st_extent e;
-    uint8_t k[16];
-    int rc = extent_of(t, a[0], a[1], &ino, &e);
-    if (rc)
-        return rc;
-    ext_key(k, ino, e.off);
-    return st_raw_del(t, "extent", k, 16);
+    struct ext x;
+    int rc = extent_of(t, a[0], a[1], &x);
+    return rc ? rc : extent_raw_del(t, x.ino, x.e.off);
 }
 
 static int d_extent_set(st_txn *t, char **a)
 {
-    uint64_t ino;
-    struct st_extent e;
+    struct ext x;
     uint8_t k[16], v[ST_EXTENT_LEN];
-    int rc = extent_of(t, a[0], a[1], &ino, &e);
+    int rc = extent_of(t, a[0], a[1], &x);
     if (rc)
         return rc;
     uint64_t val = strtoull(a[3], NULL, 0);
     if (!strcmp(a[2], "off") && !strcmp(a[3], "overlap")) {
         /* Start one byte before the end of the previous extent. */
-        struct st_extent prev;
-        uint64_t pino;
+        struct ext prev;
         char idx[24];
         if (strtoul(a[1], NULL, 10) == 0)
             return -EINVAL;
         snprintf(idx, sizeof(idx), "%lu", strtoul(a[1], NULL, 10) - 1);
-        if ((rc = extent_of(t, a[0], idx, &pino, &prev)))
+        if ((rc = extent_of(t, a[0], idx, &prev)))
             return rc;
-        val = prev.off + prev.len - 1;
+        val = prev.e.off + prev.e.len - 1;
     }
     if (!strcmp(a[2], "off")) {
-        ext_key(k, ino, e.off);
-        if ((rc = st_raw_del(t, "extent", k, 16)))
+        if ((rc = extent_raw_del(t, x.ino, x.e.off)))
             return rc;
-        e.off = val;
+        x.e.off = val;
     } else if (!strcmp(a[2], "len")) {
-        e.len = (uint32_t)val;
+        x.e.len = (uint32_t)val;
     } else if (!strcmp(a[2], "chunk_off")) {
-        e.chunk_off = (uint32_t)val;
+        x.e.chunk_off = (uint32_t)val;
     } else if (!strcmp(a[2], "ino")) {
-        ext_key(k, ino, e.off);
-        if ((rc = st_raw_del(t, "extent", k, 16)))
+        if ((rc = extent_raw_del(t, x.ino, x.e.off)))
             return rc;
-        ino = val;
+        x.ino = val;
     } else {
         return -EINVAL;
     }
-    ext_key(k, ino, e.off);
-    ext_val(v, &e);
+    ext_key(k, x.ino, x.e.off);
+    ext_val(v, &x.e);
     return st_raw_put(t, "extent", k, 16, v, sizeof(v));
 }
 
 static int d_extent_raw(st_txn *t, char **a)
 {
-    uint64_t ino;
-    struct st_extent e;
+    struct ext x;
     uint8_t k[16], v[512];
     size_t n;
-    int rc = extent_of(t, a[0], a[1], &ino, &e);
+    int rc = extent_of(t, a[0], a[1], &x);
     if (rc || (rc = unhex(a[2], v, sizeof(v), &n)))
         return rc;
-    ext_key(k, ino, e.off);
+    ext_key(k, x.ino, x.e.off);
     return st_raw_put(t, "extent", k, 16, v, n);
 }
 
 static int d_inode_set(st_txn *t, char **a)
 {
-    uint64_t ino;
     struct st_inode in;
-    int rc = resolve(t, a[0], &ino, NULL, NULL);
-    if (rc || (rc = st_inode_get(t, ino, &in)))
+    int rc = inode_of(t, a[0], &in);
+    if (rc)
         return rc;
     uint64_t val = strtoull(a[2], NULL, 0);
     if (!strcmp(a[1], "nlink"))
@@ -464,17 +511,12 @@ static int d_inode_set(st_txn *t, char **a)
 
 static int d_inode_truncate(st_txn *t, char **a)
 {
-    uint64_t ino;
-    int rc = resolve(t, a[0], &ino, NULL, NULL);
-    if (rc)
-        return rc;
-    uint8_t k[8];
-    lr_put_be64(k, ino);
+    uint8_t k[8], buf[1024];
     const void *v;
     size_t vl, n = strtoul(a[1], NULL, 10);
-    if ((rc = st_raw_get(t, "inode", k, 8, &v, &vl)))
+    int rc = inode_key_of(t, a[0], k);
+    if (rc || (rc = st_raw_get(t, "inode", k, 8, &v, &vl)))
         return rc;
-    uint8_t buf[1024];
     if (n > vl || n > sizeof(buf))
         return -EINVAL;
     memcpy(buf, v, n);
@@ -483,85 +525,67 @@ static int d_inode_truncate(st_txn *t, char **a)
 
 static int d_inode_del(st_txn *t, char **a)
 {
-    uint64_t ino;
-    int rc = resolve(t, a[0], &ino, NULL, NULL);
-    if (rc)
-        return rc;
     uint8_t k[8];
-    lr_put_be64(k, ino);
-    return st_raw_del(t, "inode", k, 8);
+    int rc = inode_key_of(t, a[0], k);
+    return rc ? rc : st_raw_del(t, "inode", k, 8);
 }
 
 static int d_name_del(st_txn *t, char **a)
 {
-    uint64_t ino, parent;
-    const char *last;
-    int rc = resolve(t, a[0], &ino, &parent, &last);
-    return rc ? rc : st_dirent_del(t, parent, last, strlen(last));
+    struct name nm;
+    int rc = resolve(t, a[0], &nm);
+    return rc ? rc : st_dirent_del(t, nm.parent, nm.last, nm.len);
 }
 
 static int d_dirent_raw_del(st_txn *t, char **a)
 {
-    uint64_t ino, parent;
-    const char *last;
-    int rc = resolve(t, a[0], &ino, &parent, &last);
-    if (rc)
-        return rc;
+    struct name nm;
     uint8_t k[8 + ST_NAME_MAX];
-    lr_put_be64(k, parent);
-    memcpy(k + 8, last, strlen(last));
-    return st_raw_del(t, "dirent", k, 8 + strlen(last));
+    int rc = resolve(t, a[0], &nm);
+    return rc ? rc : st_raw_del(t, "dirent", k, dirent_key(k, nm.parent, nm.last, nm.len));
 }
 
 static int d_dirent_type(st_txn *t, char **a)
 {
-    uint64_t ino, parent;
-    const char *last;
-    int rc = resolve(t, a[0], &ino, &parent, &last);
+    struct name nm;
+    int rc = resolve(t, a[0], &nm);
     if (rc)
         return rc;
-    uint8_t k[8 + ST_NAME_MAX], v[ST_DIRENT_LEN] = { 1, (uint8_t)strtoul(a[1], NULL, 0) };
-    lr_put_be64(k, parent);
-    memcpy(k + 8, last, strlen(last));
-    lr_put_le64(v + 8, ino);
-    return st_raw_put(t, "dirent", k, 8 + strlen(last), v, sizeof(v));
+    return dirent_raw_put(t, nm.parent, nm.last, nm.len, nm.ino, (uint8_t)strtoul(a[1], NULL, 0));
 }
 
 static int d_dirent_add(st_txn *t, char **a)
 {
     /* dirent-add STORE DIRPATH NAME CHILD-INO TYPE: a raw entry (no backref). */
-    uint64_t dir;
-    int rc = resolve(t, a[0], &dir, NULL, NULL);
+    struct name dir;
+    int rc = resolve(t, a[0], &dir);
     if (rc)
         return rc;
     size_t n = strlen(a[1]);
-    uint8_t k[8 + ST_NAME_MAX], v[ST_DIRENT_LEN] = { 1, (uint8_t)strtoul(a[3], NULL, 0) };
     if (n == 0 || n > ST_NAME_MAX)
         return -EINVAL;
-    lr_put_be64(k, dir);
-    memcpy(k + 8, a[1], n);
-    lr_put_le64(v + 8, strtoull(a[2], NULL, 0));
-    return st_raw_put(t, "dirent", k, 8 + n, v, sizeof(v));
+    return dirent_raw_put(t, dir.ino, a[1], n, strtoull(a[2], NULL, 0),
+                          (uint8_t)strtoul(a[3], NULL, 0));
 }
 
 static int d_link_dir(st_txn *t, char **a)
 {
     /* link-dir STORE DIRPATH NEWPARENT NAME: a second name for a directory. */
-    uint64_t dir, np;
-    int rc = resolve(t, a[0], &dir, NULL, NULL);
-    if (rc || (rc = resolve(t, a[1], &np, NULL, NULL)))
+    struct name dir, np;
+    int rc = resolve(t, a[0], &dir);
+    if (rc || (rc = resolve(t, a[1], &np)))
         return rc;
-    return st_dirent_put(t, np, a[2], strlen(a[2]), dir, DT_DIR);
+    return st_dirent_put(t, np.ino, a[2], strlen(a[2]), dir.ino, DT_DIR);
 }
 
 static int d_unlink_open(st_txn *t, char **a)
 {
     /* What a crash leaves of a file unlinked while open: no name, nlink 0. */
-    uint64_t ino, parent;
-    const char *last;
+    struct name nm;
     struct st_inode in;
-    int rc = resolve(t, a[0], &ino, &parent, &last);
-    if (rc || (rc = st_dirent_del(t, parent, last, strlen(last))) || (rc = st_inode_get(t, ino, &in)))
+    int rc = resolve(t, a[0], &nm);
+    if (rc || (rc = st_dirent_del(t, nm.parent, nm.last, nm.len)) ||
+        (rc = st_inode_get(t, nm.ino, &in)))
         return rc;
     in.nlink = 0;
     return st_inode_put(t, &in);
@@ -569,26 +593,22 @@ static int d_unlink_open(st_txn *t, char **a)
 
 static int d_backref_del(st_txn *t, char **a)
 {
-    uint64_t ino, parent;
-    const char *last;
-    int rc = resolve(t, a[0], &ino, &parent, &last);
+    struct name nm;
+    int rc = resolve(t, a[0], &nm);
     if (rc)
         return rc;
     uint8_t k[16 + ST_NAME_MAX];
-    lr_put_be64(k, ino);
-    lr_put_be64(k + 8, parent);
-    memcpy(k + 16, last, strlen(last));
-    return st_raw_del(t, "backref", k, 16 + strlen(last));
+    lr_put_be64(k, nm.ino);
+    lr_put_be64(k + 8, nm.parent);
+    memcpy(k + 16, nm.last, nm.len);
+    return st_raw_del(t, "backref", k, 16 + nm.len);
 }
 
 static int d_fid_del(st_txn *t, char **a)
 {
-    uint64_t ino;
     struct st_inode in;
-    int rc = resolve(t, a[0], &ino, NULL, NULL);
-    if (rc || (rc = st_inode_get(t, ino, &in)))
-        return rc;
-    return st_raw_del(t, "fid", in.fid, 16);
+    int rc = inode_of(t, a[0], &in);
+    return rc ? rc : st_raw_del(t, "fid", in.fid, 16);
 }
 
 static int d_xattr_orphan(st_txn *t, char **a)
@@ -652,11 +672,11 @@ static int d_raw_put(st_txn *t, char **a)
 static int d_inode_fid(st_txn *t, char **a)
 {
     /* inode-fid PATH OTHER: PATH gets OTHER's file id (raw: no index). */
-    uint64_t ino, other;
+    struct name p, o;
     struct st_inode in, oin;
-    int rc = resolve(t, a[0], &ino, NULL, NULL);
-    if (rc || (rc = resolve(t, a[1], &other, NULL, NULL)) || (rc = st_inode_get(t, ino, &in)) ||
-        (rc = st_inode_get(t, other, &oin)))
+    int rc = resolve(t, a[0], &p);
+    if (rc || (rc = resolve(t, a[1], &o)) || (rc = st_inode_get(t, p.ino, &in)) ||
+        (rc = st_inode_get(t, o.ino, &oin)))
         return rc;
     memcpy(in.fid, oin.fid, 16);
     return inode_raw_put(t, &in);
