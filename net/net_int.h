@@ -27,7 +27,8 @@
 #define NET_MAX_CTRL_BACKLOG (8u << 20)   /* control bytes queued, unacked, per connection */
 #define NET_TXBUF 65536           /* packet buffer */
 #define NET_RXBUF 65536           /* one received datagram (or GRO batch) */
-#define NET_GSO_MAX 65000         /* one GSO batch: a UDP datagram's payload is < 64 KiB */
+#define NET_GSO_MAX 65507         /* one GSO batch: the payload of one IPv4 UDP datagram at most */
+#define NET_PKT_MAX 16376         /* largest QUIC packet (PMTUD's last probe): NET_GSO_MAX / 4 */
 #define NET_APPERR_PROTO 1        /* QUIC application error codes */
 #define NET_APPERR_REFUSED 2
 #define NET_APPERR_SHUTDOWN 3

@@ -88,6 +88,15 @@ int net_sock_open(struct net_node *n, const char *spec)
         if (IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr))
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
     }
+    /* PMTUD (ngtcp2's probes) needs the DF bit and no local
+     * fragmentation: a datagram bigger than the route's MTU must fail
+     * (EMSGSIZE) or be lost, never be cut into IP fragments. */
+    int probe = IP_PMTUDISC_PROBE;
+    setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &probe, sizeof(probe));
+    if (sk->family == AF_INET6) {
+        probe = IPV6_PMTUDISC_PROBE;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &probe, sizeof(probe));
+    }
     /* Big socket buffers: a burst of a few MiB must not overflow them. */
     int rb = 16 << 20, sb = 8 << 20;
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rb, sizeof(rb)) != 0)
@@ -253,7 +262,9 @@ void net_node_send_batch(struct net_node *n, struct net_conn *c, const uint8_t *
                 lr_info("UDP GSO refused by the kernel, sending packets one by one");
                 n->gso = 0;
                 net_node_send_batch(n, c, buf, len, seg);
-            } else if (w < 0)
+            } else if (w < 0 && errno == EMSGSIZE)
+                lr_debug("send to %s: %zu bytes over the path MTU (a PMTUD probe)", c->name, len);
+            else if (w < 0)
                 lr_warn("send to %s failed (%zu bytes, seg %zu): %s", c->name, len, seg, strerror(errno));
             return;
         }
