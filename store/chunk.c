@@ -114,6 +114,17 @@ int st_chunk_evict(st_txn *t, const st_hash *h)
     return chunkref_put(t, h, &r);
 }
 
+int st_chunk_touch(st_txn *t, const st_hash *h, uint64_t when)
+{
+    ST_CHECK_WRITE(t);
+    struct st_chunkref r;
+    int rc = chunkref_get(t, h, &r);
+    if (rc || r.last_use >= when)
+        return rc;
+    r.last_use = when;
+    return chunkref_put(t, h, &r);
+}
+
 int st__chunk_ref(st_txn *t, const st_hash *h, int64_t delta)
 {
     struct st_chunkref r;
@@ -135,7 +146,9 @@ int st__chunk_ref(st_txn *t, const st_hash *h, int64_t delta)
         if (rc)
             return st__fail(t, rc == -ENOENT ? LR_ECORRUPT : rc, "chunk delete");
         rc = st__del(t, t->st->db_chunk, h->b, ST_HASH_LEN);
-        return rc == -ENOENT ? 0 : rc;
+        if (rc && rc != -ENOENT)
+            return rc;
+        return r.peers ? st__holder_drop_chunk(t, h) : 0;
     }
     return chunkref_put(t, h, &r);
 }

@@ -482,6 +482,7 @@ int st_file_read(st_txn *t, uint64_t ino, uint64_t off, size_t len,
             }
             s->kind = ST_SPAN_DATA;
             s->data = (const uint8_t *)data + it.e.chunk_off + skip;
+            s->hash = it.e.hash;
         }
         s->len = (size_t)take;
         pos += take;

@@ -98,10 +98,10 @@ int st_inode_del(st_txn *t, uint64_t ino)
     }
     if ((rc = st__del(t, t->st->db_inode, k, 8)))
         return rc;
-    if ((rc = st__del_prefix(t, t->st->db_extent, k, unref_extent, NULL)) ||
+    if ((rc = st__del_prefix(t, t->st->db_extent, k, 8, unref_extent, NULL)) ||
         (rc = st__version_drop_all(t, ino)))
         return rc;
-    return st__del_prefix(t, t->st->db_xattr, k, NULL, NULL);
+    return st__del_prefix(t, t->st->db_xattr, k, 8, NULL, NULL);
 }
 
 struct inode_walk {

@@ -116,16 +116,16 @@ int st__walk(st_txn *t, MDB_dbi db, const void *start, size_t slen, size_t plen,
     return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : st__fail(t, st__mdb_err(rc), what);
 }
 
-int st__del_prefix(st_txn *t, MDB_dbi db, const uint8_t prefix[8],
+int st__del_prefix(st_txn *t, MDB_dbi db, const uint8_t *prefix, size_t plen,
                    int (*each)(st_txn *, const MDB_val *, const MDB_val *, void *), void *arg)
 {
     MDB_cursor *c;
     int rc = mdb_cursor_open(t->txn, db, &c);
     if (rc)
         return st__fail(t, st__mdb_err(rc), "cursor");
-    MDB_val k = { 8, (void *)prefix }, v;
+    MDB_val k = { plen, (void *)prefix }, v;
     rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    while (rc == 0 && k.mv_size >= 8 && memcmp(k.mv_data, prefix, 8) == 0) {
+    while (rc == 0 && k.mv_size >= plen && memcmp(k.mv_data, prefix, plen) == 0) {
         if (each) {
             int e = each(t, &k, &v, arg);
             if (e) {
@@ -327,6 +327,7 @@ const struct st__db st__dbs[] = {
     { "backref", offsetof(st_store, db_backref) },
     { "tomb", offsetof(st_store, db_tomb) },
     { "version", offsetof(st_store, db_version) },
+    { "holder", offsetof(st_store, db_holder) },
 };
 const size_t st__ndbs = LR_ARRAY_SIZE(st__dbs);
 
@@ -504,8 +505,10 @@ int st_usage(st_store *st, struct st_usage *out)
         out->inodes = s.ms_entries;
     if (!mdb_stat(txn, st->db_chunkref, &s))
         out->chunks = s.ms_entries;
-    if (!mdb_stat(txn, st->db_chunk, &s))
+    if (!mdb_stat(txn, st->db_chunk, &s)) {
         out->local_chunks = s.ms_entries;
+        out->local_bytes = (s.ms_branch_pages + s.ms_leaf_pages + s.ms_overflow_pages) * (uint64_t)s.ms_psize;
+    }
     MDB_envinfo info;
     MDB_stat es;
     if (!mdb_env_info(st->env, &info) && !mdb_env_stat(st->env, &es))

@@ -54,7 +54,7 @@
  *       4   4  chunk length in bytes
  *       8   8  refcount: number of extents naming this chunk
  *      16   8  last use, wall clock seconds
- *      24   4  number of peers known to hold it
+ *      24   4  number of peers known to hold it (entries in "holder")
  *      28   4  reserved (0)
  *
  *   db "inode": key = inode number (u64 BE) -> value (ST_INODE_LEN fixed
@@ -118,6 +118,11 @@
  *      28  12  when it was kept
  *      40 n*48 extents: u64 offset, u32 length, u32 offset in chunk, 32 B hash
  *
+ *   db "holder": key = chunk hash (32 B) ‖ peer device id (32 B) -> value
+ *     (16 B): u8 record version (1), 7 reserved, u64 wall clock seconds
+ *     when it was last learned. One per peer known to hold the chunk's
+ *     bytes (holder.c); deleted with the chunkref.
+ *
  *   db "backref": key = child inode (u64 BE) ‖ parent inode (u64 BE) ‖ name
  *     -> empty. One per directory entry, maintained by st_dirent_put/del:
  *     the names of an inode (hard links) without a scan.
@@ -138,7 +143,7 @@
 #include "chunker.h"
 #include "hash.h"
 
-#define ST_FORMAT_VERSION 1
+#define ST_FORMAT_VERSION 2 /* 2: db "holder" */
 #define ST_ROOT_INO 1
 #define ST_VV_MAX 32
 #define ST_NAME_MAX 255
@@ -189,6 +194,7 @@ struct st_usage {
     uint64_t inodes;        /* entries in "inode" */
     uint64_t chunks;        /* chunk records known (local or not) */
     uint64_t local_chunks;  /* chunks whose bytes are held here */
+    uint64_t local_bytes;   /* pages used by those bytes in the map (cache use) */
     uint64_t map_bytes;     /* bytes used in the LMDB file */
 };
 int st_usage(st_store *st, struct st_usage *out);
@@ -318,9 +324,40 @@ int st_chunk_declare(st_txn *txn, const st_hash *h, uint32_t len);
  * but not held here. *data valid until the txn ends. */
 int st_chunk_get(st_txn *txn, const st_hash *h, const void **data, size_t *len);
 int st_chunk_info(st_txn *txn, const st_hash *h, struct st_chunkref *out);
+/* Record a use of chunk h at wall clock second `when` (LRU for eviction);
+ * never moves last_use back. -ENOENT if unknown. Write txn. */
+int st_chunk_touch(st_txn *txn, const st_hash *h, uint64_t when);
 /* Drop the local bytes of a chunk (eviction); keeps the chunkref. */
 int st_chunk_evict(st_txn *txn, const st_hash *h);
 int st_chunk_foreach(st_txn *txn, int (*cb)(const st_hash *, const struct st_chunkref *, void *), void *arg);
+
+/* ---- chunk holders --------------------------------------------------- */
+
+/* Which peers are known to hold a chunk's bytes: learned when we fetch a
+ * chunk from a peer, when a peer says it stored or dropped chunks, and
+ * when a peer answers a hold query (fs/sync.c). The chunkref's peers
+ * field is kept equal to the number of holders. It is knowledge, not a
+ * promise: a peer may drop a chunk before we hear of it, so eviction asks
+ * the holders again first.
+ *
+ * st_holder_set records (holds != 0) or forgets (holds == 0) that peer dev
+ * holds h; for a chunk this store does not know (no chunkref) it does
+ * nothing and returns 0. *changed (if non-NULL) is set to 1 if the
+ * record changed. Write txn. */
+int st_holder_set(st_txn *txn, const st_hash *h, const uint8_t dev[ST_DEVICE_ID_LEN], int holds,
+                  int *changed);
+/* 1 if dev is recorded as holding h, 0 if not, or an error. */
+int st_holder_has(st_txn *txn, const st_hash *h, const uint8_t dev[ST_DEVICE_ID_LEN]);
+/* Visit the peers recorded as holding h, in id order; cb returning
+ * non-zero stops the walk and that value is returned. */
+int st_holder_foreach(st_txn *txn, const st_hash *h,
+                      int (*cb)(const uint8_t *dev, void *), void *arg);
+/* Visit every (chunk, peer) record, in chunk order. */
+int st_holder_foreach_all(st_txn *txn, int (*cb)(const st_hash *h, const uint8_t *dev, void *),
+                          void *arg);
+/* Forget everything recorded about peer dev (it was removed). One pass
+ * over the holder db. Write txn. */
+int st_holder_forget_peer(st_txn *txn, const uint8_t dev[ST_DEVICE_ID_LEN]);
 
 /* ---- file data ------------------------------------------------------ */
 
@@ -359,7 +396,7 @@ struct st_span {
     int kind;
     const void *data;   /* ST_SPAN_DATA: points into the map */
     size_t len;
-    st_hash hash;       /* ST_SPAN_MISSING: the chunk to fetch */
+    st_hash hash;       /* DATA: the chunk read; MISSING: the chunk to fetch */
     uint32_t chunk_off; /* ST_SPAN_MISSING: where the bytes start in it */
     uint32_t chunk_len; /* ST_SPAN_MISSING: the chunk's length */
 };

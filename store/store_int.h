@@ -14,7 +14,8 @@
 struct st_store {
     MDB_env *env;
     MDB_dbi db_meta, db_chunk, db_chunkref, db_inode, db_dirent, db_extent,
-            db_xattr, db_log, db_peer, db_fid, db_backref, db_tomb, db_version;
+            db_xattr, db_log, db_peer, db_fid, db_backref, db_tomb, db_version,
+            db_holder;
     char *dir;
     int lockfd;
     unsigned flags;
@@ -67,9 +68,9 @@ int st__chunk_ref(st_txn *t, const st_hash *h, int64_t delta);
 int st__walk(st_txn *t, MDB_dbi db, const void *start, size_t slen, size_t plen,
              int (*each)(st_txn *, const MDB_val *, const MDB_val *, void *), void *arg, const char *what);
 
-/* Delete every record of db whose key starts with the 8-byte prefix, calling
- * each(t, key, klen, val, vlen, arg) first if non-NULL. */
-int st__del_prefix(st_txn *t, MDB_dbi db, const uint8_t prefix[8],
+/* Delete every record of db whose key starts with the plen-byte prefix,
+ * calling each(t, key, val, arg) first if non-NULL. */
+int st__del_prefix(st_txn *t, MDB_dbi db, const uint8_t *prefix, size_t plen,
                    int (*each)(st_txn *, const MDB_val *, const MDB_val *, void *), void *arg);
 
 /* Timestamps in values: i64 seconds, u32 nanoseconds (12 bytes).
@@ -87,6 +88,8 @@ int st__extent_remove(st_txn *t, uint64_t ino, uint64_t off);
 
 /* Drop every kept version of ino (version.c). */
 int st__version_drop_all(st_txn *t, uint64_t ino);
+/* Forget every holder of chunk h (holder.c): its chunkref is going. */
+int st__holder_drop_chunk(st_txn *t, const st_hash *h);
 
 /* Keep a tombstone for a deleted inode with a global id (replica.c). */
 int st__rep_tomb(st_txn *t, const struct st_inode *in);

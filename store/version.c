@@ -205,5 +205,5 @@ int st__version_drop_all(st_txn *t, uint64_t ino)
 {
     uint8_t k[8];
     st__key_u64(k, ino);
-    return st__del_prefix(t, t->st->db_version, k, drop, NULL);
+    return st__del_prefix(t, t->st->db_version, k, 8, drop, NULL);
 }

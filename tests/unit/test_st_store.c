@@ -610,6 +610,73 @@ static void test_full_disk_gives_enospc_and_keeps_committed_data(void)
     free(d); free(buf); free(got);
 }
 
+static int count_holder(const uint8_t *dev, void *arg)
+{
+    (void)dev;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static void test_holders_count_peers_and_go_with_the_chunk(void)
+{
+    st_store *st = fresh();
+    st_txn *t;
+    uint8_t buf[20000], pa[ST_DEVICE_ID_LEN], pb[ST_DEVICE_ID_LEN];
+    t_fill(buf, sizeof(buf), 9);
+    memset(pa, 0xaa, sizeof(pa));
+    memset(pb, 0xbb, sizeof(pb));
+    T_OK(st_txn_begin(st, ST_TXN_WRITE, &t));
+    T_OK(st_file_write(t, 60, 0, buf, sizeof(buf), NULL));
+    struct st_extent e;
+    T_OK(st_extent_find(t, 60, 0, &e));
+    int changed = -1;
+    T_OK(st_holder_set(t, &e.hash, pa, 1, &changed));
+    T_EQ(changed, 1);
+    T_OK(st_holder_set(t, &e.hash, pa, 1, &changed)); /* again: no change */
+    T_EQ(changed, 0);
+    T_OK(st_holder_set(t, &e.hash, pb, 1, NULL));
+    struct st_chunkref r;
+    T_OK(st_chunk_info(t, &e.hash, &r));
+    T_EQ(r.peers, 2);
+    T_EQ(st_holder_has(t, &e.hash, pa), 1);
+    int n = 0;
+    T_OK(st_holder_foreach(t, &e.hash, count_holder, &n));
+    T_EQ(n, 2);
+    T_OK(st_holder_set(t, &e.hash, pa, 0, &changed));
+    T_EQ(changed, 1);
+    T_OK(st_chunk_info(t, &e.hash, &r));
+    T_EQ(r.peers, 1);
+    T_EQ(st_holder_has(t, &e.hash, pa), 0);
+    /* an unknown chunk is ignored */
+    st_hash unknown;
+    memset(unknown.b, 7, sizeof(unknown.b));
+    T_OK(st_holder_set(t, &unknown, pa, 1, &changed));
+    T_EQ(changed, 0);
+    T_EQ(st_holder_has(t, &unknown, pa), 0);
+    /* forgetting a peer drops its records everywhere */
+    T_OK(st_holder_set(t, &e.hash, pa, 1, NULL));
+    T_OK(st_holder_forget_peer(t, pa));
+    T_OK(st_chunk_info(t, &e.hash, &r));
+    T_EQ(r.peers, 1);
+    /* LRU time only moves forward */
+    T_OK(st_chunk_touch(t, &e.hash, r.last_use + 100));
+    T_OK(st_chunk_touch(t, &e.hash, r.last_use + 50));
+    struct st_chunkref r2;
+    T_OK(st_chunk_info(t, &e.hash, &r2));
+    T_EQ(r2.last_use, r.last_use + 100);
+    /* dropping the file's data deletes the chunk and its holder records */
+    T_OK(st_file_truncate(t, 60, 0));
+    T_ERR(st_chunk_info(t, &e.hash, &r), -ENOENT);
+    n = 0;
+    T_OK(st_holder_foreach(t, &e.hash, count_holder, &n));
+    T_EQ(n, 0);
+    T_OK(st_txn_commit(t));
+    struct st_usage u;
+    T_OK(st_usage(st, &u));
+    T_EQ(u.local_chunks, 0);
+    st_close(st);
+}
+
 int main(void)
 {
     lr_log_set_level(getenv("V") ? LR_LOG_DEBUG : LR_LOG_QUIET);
@@ -626,6 +693,7 @@ int main(void)
     T_RUN(test_xattr_log_and_peer_records);
     T_RUN(test_fid_index_and_names_of_an_inode_follow_changes);
     T_RUN(test_chunks_dedup_evict_and_declare);
+    T_RUN(test_holders_count_peers_and_go_with_the_chunk);
     T_RUN(test_random_writes_truncates_and_punches_match_reference);
     T_RUN(test_small_overwrite_and_append_rechunk_only_nearby_chunks);
     T_RUN(test_full_disk_gives_enospc_and_keeps_committed_data);

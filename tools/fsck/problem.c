@@ -14,7 +14,7 @@
 static const struct fsck_problem problems[PR_COUNT] = {
     /* pass 1 */
     { PR_META_FORMAT, "META_FORMAT", "meta \"format\" is missing or not 4 bytes",
-      "Write format version 1", 0 },
+      "Write the current format version", 0 },
     { PR_META_VOLUME, "META_VOLUME", "meta \"volume\" (the volume id) is missing or not 16 bytes",
       "Give the volume a new random id (peers must be paired again)", 0 },
     { PR_META_DEVICE, "META_DEVICE", "meta \"device\" (this device's id) is missing or not 32 bytes",
