@@ -43,6 +43,7 @@ struct ctl_snap {
     uint64_t conflicts;
     unsigned npeers;
     struct ctl_peer peers[CTL_MAX_PEERS];
+    struct fs_sync_status sync;  /* when online */
     unsigned inflight;
     int online;
     unsigned nlisten;
@@ -133,6 +134,7 @@ static int snapshot(st_store *st, const struct fs_ctl_info *info, struct ctl_sna
     struct net_node *n = info->sync ? fs_sync_net(info->sync) : NULL;
     if (n) {
         s->online = 1;
+        fs_sync_status(info->sync, &s->sync);
         struct net_peer_stats *tmp = calloc(CTL_MAX_PEERS, sizeof(*tmp));
         if (!tmp)
             return -ENOMEM;
@@ -234,9 +236,16 @@ static void render_json(const struct ctl_snap *s, st_store *st, const struct fs_
     }
     fprintf(out, "],\"transfers\":{\"fetches_in_flight\":%u}", s->inflight);
     fprintf(out, ",\"cache\":{\"inodes\":%" PRIu64 ",\"chunks\":%" PRIu64 ",\"local_chunks\":%" PRIu64
-                 ",\"map_bytes\":%" PRIu64 "}",
-            s->usage.inodes, s->usage.chunks, s->usage.local_chunks, s->usage.map_bytes);
-    fprintf(out, ",\"conflicts\":%" PRIu64 ",\"unreplicated_files\":null}\n", s->conflicts);
+                 ",\"map_bytes\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"quota\":%" PRIu64
+                 ",\"evicted_chunks\":%" PRIu64 ",\"evicted_bytes\":%" PRIu64 "}",
+            s->usage.inodes, s->usage.chunks, s->usage.local_chunks, s->usage.map_bytes,
+            s->usage.local_bytes, s->sync.cache_quota, s->sync.evicted_chunks, s->sync.evicted_bytes);
+    fprintf(out, ",\"conflicts\":%" PRIu64 ",\"copies\":%u,\"unreplicated_files\":", s->conflicts,
+            s->sync.copies);
+    if (s->online && s->sync.unreplicated >= 0)
+        fprintf(out, "%" PRId64 "}\n", s->sync.unreplicated);
+    else
+        fprintf(out, "null}\n");
 }
 
 static const char *human(uint64_t b, char *buf, size_t cap)
@@ -289,10 +298,27 @@ static void render_text(const struct ctl_snap *s, st_store *st, const struct fs_
                 p->chunks_ok, human(p->bytes_rx, h, sizeof(h)), p->inflight, p->timeouts, p->errors);
     }
     fprintf(out, "transfers:   %u chunk fetch%s in flight\n", s->inflight, s->inflight == 1 ? "" : "es");
-    fprintf(out, "cache:       %" PRIu64 " of %" PRIu64 " chunks local, %" PRIu64 " inodes, %s in the store map\n",
-            s->usage.local_chunks, s->usage.chunks, s->usage.inodes, human(s->usage.map_bytes, h, sizeof(h)));
+    char q[32];
+    fprintf(out, "cache:       %s of chunk data (quota %s), %" PRIu64 " of %" PRIu64 " chunks local\n",
+            human(s->usage.local_bytes, h, sizeof(h)),
+            s->sync.cache_quota ? human(s->sync.cache_quota, q, sizeof(q)) : "none",
+            s->usage.local_chunks, s->usage.chunks);
+    fprintf(out, "             %" PRIu64 " inodes, %s in the store map", s->usage.inodes,
+            human(s->usage.map_bytes, h, sizeof(h)));
+    if (s->sync.evicted_chunks)
+        fprintf(out, ", %" PRIu64 " chunks (%s) evicted since mount", s->sync.evicted_chunks,
+                human(s->sync.evicted_bytes, q, sizeof(q)));
+    fprintf(out, "\n");
     fprintf(out, "conflicts:   %" PRIu64 " conflict cop%s\n", s->conflicts, s->conflicts == 1 ? "y" : "ies");
-    fprintf(out, "unreplicated: n/a (not tracked yet)\n");
+    if (!s->online)
+        fprintf(out, "replicated:  unknown (offline)\n");
+    else if (s->sync.copies == 0)
+        fprintf(out, "replicated:  not tracked (copies = 0)\n");
+    else if (s->sync.unreplicated < 0)
+        fprintf(out, "replicated:  counting...\n");
+    else
+        fprintf(out, "replicated:  %" PRId64 " file%s with data here not yet on %u peer%s\n", s->sync.unreplicated,
+                s->sync.unreplicated == 1 ? "" : "s", s->sync.copies, s->sync.copies == 1 ? "" : "s");
 }
 
 static int status_doc(st_store *st, const struct fs_ctl_info *info, uint64_t uptime_s, int text,

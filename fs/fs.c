@@ -902,6 +902,8 @@ static int do_read(fs *f, fuse_req_t req, uint64_t ino, size_t size, off_t off, 
                 ret = 1;
                 goto done;
             }
+            if (sp[i].kind == ST_SPAN_DATA && f->sync)
+                fs_sync_touch(f->sync, &sp[i].hash);
             if (buf) {
                 if (sp[i].kind == ST_SPAN_DATA)
                     memcpy(buf + pos, sp[i].data, sp[i].len);
@@ -1415,10 +1417,16 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 
 /* ---- xattrs --------------------------------------------------------------- */
 
+#define FS_VXATTR_PREFIX "user.landro."
+
+static int vxattr_set(fs *f, uint64_t ino, const char *name, const char *value, size_t size);
+
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
                         size_t size, int flags)
 {
     fs *f = req_fs(req);
+    if (!strncmp(name, FS_VXATTR_PREFIX, strlen(FS_VXATTR_PREFIX)))
+        { reply_err(req, vxattr_set(f, ino, name, value, size)); return; }
     int nf = 0;
     if (flags & XATTR_CREATE)
         nf |= ST_NS_XATTR_CREATE;
@@ -1433,7 +1441,6 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 
 /* Virtual attributes under "user.landro." (fs.h), computed from the
  * store; not listed by listxattr so cp -a / rsync -X do not copy them. */
-#define FS_VXATTR_PREFIX "user.landro."
 
 struct vx_chunks { uint64_t local, total; int err; };
 
@@ -1492,7 +1499,37 @@ static int vxattr_get(fs *f, st_txn *t, uint64_t ino, const char *name, char *bu
     }
     if (!strcmp(n, "store"))
         return snprintf(buf, cap, "%s", st_dir(f->st));
+    if (!strcmp(n, "pinned")) {
+        struct st_inode in;
+        int rc = st_inode_get(t, ino, &in);
+        return rc ? rc : snprintf(buf, cap, "%d", (in.flags & ST_INODE_PINNED) ? 1 : 0);
+    }
     return -ENODATA;
+}
+
+/* Setting user.landro.pinned to "1" or "0" pins or unpins a file or a
+ * directory (everything under it, now and later): a local cache policy,
+ * so it changes no version vector and is not replicated. The other
+ * virtual attributes are read-only. */
+static int vxattr_set(fs *f, uint64_t ino, const char *name, const char *value, size_t size)
+{
+    if (strcmp(name, FS_VXATTR_PREFIX "pinned"))
+        return -EPERM;
+    int on;
+    if (size == 1 && (value[0] == '0' || value[0] == '1'))
+        on = value[0] == '1';
+    else
+        return -EINVAL;
+    st_txn *t;
+    struct st_inode in;
+    int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
+    if (rc)
+        return rc;
+    if ((rc = st_inode_get(t, ino, &in)) == 0 && !!(in.flags & ST_INODE_PINNED) != on) {
+        in.flags ^= ST_INODE_PINNED;
+        rc = st_inode_put(t, &in);
+    }
+    return rc ? (st_txn_abort(t), rc) : st_txn_commit(t);
 }
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
@@ -1577,6 +1614,8 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
     fs *f = req_fs(req);
+    if (!strncmp(name, FS_VXATTR_PREFIX, strlen(FS_VXATTR_PREFIX)))
+        { reply_err(req, vxattr_set(f, ino, name, "0", 1)); return; }
     st_txn *t;
     int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
     if (rc == 0)
@@ -1816,6 +1855,27 @@ void fs_free(fs *f)
     pthread_mutex_destroy(&f->rlock);
     pthread_cond_destroy(&f->rcond);
     free(f);
+}
+
+int fs_open_inodes(fs *f, uint64_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    pthread_mutex_lock(&f->tlock);
+    uint64_t *v = malloc((f->count ? f->count : 1) * sizeof(*v));
+    if (!v) {
+        pthread_mutex_unlock(&f->tlock);
+        return -ENOMEM;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < f->tabsize; i++)
+        for (struct fs_node *nd = f->tab[i]; nd; nd = nd->next)
+            if (nd->refs && k < f->count)
+                v[k++] = nd->ino;
+    pthread_mutex_unlock(&f->tlock);
+    *out = v;
+    *n = k;
+    return 0;
 }
 
 void fs_set_sync(fs *f, struct fs_sync *s)

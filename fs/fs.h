@@ -84,6 +84,11 @@ void fs_free(fs *f);
 struct fs_sync;
 void fs_set_sync(fs *f, struct fs_sync *s);
 
+/* The inodes with an open handle (or a request in flight) right now, for
+ * the evictor: their chunks stay. *out is malloc'd (caller frees). Any
+ * thread. */
+int fs_open_inodes(fs *f, uint64_t **out, size_t *n);
+
 /* Tell the kernel that inode ino's data in [off, off+len) (len 0: to the
  * end) or, with off < 0, only its attributes changed (a peer's change
  * landed). -ENOENT if the kernel does not know the inode (fine to ignore). */

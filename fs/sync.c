@@ -3,6 +3,7 @@
  */
 #include "sync.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <stdlib.h>
@@ -21,6 +22,15 @@
 #define SYNC_ENTRY_MARK 2
 #define SYNC_BG_INFLIGHT 32              /* background fetches in flight */
 #define SYNC_BG_WINDOW (8u << 20)        /* bytes of a file scanned per step */
+#define SYNC_HASHES_PER_FRAME 8192       /* HAVE / HOLDQ batch (256 KiB of hashes) */
+#define SYNC_TOUCH_MAX 4096              /* chunk reads remembered between LRU updates */
+#define SYNC_EVICT_PERIOD_NS (2ull * 1000000000)
+#define SYNC_EVICT_WAIT_NS (5ull * 1000000000)   /* for peers' answers to a HOLDQ */
+#define SYNC_EVICT_BATCH 8192            /* chunks dropped per round at most */
+#define SYNC_EVICT_LOW 90                /* % of the quota a round goes down to */
+#define SYNC_REPL_PERIOD_NS (5ull * 1000000000)
+#define SYNC_REPL_FILES 256              /* files per REPL frame */
+#define SYNC_MAX_REQS 256                /* HOLDQ requests awaiting answers */
 
 struct peer {
     net_id id;
@@ -30,6 +40,7 @@ struct peer {
     int connected;
     int hello_due;       /* send our hello on the sync thread */
     int streaming;       /* peer said hello: we send our log */
+    int refresh_due;     /* re-check what we recorded it holds (HOLDQ) */
     uint64_t sent;       /* our log is sent up to here */
     uint8_t *rx;         /* reassembly of the peer's record stream */
     size_t rxlen, rxcap;
@@ -39,6 +50,7 @@ struct peer {
 struct item {
     struct item *next;
     enum { IT_FRAME, IT_STATE, IT_CHUNK, IT_FAIL } kind;
+    int has_peer;        /* IT_CHUNK: peer is where the bytes came from */
     net_id peer;
     uint16_t type;
     int state, err;
@@ -101,9 +113,79 @@ struct fs_sync {
     uint64_t *bg;
     size_t nbg, bgcap;
     uint64_t bg_off;
+    /* copy counting: chunks that became local / were dropped here since
+     * the last HAVE frames went out */
+    struct hashes { st_hash *h; size_t n, cap; } have, dropped;
+    /* HOLDQ requests awaiting an answer */
+    struct req {
+        uint32_t id;
+        net_id peer;
+        int evict;       /* part of the current eviction round */
+        uint64_t deadline;
+        struct hashes hs;
+    } reqs[SYNC_MAX_REQS];
+    unsigned nreqs;
+    uint32_t next_req;
+    /* chunk reads to record as uses (mu) */
+    st_hash touch[SYNC_TOUCH_MAX];
+    size_t ntouch;
+    /* the eviction round in progress (sync thread): candidates sorted by
+     * hash, how many peers confirmed each, answers still awaited */
+    struct hashes ev;
+    uint8_t *ev_yes;
+    unsigned ev_waiting;
+    uint64_t ev_deadline, last_evict_ns, last_repl_ns;
+    uint64_t repl_seq;       /* log sequence at the last replication scan */
+    uint64_t holder_changes; /* bumped when holder records change */
+    uint64_t repl_changes;   /* holder_changes at the last scan */
+    int last_quota_warn;
+    /* status (mu) */
+    int64_t unreplicated;
+    uint64_t evicted_chunks, evicted_bytes, cache_bytes;
 };
 
+static int hashes_add(struct hashes *l, const st_hash *h)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 256;
+        st_hash *n = realloc(l->h, cap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        l->h = n;
+        l->cap = cap;
+    }
+    l->h[l->n++] = *h;
+    return 0;
+}
+
+static void hashes_free(struct hashes *l)
+{
+    free(l->h);
+    memset(l, 0, sizeof(*l));
+}
+
+static int hash_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, ST_HASH_LEN);
+}
+
+static int hashes_has(const struct hashes *l, const st_hash *h)
+{
+    return l->n && bsearch(h, l->h, l->n, sizeof(*l->h), hash_cmp) != NULL;
+}
+
+static void hashes_sort(struct hashes *l)
+{
+    if (l->n > 1)
+        qsort(l->h, l->n, sizeof(*l->h), hash_cmp);
+}
+
 static void bg_add(struct fs_sync *s, uint64_t ino);
+static void bg_queue(struct fs_sync *s, uint64_t ino);
+static void handle_have(struct fs_sync *s, struct peer *p, const struct item *it);
+static void handle_holdq(struct fs_sync *s, struct peer *p, const struct item *it);
+static void handle_holda(struct fs_sync *s, struct peer *p, const struct item *it);
+static void handle_repl(struct fs_sync *s, struct peer *p, const struct item *it);
 
 /* ---- queue -------------------------------------------------------------- */
 
@@ -165,7 +247,7 @@ static int on_get_chunk(void *ctx, const st_hash *h, void *buf, size_t cap, size
 static void on_frame(void *ctx, const net_id *peer, uint16_t type, const uint8_t *payload, size_t len)
 {
     struct fs_sync *s = ctx;
-    if (type != FS_SYNC_HELLO && type != FS_SYNC_DATA)
+    if (type < FS_SYNC_HELLO || type > FS_SYNC_REPL)
         return;
     struct item *it = item_new(len);
     if (!it) {
@@ -195,7 +277,6 @@ static void on_fetched(void *ctx, int err, const st_hash *h, const uint8_t *data
                        const net_id *from)
 {
     struct fs_sync *s = ctx;
-    (void)from;
     struct item *it = item_new(err ? 0 : len);
     if (!it) {
         /* No room for the bytes: still tell the waiters, with an error. */
@@ -208,6 +289,10 @@ static void on_fetched(void *ctx, int err, const st_hash *h, const uint8_t *data
     it->kind = err ? IT_FAIL : IT_CHUNK;
     it->err = err;
     it->hash = *h;
+    if (from && !err) {
+        it->peer = *from;
+        it->has_peer = 1;
+    }
     if (!err)
         memcpy(it->data, data, len);
     push(s, it);
@@ -725,11 +810,34 @@ static uint64_t pending_floor(struct fs_sync *s, const net_id *from)
     return lo;
 }
 
+/* 1 if ino or a directory above it is pinned (follows the parent hints). */
+static int is_pinned(st_txn *t, uint64_t ino)
+{
+    struct st_inode in;
+    for (int depth = 0; depth < 256 && ino && st_inode_get(t, ino, &in) == 0; depth++) {
+        if (in.flags & ST_INODE_PINNED)
+            return 1;
+        if (ino == ST_ROOT_INO || in.parent == ino)
+            break;
+        ino = in.parent;
+    }
+    return 0;
+}
+
 static void finish_apply(struct fs_sync *s)
 {
-    for (size_t i = 0; i < s->ninv; i++)
-        if (s->inv[i].ino)
+    st_txn *t = NULL;
+    if (!s->o.replicate && s->ninv && st_txn_begin(s->st, ST_TXN_READ, &t))
+        t = NULL;
+    for (size_t i = 0; i < s->ninv; i++) {
+        if (!s->inv[i].ino)
+            continue;
+        if (s->o.replicate)
             bg_add(s, s->inv[i].ino);
+        else if (t && is_pinned(t, s->inv[i].ino))
+            bg_queue(s, s->inv[i].ino); /* pinned data stays local: fetch the new data */
+    }
+    st_txn_abort(t);
     for (size_t i = 0; i < s->ninv; i++) {
         if (!s->fs)
             break;
@@ -743,13 +851,13 @@ static void finish_apply(struct fs_sync *s)
         if (s->fs) {
             fs_reap(s->fs, s->orph[i]);
         } else {
-            st_txn *t;
-            if (!st_txn_begin(s->st, ST_TXN_WRITE, &t)) {
-                int rc = st_inode_del(t, s->orph[i]);
+            st_txn *w;
+            if (!st_txn_begin(s->st, ST_TXN_WRITE, &w)) {
+                int rc = st_inode_del(w, s->orph[i]);
                 if (rc && rc != -ENOENT)
-                    st_txn_abort(t);
+                    st_txn_abort(w);
                 else
-                    st_txn_commit(t);
+                    st_txn_commit(w);
             }
         }
     }
@@ -759,7 +867,7 @@ static void finish_apply(struct fs_sync *s)
 /* Parse and apply the complete entries in peer p's stream buffer. */
 static void apply_stream(struct fs_sync *s, struct peer *p)
 {
-    st_txn *t;
+    st_txn *t = NULL;
     int rc = st_txn_begin(s->st, ST_TXN_WRITE, &t);
     if (rc) {
         lr_error("sync: cannot apply changes: %s", lr_strerror(rc));
@@ -842,6 +950,12 @@ static void handle_frame(struct fs_sync *s, struct item *it)
         s->kicked = 1;
         return;
     }
+    switch (it->type) {
+    case FS_SYNC_HAVE: handle_have(s, p, it); return;
+    case FS_SYNC_HOLDQ: handle_holdq(s, p, it); return;
+    case FS_SYNC_HOLDA: handle_holda(s, p, it); return;
+    case FS_SYNC_REPL: handle_repl(s, p, it); return;
+    }
     if (p->rxlen + it->len > p->rxcap) {
         size_t cap = p->rxcap ? p->rxcap : (1u << 20);
         while (cap < p->rxlen + it->len)
@@ -870,13 +984,23 @@ static void handle_chunks(struct fs_sync *s, struct item *list)
     for (struct item *it = list; it; it = it->next)
         any |= it->kind == IT_CHUNK;
     if (any && (rc = st_txn_begin(s->st, ST_TXN_WRITE, &t)) == 0) {
-        for (struct item *it = list; it && !rc; it = it->next)
-            if (it->kind == IT_CHUNK)
-                rc = st_chunk_put(t, &it->hash, it->data, it->len);
+        for (struct item *it = list; it && !rc; it = it->next) {
+            if (it->kind != IT_CHUNK)
+                continue;
+            rc = st_chunk_put(t, &it->hash, it->data, it->len);
+            /* the peer that sent it holds it */
+            if (!rc && it->has_peer)
+                rc = st_holder_set(t, &it->hash, it->peer.b, 1, NULL);
+        }
         rc = rc ? (st_txn_abort(t), rc) : st_txn_commit(t);
     }
     if (rc)
         lr_error("sync: cannot store fetched chunks: %s", lr_strerror(rc));
+    for (struct item *it = list; it && !rc; it = it->next)
+        if (it->kind == IT_CHUNK)
+            hashes_add(&s->have, &it->hash); /* tell peers we hold it now */
+    if (any && !rc)
+        s->holder_changes++;
     while (list) {
         struct item *it = list;
         list = it->next;
@@ -889,8 +1013,13 @@ static void handle_chunks(struct fs_sync *s, struct item *list)
 
 static void bg_add(struct fs_sync *s, uint64_t ino)
 {
-    if (!s->o.replicate)
-        return;
+    if (s->o.replicate)
+        bg_queue(s, ino);
+}
+
+/* Queue ino for background fetching of its missing chunks. */
+static void bg_queue(struct fs_sync *s, uint64_t ino)
+{
     for (size_t i = 0; i < s->nbg; i++)
         if (s->bg[i] == ino)
             return;
@@ -951,6 +1080,671 @@ static int bg_step(struct fs_sync *s)
     return 0;
 }
 
+/* ---- copy counting ------------------------------------------------------- */
+
+static int peer_up(const struct peer *p)
+{
+    return p->known && p->connected;
+}
+
+/* Send hashes as frames of type: a 4-byte header (version 1, arg, 2
+ * reserved) or, for HOLDQ, 8 bytes (version, 3 reserved, u32 request id),
+ * then up to SYNC_HASHES_PER_FRAME hashes each. */
+static int send_hashes(struct fs_sync *s, const net_id *to, uint16_t type, uint8_t arg, uint32_t reqid,
+                       const st_hash *h, size_t n)
+{
+    size_t hdr = type == FS_SYNC_HOLDQ ? 8 : 4;
+    uint8_t *b = malloc(hdr + (size_t)LR_MIN(n, (size_t)SYNC_HASHES_PER_FRAME) * ST_HASH_LEN);
+    if (!b)
+        return -ENOMEM;
+    int rc = 0;
+    for (size_t off = 0; off < n && !rc;) {
+        size_t k = LR_MIN(n - off, (size_t)SYNC_HASHES_PER_FRAME);
+        memset(b, 0, hdr);
+        b[0] = 1;
+        b[1] = arg;
+        if (type == FS_SYNC_HOLDQ)
+            lr_put_le32(b + 4, reqid);
+        memcpy(b + hdr, h + off, k * ST_HASH_LEN);
+        rc = net_send_frame(s->net, to, type, b, hdr + k * ST_HASH_LEN);
+        off += k;
+    }
+    free(b);
+    return rc;
+}
+
+/* Tell every connected peer which chunks we gained and dropped. */
+static void flush_have(struct fs_sync *s)
+{
+    for (int kind = 1; kind >= 0; kind--) {
+        struct hashes *l = kind ? &s->have : &s->dropped;
+        if (!l->n)
+            continue;
+        for (unsigned i = 0; i < s->npeers; i++)
+            if (peer_up(&s->peers[i]))
+                send_hashes(s, &s->peers[i].id, FS_SYNC_HAVE, (uint8_t)kind, 0, l->h, l->n);
+        l->n = 0;
+    }
+}
+
+/* Payload of a hash list frame: its hashes, or NULL if malformed. */
+static const uint8_t *frame_hashes(const struct item *it, size_t hdr, size_t *n)
+{
+    if (it->len < hdr || it->data[0] != 1 || (it->len - hdr) % ST_HASH_LEN)
+        return NULL;
+    *n = (it->len - hdr) / ST_HASH_LEN;
+    return it->data + hdr;
+}
+
+static void handle_have(struct fs_sync *s, struct peer *p, const struct item *it)
+{
+    size_t n;
+    const uint8_t *h = frame_hashes(it, 4, &n);
+    char idstr[10];
+    if (!h || it->data[1] > 1) {
+        lr_warn("sync: peer %s sent a malformed HAVE frame: ignored", net_id_short(&p->id, idstr));
+        return;
+    }
+    st_txn *t = NULL;
+    int rc = st_txn_begin(s->st, ST_TXN_WRITE, &t);
+    for (size_t i = 0; i < n && !rc; i++) {
+        st_hash x;
+        memcpy(x.b, h + i * ST_HASH_LEN, ST_HASH_LEN);
+        rc = st_holder_set(t, &x, p->id.b, it->data[1], NULL);
+    }
+    if (!rc)
+        rc = st_txn_commit(t);
+    else if (t)
+        st_txn_abort(t);
+    if (rc)
+        lr_warn("sync: cannot record chunks held by peer %s: %s", net_id_short(&p->id, idstr), lr_strerror(rc));
+    else
+        s->holder_changes++;
+}
+
+/* Answer a HOLDQ: one byte per hash, 1 = held here, 2 = held but being
+ * evicted here (do not count it), 0 = not held. */
+static void handle_holdq(struct fs_sync *s, struct peer *p, const struct item *it)
+{
+    size_t n;
+    const uint8_t *h = frame_hashes(it, 8, &n);
+    char idstr[10];
+    if (!h) {
+        lr_warn("sync: peer %s sent a malformed HOLDQ frame: ignored", net_id_short(&p->id, idstr));
+        return;
+    }
+    uint8_t *a = malloc(12 + n);
+    st_txn *t;
+    if (!a || st_txn_begin(s->st, ST_TXN_READ, &t)) {
+        free(a);
+        return; /* the asker times out and counts nothing */
+    }
+    a[0] = 1;
+    a[1] = a[2] = a[3] = 0;
+    memcpy(a + 4, it->data + 4, 4);
+    lr_put_le32(a + 8, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        st_hash x;
+        struct st_chunkref r;
+        memcpy(x.b, h + i * ST_HASH_LEN, ST_HASH_LEN);
+        uint8_t v = 0;
+        if (st_chunk_info(t, &x, &r) == 0 && (r.flags & ST_CHUNK_LOCAL))
+            v = hashes_has(&s->ev, &x) ? 2 : 1;
+        a[12 + i] = v;
+    }
+    st_txn_abort(t);
+    net_send_frame(s->net, &p->id, FS_SYNC_HOLDA, a, 12 + n);
+    free(a);
+}
+
+static void req_drop(struct fs_sync *s, unsigned i)
+{
+    if (s->reqs[i].evict && s->ev_waiting)
+        s->ev_waiting--;
+    hashes_free(&s->reqs[i].hs);
+    s->reqs[i] = s->reqs[--s->nreqs];
+}
+
+/* Ask peer p which of hs it holds; takes hs. */
+static int ask(struct fs_sync *s, struct peer *p, struct hashes *hs, int evict)
+{
+    if (s->nreqs == SYNC_MAX_REQS) {
+        hashes_free(hs);
+        return -EAGAIN;
+    }
+    struct req *r = &s->reqs[s->nreqs];
+    r->id = ++s->next_req;
+    r->peer = p->id;
+    r->evict = evict;
+    r->deadline = lr_now_mono_ns() + SYNC_EVICT_WAIT_NS;
+    r->hs = *hs;
+    memset(hs, 0, sizeof(*hs));
+    int rc = send_hashes(s, &p->id, FS_SYNC_HOLDQ, 0, r->id, r->hs.h, r->hs.n);
+    if (rc) {
+        hashes_free(&r->hs);
+        return rc;
+    }
+    s->nreqs++;
+    if (evict)
+        s->ev_waiting++;
+    return 0;
+}
+
+static void handle_holda(struct fs_sync *s, struct peer *p, const struct item *it)
+{
+    if (it->len < 12 || it->data[0] != 1)
+        return;
+    uint32_t id = lr_get_le32(it->data + 4), n = lr_get_le32(it->data + 8);
+    unsigned i;
+    for (i = 0; i < s->nreqs; i++)
+        if (s->reqs[i].id == id && !memcmp(s->reqs[i].peer.b, p->id.b, NET_ID_LEN))
+            break;
+    if (i == s->nreqs)
+        return; /* expired */
+    struct req *r = &s->reqs[i];
+    char idstr[10];
+    if (n != r->hs.n || it->len != 12 + (size_t)n) {
+        lr_warn("sync: peer %s answered a hold query with a malformed frame", net_id_short(&p->id, idstr));
+        req_drop(s, i);
+        return;
+    }
+    st_txn *t;
+    int rc = st_txn_begin(s->st, ST_TXN_WRITE, &t);
+    for (size_t k = 0; k < n && !rc; k++) {
+        uint8_t v = it->data[12 + k];
+        if (v == 2)
+            continue; /* held but going: leave the record as it is */
+        int changed;
+        rc = st_holder_set(t, &r->hs.h[k], p->id.b, v == 1, &changed);
+        if (changed)
+            s->holder_changes++;
+        if (v == 1 && r->evict) {
+            st_hash *e = bsearch(&r->hs.h[k], s->ev.h, s->ev.n, sizeof(st_hash), hash_cmp);
+            if (e)
+                s->ev_yes[e - s->ev.h]++;
+        }
+    }
+    if (!rc)
+        rc = st_txn_commit(t);
+    else if (t)
+        st_txn_abort(t);
+    if (rc)
+        lr_warn("sync: cannot record chunks held by peer %s: %s", net_id_short(&p->id, idstr), lr_strerror(rc));
+    req_drop(s, i);
+}
+
+struct collect { const uint8_t *dev; struct hashes hs; };
+
+static int collect_held(const st_hash *h, const uint8_t *dev, void *arg)
+{
+    struct collect *c = arg;
+    if (memcmp(dev, c->dev, ST_DEVICE_ID_LEN))
+        return 0;
+    return hashes_add(&c->hs, h);
+}
+
+/* A peer connected: ask it again about everything we recorded it holds
+ * (it may have dropped chunks while we were apart). */
+static void refresh_peer(struct fs_sync *s, struct peer *p)
+{
+    p->refresh_due = 0;
+    st_txn *t;
+    if (st_txn_begin(s->st, ST_TXN_READ, &t))
+        return;
+    struct collect c = { .dev = p->id.b };
+    int rc = st_holder_foreach_all(t, collect_held, &c);
+    st_txn_abort(t);
+    for (size_t off = 0; rc == 0 && off < c.hs.n; off += SYNC_HASHES_PER_FRAME) {
+        struct hashes part = { 0 };
+        size_t k = LR_MIN(c.hs.n - off, (size_t)SYNC_HASHES_PER_FRAME);
+        for (size_t i = 0; i < k; i++)
+            hashes_add(&part, &c.hs.h[off + i]);
+        rc = ask(s, p, &part, 0);
+    }
+    hashes_free(&c.hs);
+}
+
+/* ---- replication to `copies` peers ---------------------------------------- */
+
+struct repl_scan {
+    struct fs_sync *s;
+    st_txn *t;
+    unsigned need;
+    int64_t count;
+    uint64_t settled_before;  /* wall clock seconds */
+    uint8_t (*fids)[16];
+    size_t nfids;
+    int under;
+};
+
+static int repl_extent(uint64_t ino, const struct st_extent *e, void *arg)
+{
+    (void)ino;
+    struct repl_scan *r = arg;
+    struct st_chunkref c;
+    if (st_chunk_info(r->t, &e->hash, &c) == 0 && (c.flags & ST_CHUNK_LOCAL) && c.peers < r->need) {
+        r->under = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static int repl_inode(const struct st_inode *in, void *arg)
+{
+    struct repl_scan *r = arg;
+    if (!S_ISREG(in->mode) || in->nlink == 0 || in->size == 0)
+        return 0;
+    r->under = 0;
+    int rc = st_extent_foreach(r->t, in->ino, 0, repl_extent, r);
+    if (rc < 0)
+        return rc;
+    if (!r->under)
+        return 0;
+    r->count++;
+    if ((uint64_t)in->mtime.tv_sec <= r->settled_before && r->nfids < SYNC_REPL_FILES)
+        memcpy(r->fids[r->nfids++], in->fid, 16);
+    return 0;
+}
+
+static int last_seq(uint64_t seq, const void *rec, size_t len, void *arg)
+{
+    (void)rec;
+    (void)len;
+    *(uint64_t *)arg = seq;
+    return 0;
+}
+
+/* Count files whose local data is known on fewer than `copies` peers and
+ * ask up to `copies` connected peers to fetch the settled ones. */
+static void repl_tick(struct fs_sync *s, uint64_t now)
+{
+    if (s->o.copies <= 0 || now - s->last_repl_ns < SYNC_REPL_PERIOD_NS)
+        return;
+    s->last_repl_ns = now;
+    pthread_mutex_lock(&s->mu);
+    int64_t before = s->unreplicated;
+    pthread_mutex_unlock(&s->mu);
+    st_txn *t;
+    if (st_txn_begin(s->st, ST_TXN_READ, &t))
+        return;
+    uint64_t seq = s->repl_seq;
+    st_log_foreach(t, seq + 1, last_seq, &seq);
+    /* Skip the walk when nothing changed and nothing was missing. */
+    if (before == 0 && seq == s->repl_seq && s->repl_changes == s->holder_changes) {
+        st_txn_abort(t);
+        return;
+    }
+    s->repl_seq = seq;
+    static uint8_t fids[SYNC_REPL_FILES][16];
+    struct repl_scan r = { .s = s, .t = t, .need = (unsigned)s->o.copies, .fids = fids,
+                           .settled_before = lr_now_real_ns() / 1000000000ull - (uint64_t)s->o.push_after_s };
+    int rc = st_inode_foreach(t, repl_inode, &r);
+    st_txn_abort(t);
+    if (rc)
+        return;
+    s->repl_changes = s->holder_changes;
+    pthread_mutex_lock(&s->mu);
+    s->unreplicated = r.count;
+    pthread_mutex_unlock(&s->mu);
+    if (!r.nfids)
+        return;
+    uint8_t *b = malloc(4 + r.nfids * 16);
+    if (!b)
+        return;
+    b[0] = 1;
+    b[1] = b[2] = b[3] = 0;
+    memcpy(b + 4, fids, r.nfids * 16);
+    unsigned sent = 0;
+    for (unsigned i = 0; i < s->npeers && sent < (unsigned)s->o.copies; i++)
+        if (peer_up(&s->peers[i]) && net_send_frame(s->net, &s->peers[i].id, FS_SYNC_REPL, b, 4 + r.nfids * 16) == 0)
+            sent++;
+    free(b);
+}
+
+static void handle_repl(struct fs_sync *s, struct peer *p, const struct item *it)
+{
+    char idstr[10];
+    if (it->len < 4 || it->data[0] != 1 || (it->len - 4) % 16) {
+        lr_warn("sync: peer %s sent a malformed REPL frame: ignored", net_id_short(&p->id, idstr));
+        return;
+    }
+    if (s->o.cache_quota) {
+        struct st_usage u;
+        if (st_usage(s->st, &u) == 0 && u.local_bytes >= s->o.cache_quota / 100 * SYNC_EVICT_LOW) {
+            lr_debug("sync: peer %s asks for copies, but the cache is full", net_id_short(&p->id, idstr));
+            return;
+        }
+    }
+    st_txn *t;
+    if (st_txn_begin(s->st, ST_TXN_READ, &t))
+        return;
+    size_t n = (it->len - 4) / 16;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t ino;
+        if (st_fid_lookup(t, it->data + 4 + 16 * i, &ino))
+            continue;
+        /* What is here already, the peer learns now; the rest when the
+         * background fetches store it. */
+        struct st_span sp[256];
+        struct st_inode in;
+        if (st_inode_get(t, ino, &in) || !S_ISREG(in.mode))
+            continue;
+        for (uint64_t off = 0; off < in.size;) {
+            size_t k = 0;
+            if (st_file_read(t, ino, off, (size_t)LR_MIN(in.size - off, (uint64_t)SYNC_BG_WINDOW), sp,
+                             LR_ARRAY_SIZE(sp), &k) || k == 0)
+                break;
+            for (size_t j = 0; j < k; j++) {
+                off += sp[j].len;
+                if (sp[j].kind == ST_SPAN_DATA &&
+                    (!s->have.n || memcmp(s->have.h[s->have.n - 1].b, sp[j].hash.b, ST_HASH_LEN)))
+                    hashes_add(&s->have, &sp[j].hash);
+            }
+        }
+        bg_queue(s, ino);
+    }
+    st_txn_abort(t);
+}
+
+/* ---- eviction ------------------------------------------------------------- */
+
+void fs_sync_touch(struct fs_sync *s, const st_hash *h)
+{
+    if (!s->o.cache_quota)
+        return;
+    pthread_mutex_lock(&s->mu);
+    if (s->ntouch < SYNC_TOUCH_MAX &&
+        (!s->ntouch || memcmp(s->touch[s->ntouch - 1].b, h->b, ST_HASH_LEN)))
+        s->touch[s->ntouch++] = *h;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Record the chunk reads since the last call as uses now. */
+static void flush_touches(struct fs_sync *s)
+{
+    static __thread st_hash tv[SYNC_TOUCH_MAX];
+    pthread_mutex_lock(&s->mu);
+    size_t n = s->ntouch;
+    memcpy(tv, s->touch, n * sizeof(*tv));
+    s->ntouch = 0;
+    pthread_mutex_unlock(&s->mu);
+    if (!n)
+        return;
+    st_txn *t;
+    if (st_txn_begin(s->st, ST_TXN_WRITE, &t))
+        return;
+    uint64_t now = lr_now_real_ns() / 1000000000ull;
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        rc = st_chunk_touch(t, &tv[i], now);
+        if (rc == -ENOENT)
+            rc = 0;
+    }
+    if (rc)
+        st_txn_abort(t);
+    else
+        st_txn_commit(t);
+}
+
+/* Chunks that must stay: those of open files and of pinned files and
+ * directories (everything under a pinned directory). */
+struct keep {
+    st_txn *t;
+    struct hashes hs;
+    int err;
+};
+
+static int keep_extent(uint64_t ino, const struct st_extent *e, void *arg)
+{
+    (void)ino;
+    struct keep *k = arg;
+    return (k->err = hashes_add(&k->hs, &e->hash)) ? 1 : 0;
+}
+
+static int keep_tree(struct keep *k, uint64_t ino, int depth);
+
+static int keep_child(const struct st_dirent *d, void *arg)
+{
+    struct keep *k = arg;
+    if (d->type == DT_DIR)
+        return keep_tree(k, d->child, 1);
+    if (d->type == DT_REG)
+        return st_extent_foreach(k->t, d->child, 0, keep_extent, k) < 0 || k->err;
+    return 0;
+}
+
+static int keep_tree(struct keep *k, uint64_t ino, int depth)
+{
+    if (depth > 4096)
+        return 0; /* not a tree: fsck's business */
+    return st_dirent_foreach(k->t, ino, NULL, 0, keep_child, k) < 0 || k->err;
+}
+
+static int keep_pinned(const struct st_inode *in, void *arg)
+{
+    struct keep *k = arg;
+    if (!(in->flags & ST_INODE_PINNED))
+        return 0;
+    if (S_ISDIR(in->mode))
+        return keep_tree(k, in->ino, 0);
+    if (S_ISREG(in->mode))
+        return st_extent_foreach(k->t, in->ino, 0, keep_extent, k) < 0 || k->err;
+    return 0;
+}
+
+static int build_keep(struct fs_sync *s, st_txn *t, struct hashes *out)
+{
+    struct keep k = { .t = t };
+    int rc = st_inode_foreach(t, keep_pinned, &k);
+    if (!rc && s->fs) {
+        uint64_t *open;
+        size_t n;
+        if ((rc = fs_open_inodes(s->fs, &open, &n)) == 0) {
+            for (size_t i = 0; i < n && !rc; i++)
+                if (st_extent_foreach(t, open[i], 0, keep_extent, &k) < 0 || k.err)
+                    rc = k.err ? k.err : -EIO;
+            free(open);
+        }
+    }
+    if (rc || k.err) {
+        hashes_free(&k.hs);
+        return rc ? rc : k.err;
+    }
+    hashes_sort(&k.hs);
+    *out = k.hs;
+    return 0;
+}
+
+struct cand { uint64_t last_use; uint32_t len; st_hash h; };
+struct cands {
+    const struct hashes *keep;
+    unsigned need;
+    struct cand *c;
+    size_t n, cap;
+};
+
+static int cand_each(const st_hash *h, const struct st_chunkref *r, void *arg)
+{
+    struct cands *c = arg;
+    if (!(r->flags & ST_CHUNK_LOCAL) || (r->flags & ST_CHUNK_PINNED) || r->peers < c->need ||
+        hashes_has(c->keep, h))
+        return 0;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 1024;
+        struct cand *n = realloc(c->c, cap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        c->c = n;
+        c->cap = cap;
+    }
+    c->c[c->n++] = (struct cand){ r->last_use, r->len, *h };
+    return 0;
+}
+
+static int cand_cmp(const void *a, const void *b)
+{
+    const struct cand *x = a, *y = b;
+    return x->last_use < y->last_use ? -1 : x->last_use > y->last_use;
+}
+
+static unsigned evict_need(const struct fs_sync *s)
+{
+    return s->o.copies > 1 ? (unsigned)s->o.copies : 1;
+}
+
+/* Start a round: pick the least recently used chunks that may go and
+ * ask the peers recorded as holding them. */
+static void evict_start(struct fs_sync *s, uint64_t need_bytes)
+{
+    st_txn *t;
+    if (st_txn_begin(s->st, ST_TXN_READ, &t))
+        return;
+    struct hashes keep = { 0 };
+    struct cands c = { .keep = &keep, .need = evict_need(s) };
+    int rc = build_keep(s, t, &keep);
+    if (!rc)
+        rc = st_chunk_foreach(t, cand_each, &c);
+    if (rc || !c.n) {
+        if (!rc && !s->last_quota_warn) {
+            lr_warn("sync: the cache is over its quota by %llu bytes, but no chunk may go: the rest is "
+                    "pinned, open, or not yet known on %u peer(s)", (unsigned long long)need_bytes,
+                    evict_need(s));
+            s->last_quota_warn = 1;
+        }
+        goto out;
+    }
+    s->last_quota_warn = 0;
+    qsort(c.c, c.n, sizeof(*c.c), cand_cmp);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < c.n && sum < need_bytes && s->ev.n < SYNC_EVICT_BATCH; i++) {
+        hashes_add(&s->ev, &c.c[i].h);
+        sum += c.c[i].len;
+    }
+    hashes_sort(&s->ev);
+    free(s->ev_yes);
+    if (!(s->ev_yes = calloc(s->ev.n ? s->ev.n : 1, 1))) {
+        hashes_free(&s->ev);
+        goto out;
+    }
+    /* One HOLDQ per connected peer, naming the candidates it holds. */
+    for (unsigned i = 0; i < s->npeers; i++) {
+        struct peer *p = &s->peers[i];
+        if (!peer_up(p))
+            continue;
+        struct hashes q = { 0 };
+        for (size_t k = 0; k < s->ev.n; k++)
+            if (st_holder_has(t, &s->ev.h[k], p->id.b) == 1)
+                hashes_add(&q, &s->ev.h[k]);
+        if (q.n)
+            ask(s, p, &q, 1);
+        else
+            hashes_free(&q);
+    }
+    s->ev_deadline = lr_now_mono_ns() + SYNC_EVICT_WAIT_NS;
+    if (!s->ev_waiting) {
+        hashes_free(&s->ev); /* nobody to ask: try again later */
+        free(s->ev_yes);
+        s->ev_yes = NULL;
+    }
+out:
+    st_txn_abort(t);
+    hashes_free(&keep);
+    free(c.c);
+}
+
+/* Answers are in (or late): drop what enough peers confirmed, unless it
+ * became pinned or needed by an open file meanwhile. */
+static void evict_finish(struct fs_sync *s)
+{
+    st_txn *t;
+    struct hashes keep = { 0 };
+    uint64_t chunks = 0, bytes = 0;
+    unsigned need = evict_need(s);
+    int rc = st_txn_begin(s->st, ST_TXN_WRITE, &t);
+    if (!rc)
+        rc = build_keep(s, t, &keep);
+    size_t first = s->dropped.n;
+    for (size_t i = 0; i < s->ev.n && !rc; i++) {
+        struct st_chunkref r;
+        if (s->ev_yes[i] < need || hashes_has(&keep, &s->ev.h[i]) ||
+            st_chunk_info(t, &s->ev.h[i], &r) || !(r.flags & ST_CHUNK_LOCAL))
+            continue;
+        if ((rc = st_chunk_evict(t, &s->ev.h[i])))
+            break;
+        hashes_add(&s->dropped, &s->ev.h[i]);
+        chunks++;
+        bytes += r.len;
+    }
+    if (t)
+        rc = rc ? (st_txn_abort(t), rc) : st_txn_commit(t);
+    if (rc) {
+        lr_error("sync: evicting chunks failed: %s", lr_strerror(rc));
+        s->dropped.n = first;
+    } else if (chunks) {
+        lr_info("sync: evicted %llu chunks (%llu bytes) held by peers", (unsigned long long)chunks,
+                (unsigned long long)bytes);
+        pthread_mutex_lock(&s->mu);
+        s->evicted_chunks += chunks;
+        s->evicted_bytes += bytes;
+        pthread_mutex_unlock(&s->mu);
+    }
+    hashes_free(&keep);
+    hashes_free(&s->ev);
+    free(s->ev_yes);
+    s->ev_yes = NULL;
+    for (unsigned i = 0; i < s->nreqs;)
+        if (s->reqs[i].evict)
+            req_drop(s, i);
+        else
+            i++;
+    s->ev_waiting = 0;
+}
+
+static void evict_tick(struct fs_sync *s, uint64_t now)
+{
+    /* expire unanswered queries */
+    for (unsigned i = 0; i < s->nreqs;)
+        if (now > s->reqs[i].deadline)
+            req_drop(s, i);
+        else
+            i++;
+    if (s->ev.n) {
+        if (!s->ev_waiting || now > s->ev_deadline)
+            evict_finish(s);
+        return;
+    }
+    struct st_usage u;
+    if (st_usage(s->st, &u) == 0) {
+        pthread_mutex_lock(&s->mu);
+        s->cache_bytes = u.local_bytes;
+        pthread_mutex_unlock(&s->mu);
+    }
+    if (!s->o.cache_quota || now - s->last_evict_ns < SYNC_EVICT_PERIOD_NS)
+        return;
+    s->last_evict_ns = now;
+    flush_touches(s);
+    uint64_t low = s->o.cache_quota / 100 * SYNC_EVICT_LOW;
+    if (u.local_bytes > s->o.cache_quota)
+        evict_start(s, u.local_bytes - low);
+}
+
+void fs_sync_status(struct fs_sync *s, struct fs_sync_status *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct st_usage u;
+    uint64_t cache = 0;
+    if (st_usage(s->st, &u) == 0)
+        cache = u.local_bytes;
+    pthread_mutex_lock(&s->mu);
+    out->cache_bytes = cache;
+    out->cache_quota = s->o.cache_quota;
+    out->copies = s->o.copies < 0 ? 0 : (unsigned)s->o.copies;
+    out->unreplicated = s->o.copies > 0 ? s->unreplicated : 0;
+    out->evicted_chunks = s->evicted_chunks;
+    out->evicted_bytes = s->evicted_bytes;
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* ---- the thread --------------------------------------------------------- */
 
 static void *sync_main(void *arg)
@@ -995,7 +1789,7 @@ static void *sync_main(void *arg)
                 if (p) {
                     int up = it->state != NET_PEER_DOWN;
                     if (up && !p->connected)
-                        p->hello_due = 1;
+                        p->hello_due = p->refresh_due = 1;
                     if (!up)
                         p->streaming = 0;
                     p->connected = up;
@@ -1019,9 +1813,14 @@ static void *sync_main(void *arg)
                 send_hello(s, p);
             if (p->streaming)
                 more |= send_log(s, p);
+            if (p->refresh_due)
+                refresh_peer(s, p);
         }
+        flush_have(s);
         if (s->nbg)
             bg_step(s); /* arriving chunks wake us to start the next ones */
+        evict_tick(s, now);
+        repl_tick(s, now);
         /* Even with nothing queued, poll the log: local commits (the file
          * system) are cheap to notice this way and need no coupling. */
         if (more)
@@ -1042,6 +1841,11 @@ int fs_sync_new(st_store *st, struct fs *f, const struct fs_sync_opts *o, struct
     s->o = *o;
     if (!s->o.fetch_timeout_ms)
         s->o.fetch_timeout_ms = 5000;
+    if (s->o.copies < 0)
+        s->o.copies = FS_SYNC_COPIES_DEFAULT;
+    if (s->o.push_after_s < 0)
+        s->o.push_after_s = FS_SYNC_PUSH_AFTER_DEFAULT;
+    s->unreplicated = -1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     struct st_meta m;
@@ -1134,6 +1938,12 @@ void fs_sync_free(struct fs_sync *s)
     free(s->inv);
     free(s->orph);
     free(s->bg);
+    hashes_free(&s->have);
+    hashes_free(&s->dropped);
+    hashes_free(&s->ev);
+    free(s->ev_yes);
+    while (s->nreqs)
+        req_drop(s, 0);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s);

@@ -19,7 +19,25 @@
  *  - with opts.replicate, fetches in the background every chunk of every
  *    file that is not held here (at most SYNC_BG_INFLIGHT at a time), so
  *    this device keeps a full copy: files a peer changes are queued as
- *    their records land, and all files are scanned once at start.
+ *    their records land, and all files are scanned once at start;
+ *  - fetches in the background the new data of pinned files that peers
+ *    change (a pinned file stays local; see evicts below);
+ *  - counts copies: records which peers hold each chunk (store.h, "chunk
+ *    holders") from the fetches it makes and from peers' HAVE frames, and
+ *    re-checks a peer's records with HOLDQ when it connects;
+ *  - pushes: files whose data is held here but known on fewer than
+ *    opts.copies peers, opts.push_after_s after their last change, are
+ *    sent to peers in a REPL frame; a peer with room fetches them;
+ *  - evicts: with opts.cache_quota, when the chunk data passes the quota
+ *    it picks the least recently used chunks that are not pinned (inode
+ *    flag ST_INODE_PINNED on the file or a directory above it), not
+ *    needed by an open file, and recorded on at least max(copies, 1)
+ *    peers; asks those peers (HOLDQ) and drops only the chunks that
+ *    enough of them confirm holding right now. A peer answers "busy" for
+ *    chunks it is itself evicting, so two peers never drop the last two
+ *    copies at once.
+ * Known limit: chunks first written here are not announced; peers learn of
+ * them when they fetch them (an under-count only keeps more data here).
  * Frame formats: docs/PROTOCOL.md, "Synchronization frames".
  *
  * Threads: fs_sync_new/start/stop/free from the daemon's main thread;
@@ -42,13 +60,37 @@ struct fs_sync;
 enum {
     FS_SYNC_HELLO = NET_FRAME_APP_MIN,  /* 0x100 */
     FS_SYNC_DATA,                       /* 0x101 */
+    FS_SYNC_HAVE,                       /* 0x102 chunks the sender now holds / dropped */
+    FS_SYNC_HOLDQ,                      /* 0x103 which of these chunks do you hold? */
+    FS_SYNC_HOLDA,                      /* 0x104 the answer */
+    FS_SYNC_REPL,                       /* 0x105 please keep a copy of these files */
 };
+
+#define FS_SYNC_COPIES_DEFAULT 1
+#define FS_SYNC_PUSH_AFTER_DEFAULT 30 /* s: a file is pushed to peers this long after its last change */
 
 struct fs_sync_opts {
     const char *listen[NET_MAX_LISTEN]; /* "host:port" (NULL-ended); none: no network */
     unsigned fetch_timeout_ms;           /* bound for an on-demand read, default 5000 */
     int replicate;                       /* fetch every file's data in the background */
+    uint64_t cache_quota;                /* bytes of chunk data kept here; 0: no limit */
+    int copies;                          /* peers new data is pushed to and that must hold a
+                                          * chunk before it is evicted; < 0: default */
+    int push_after_s;                    /* seconds after a file's last change; < 0: default */
 };
+
+/* Figures for `landro status`. */
+struct fs_sync_status {
+    uint64_t cache_bytes;      /* pages of chunk data in the store */
+    uint64_t cache_quota;      /* 0: no limit */
+    unsigned copies;
+    int64_t unreplicated;      /* files with data here not yet known on `copies` peers; -1: not counted yet */
+    uint64_t evicted_chunks, evicted_bytes; /* since the mount */
+};
+void fs_sync_status(struct fs_sync *s, struct fs_sync_status *out);
+
+/* A reader used chunk h (LRU for the cache quota). Cheap; any thread. */
+void fs_sync_touch(struct fs_sync *s, const st_hash *h);
 
 /* Create the network node (identity from the store directory) and the
  * sync state. f may be NULL (no kernel to invalidate: tests, tools). */

@@ -24,7 +24,7 @@ mkdir -p "$T/mnt-a" "$T/mnt-b" "$T/mnt-h"
 
 # --- help and usage ---------------------------------------------------------
 check "landro --help lists the commands" sh -c "'$L' --help | grep -q '^  status'"
-for c in init mount unmount id volume peer status pin; do
+for c in init mount unmount id volume peer status pin unpin; do
     check "landro $c --help exits 0 with a usage line" sh -c "'$L' $c --help | grep -q '^usage: landro $c'"
 done
 check "an unknown command is a usage error (2)" expect 2 "unknown command 'frobnicate'" "$L" frobnicate
@@ -96,7 +96,10 @@ assert p["connections"] >= 1 and p["rtt_us"] > 0, p
 assert isinstance(d["transfers"]["fetches_in_flight"], int)
 c = d["cache"]
 assert c["inodes"] >= 1 and c["map_bytes"] > 0 and c["local_chunks"] <= c["chunks"], c
-assert d["conflicts"] == 0 and d["unreplicated_files"] is None
+assert c["quota"] == 0 and c["bytes"] >= 0 and c["evicted_chunks"] == 0, c
+assert d["conflicts"] == 0 and d["copies"] == 1, d
+u = d["unreplicated_files"]
+assert u is None or (isinstance(u, int) and u >= 0), u
 PY
 check "status text by mount point names the store and a healthy peer" sh -c "'$L' status '$T/mnt-b' > '$T/st.txt' && grep -q '^store: *$T/b' '$T/st.txt' && grep -q 'state healthy' '$T/st.txt'"
 check "log_level = warn from landro.conf kept info messages out" sh -c "! grep -q 'info:' '$T/log-a'"
@@ -121,6 +124,11 @@ check "pin: refuses a path outside a landro mount" expect 1 "not on a mounted la
 check "pin reads every file under a path" sh -c "'$L' pin '$T/mnt-b' > '$T/pin.out' 2>&1 && grep -q 'pinned 4 of 4 files' '$T/pin.out'"
 check "after pin every chunk is local on b" [ "$(getfattr 2>/dev/null --only-values -n user.landro.chunks "$T/mnt-b/data.bin")" = "$total/$total" ]
 check "pinned data equals the original" cmp -s "$T/mnt-a/data.bin" "$T/mnt-b/data.bin"
+check "pin marks the mount's root pinned" [ "$(getfattr 2>/dev/null --only-values -n user.landro.pinned "$T/mnt-b")" = 1 ]
+check "unpin: refuses a path outside a landro mount" expect 1 "not on a mounted landro file system" "$L" unpin "$T"
+check "unpin clears the marks under a path" sh -c "'$L' unpin '$T/mnt-b' > '$T/unpin.out' 2>&1 && grep -q 'unpinned 1 ' '$T/unpin.out' && [ \"\$(getfattr --only-values -n user.landro.pinned '$T/mnt-b' 2>/dev/null)\" = 0 ]"
+check "user.landro.pinned accepts only 0 or 1" sh -c "! setfattr -n user.landro.pinned -v 2 '$T/mnt-b/data.bin' 2>/dev/null"
+check "the other user.landro.* attributes are read-only" sh -c "! setfattr -n user.landro.chunks -v 1 '$T/mnt-b/data.bin' 2>/dev/null"
 echo copy > "$T/mnt-a/notes.sync-conflict-20250101-120000-ABCD.txt"
 check "user.landro.conflict is 1 for a conflict copy" [ "$(getfattr 2>/dev/null --only-values -n user.landro.conflict "$T/mnt-a/notes.sync-conflict-20250101-120000-ABCD.txt")" = 1 ]
 conflicts() { "$L" status --json --store "$T/$1" | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["conflicts"] == 1 else 1)'; }

@@ -21,6 +21,7 @@ int versions_main(int argc, char **argv);
 int restore_main(int argc, char **argv);
 int status_main(int argc, char **argv);
 int pin_main(int argc, char **argv);
+int unpin_main(int argc, char **argv);
 /* `landro STORE MOUNTPOINT [-o OPTS]`: how mount.fuse3 runs us for
  * `mount -t fuse.landro` and /etc/fstab (helper.c). */
 int helper_main(int argc, char **argv);

@@ -29,6 +29,36 @@ int cmd_addr_valid(const char *a, int allow_port0)
     return 1;
 }
 
+int cmd_parse_size(const char *s, uint64_t *out)
+{
+    if (!strcmp(s, "none")) {
+        *out = 0;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    if (!*s || *s == '-')
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    unsigned shift = 0;
+    switch (*end) {
+    case 0: break;
+    case 'k': case 'K': shift = 10; break;
+    case 'm': case 'M': shift = 20; break;
+    case 'g': case 'G': shift = 30; break;
+    case 't': case 'T': shift = 40; break;
+    default: return -1;
+    }
+    if (*end && end[1] && strcmp(end + 1, "iB") && strcmp(end + 1, "B"))
+        return -1;
+    if (shift && v > (UINT64_MAX >> shift))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
 static char *trim(char *s)
 {
     while (*s == ' ' || *s == '\t')
@@ -110,12 +140,37 @@ static int on_pair(void *user, const char *section, const char *name, const char
             return fail(p, "bad replicate '%s' (expected yes or no)%s", value, "");
         return 1;
     }
-    return fail(p, "unknown key '%s' (known: listen, fetch_timeout_ms, log_level, replicate)%s", name, "");
+    if (!strcmp(name, "cache_quota")) {
+        if (cmd_parse_size(value, &c->cache_quota))
+            return fail(p, "bad cache_quota '%s' (expected a size such as 512M, 20G or none)%s", value, "");
+        c->has_cache_quota = 1;
+        return 1;
+    }
+    if (!strcmp(name, "copies")) {
+        char *end;
+        long v = strtol(value, &end, 10);
+        if (!value[0] || *end || v < 0 || v > 16)
+            return fail(p, "bad copies '%s' (expected 0 to 16)%s", value, "");
+        c->copies = (int)v;
+        return 1;
+    }
+    if (!strcmp(name, "push_after")) {
+        char *end;
+        long v = strtol(value, &end, 10);
+        if (!value[0] || *end || v < 0 || v > 86400)
+            return fail(p, "bad push_after '%s' (expected seconds, 0 to 86400)%s", value, "");
+        c->push_after = (int)v;
+        return 1;
+    }
+    return fail(p, "unknown key '%s' (known: listen, fetch_timeout_ms, log_level, replicate, "
+                   "cache_quota, copies, push_after)%s", name, "");
 }
 
 int cmd_config_parse(const char *path, struct cmd_config *c)
 {
     memset(c, 0, sizeof(*c));
+    c->copies = -1;
+    c->push_after = -1;
     FILE *f = fopen(path, "re");
     if (!f) {
         if (errno == ENOENT)

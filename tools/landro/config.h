@@ -9,6 +9,16 @@
  *   log_level = info               error | warn | info | debug
  *   replicate = no                 yes: keep a full copy of every file's
  *                                  data here, fetched in the background
+ *   cache_quota = 20G              chunk data kept here before the least
+ *                                  recently used chunks held by peers are
+ *                                  evicted; K/M/G/T suffixes (powers of
+ *                                  1024); 0 or none: no limit (default)
+ *   copies = 1                     peers that must hold a chunk before it
+ *                                  may be evicted, and that new files are
+ *                                  pushed to in the background (0..16;
+ *                                  0: no push, eviction still needs 1)
+ *   push_after = 30                seconds after a file's last change before
+ *                                  it is pushed to peers (0..86400)
  *
  * '#' and ';' start comments. Peers are not configured here: they live in
  * the store's peer database ('landro peer add'). Command-line flags
@@ -30,6 +40,10 @@ struct cmd_config {
     unsigned nlisten;
     unsigned fetch_timeout_ms;        /* 0: not set */
     int replicate;                    /* 1: replicate = yes */
+    int has_cache_quota;
+    uint64_t cache_quota;             /* bytes, 0: no limit */
+    int copies;                       /* -1: not set */
+    int push_after;                   /* -1: not set */
     int has_log_level;
     enum lr_level log_level;
 };
@@ -41,6 +55,10 @@ int cmd_config_load(const char *dir, struct cmd_config *c);
 /* Parse the file at path (for tests and 'load'). Same returns. */
 int cmd_config_parse(const char *path, struct cmd_config *c);
 void cmd_config_release(struct cmd_config *c);
+
+/* A size such as 512M, 20G, 1T or a plain byte count ("none": 0) into
+ * *out. -1 if malformed. */
+int cmd_parse_size(const char *s, uint64_t *out);
 
 /* host:port with a numeric port 0..65535 (0: any free port); [v6]:port. */
 int cmd_addr_valid(const char *a, int allow_port0);

@@ -33,12 +33,18 @@ static void mount_usage(FILE *out)
                  "      --offline      no network: serve local data only\n"
                  "      --replicate    keep a full copy here: fetch every file's data in the\n"
                  "                     background, not only when it is read\n"
+                 "      --cache-quota SIZE  evict the least recently used chunks that peers\n"
+                 "                     hold once chunk data passes SIZE (e.g. 20G; none)\n"
+                 "      --copies N     peers new data is pushed to, and that must hold a\n"
+                 "                     chunk before it is evicted (default 1)\n"
+                 "      --push-after S seconds after a file's last change before it is\n"
+                 "                     pushed to peers (default 30)\n"
                  "  -f, --foreground   do not detach; log to stderr\n"
                  "  -d, --debug        debug logging (implies -f)\n"
                  "  -s, --store DIR    the store (default $XDG_DATA_HOME/landro/default)\n"
                  "  -o OPTS            comma-separated: allow_other\n"
                  "Settings in STORE/landro.conf (listen, fetch_timeout_ms, log_level,\n"
-                 "replicate) apply\n"
+                 "replicate, cache_quota, copies, push_after) apply\n"
                  "unless a flag overrides them. 'landro status' asks the daemon over\n"
                  "STORE/control.sock.\n"
                  "Stops on SIGINT/SIGTERM or when unmounted (landro unmount, fusermount3 -u).\n");
@@ -126,11 +132,15 @@ int mount_main(int argc, char **argv)
         { "listen", required_argument, NULL, 'l' },
         { "offline", no_argument, NULL, 'O' },
         { "replicate", no_argument, NULL, 'R' },
+        { "cache-quota", required_argument, NULL, 'Q' },
+        { "copies", required_argument, NULL, 'C' },
+        { "push-after", required_argument, NULL, 'P' },
         { "help", no_argument, NULL, 'h' },
         { 0 },
     };
     struct fs_opts fo = { 0 };
-    struct fs_sync_opts so = { 0 };
+    struct fs_sync_opts so = { .copies = -1, .push_after_s = -1 };
+    int has_quota = 0;
     unsigned nlisten = 0;
     const char *store = NULL;
     int foreground = 0, offline = 0, c;
@@ -146,6 +156,33 @@ int mount_main(int argc, char **argv)
             break;
         case 'O': offline = 1; break;
         case 'R': so.replicate = 1; break;
+        case 'Q':
+            if (cmd_parse_size(optarg, &so.cache_quota)) {
+                fprintf(stderr, "landro: bad --cache-quota '%s' (expected a size such as 512M, 20G or none)\n", optarg);
+                return 2;
+            }
+            has_quota = 1;
+            break;
+        case 'C': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (!optarg[0] || *end || v < 0 || v > 16) {
+                fprintf(stderr, "landro: bad --copies '%s' (expected 0 to 16)\n", optarg);
+                return 2;
+            }
+            so.copies = (int)v;
+            break;
+        }
+        case 'P': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (!optarg[0] || *end || v < 0 || v > 86400) {
+                fprintf(stderr, "landro: bad --push-after '%s' (expected seconds, 0 to 86400)\n", optarg);
+                return 2;
+            }
+            so.push_after_s = (int)v;
+            break;
+        }
         case 'f': foreground = 1; break;
         case 'd': foreground = 1; lr_log_set_level(LR_LOG_DEBUG); break;
         case 's': store = optarg; break;
@@ -179,6 +216,12 @@ int mount_main(int argc, char **argv)
         so.fetch_timeout_ms = cfg.fetch_timeout_ms;
     if (cfg.replicate)
         so.replicate = 1;
+    if (!has_quota && cfg.has_cache_quota)
+        so.cache_quota = cfg.cache_quota;
+    if (so.copies < 0)
+        so.copies = cfg.copies;
+    if (so.push_after_s < 0)
+        so.push_after_s = cfg.push_after;
     if (cfg.has_log_level && !cmd_log_level_set && lr_log_get_level() != LR_LOG_DEBUG)
         lr_log_set_level(cfg.log_level);
 

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# test_evict.sh - copy counting, the cache quota, pin/unpin and pushing new
+# data to peers (issue #5 "pin and evict", #7 status):
+#  - B reads A's files past its quota: the least recently used chunks go,
+#    but only chunks A confirms holding; re-reading fetches them again;
+#  - a pinned file stays whole under pressure; unpin lets it go;
+#  - data written on B that no peer holds is never evicted, and status
+#    counts it as not replicated; once pushed to A (copies = 1) it counts
+#    as replicated and may go;
+#  - with A gone, evicted data fails with EIO in bound, the rest reads.
+# Needs root and /dev/fuse. Prints "N passed, N failed".
+NAME=evict PORTBASE=49700
+. "$(dirname "$0")/peers_lib.sh"
+
+MiB=1048576
+QUOTA=$((6 * MiB))
+json() { # json NAME EXPR: evaluate EXPR over B's (or A's) status document d
+    "$L" status --json --store "$T/$1" 2>/dev/null |
+        python3 -c "import json,sys; d=json.load(sys.stdin); print($2)"
+}
+chunks() { getfattr --absolute-names --only-values -n user.landro.chunks "$1" 2>/dev/null; }
+whole() { local v; v=$(chunks "$1") && [ -n "$v" ] && [ "${v%/*}" = "${v#*/}" ]; }
+partial() { local v; v=$(chunks "$1") && [ -n "$v" ] && [ "${v%/*}" != "${v#*/}" ]; }
+under_quota() { [ "$(json b "d['cache']['bytes'] <= $QUOTA")" = True ]; }
+
+peers a b
+up a --copies 0
+up b --cache-quota $QUOTA --push-after 1
+for f in f1 f2 f3 f4; do
+    head -c $((8 * MiB)) /dev/urandom > "$T/$f"
+    cp "$T/$f" "$T/mnt-a/$f"
+done
+wait_for 30 sh -c "[ \$(stat -c %s '$T/mnt-b/f4' 2>/dev/null) = $((8 * MiB)) ]"
+
+check "status shows the quota" sh -c "[ \"\$(\"$L\" status --store '$T/b' | grep -c 'quota 6.0 MiB')\" = 1 ]"
+for f in f1 f2 f3; do cmp -s "$T/$f" "$T/mnt-b/$f" || bad "B reads $f"; done
+check "B evicts down to its quota after reading 24 MiB" wait_for 20 under_quota
+check "status counts evicted chunks" test "$(json b "d['cache']['evicted_chunks'] > 0")" = True
+check "the least recently used file lost chunks" partial "$T/mnt-b/f1"
+check "re-reading an evicted file fetches it again, intact" cmp -s "$T/f1" "$T/mnt-b/f1"
+
+# pin: f2 stays whole while f3 and f4 are read
+"$L" pin -q "$T/mnt-b/f2" >/dev/null
+check "pin marks the file" test "$(getfattr --absolute-names --only-values -n user.landro.pinned "$T/mnt-b/f2")" = 1
+check "pin makes the file whole" whole "$T/mnt-b/f2"
+for f in f3 f4; do dd if="$T/mnt-b/$f" iflag=nocache count=0 status=none; cat "$T/mnt-b/$f" > /dev/null; done
+sleep 3
+wait_for 20 under_quota
+check "a pinned file stays whole under pressure" whole "$T/mnt-b/f2"
+head -c $MiB /dev/urandom >> "$T/mnt-a/f2"
+cat "$T/mnt-a/f2" > "$T/f2"
+check "a peer's change to a pinned file is fetched without a read" wait_for 20 sh -c \
+    "[ \$(stat -c %s '$T/mnt-b/f2') = $((9 * MiB)) ] && v=\$(getfattr --absolute-names --only-values -n user.landro.chunks '$T/mnt-b/f2') && [ \"\${v%/*}\" = \"\${v#*/}\" ]"
+check "and reads as A wrote it" cmp -s "$T/f2" "$T/mnt-b/f2"
+mkdir "$T/mnt-b/keep"
+"$L" pin -q "$T/mnt-b/keep" >/dev/null
+check "a pinned directory is marked" test "$(getfattr --absolute-names --only-values -n user.landro.pinned "$T/mnt-b/keep")" = 1
+
+# B's own data: no peer holds it, so it stays, and status says so
+head -c $((8 * MiB)) /dev/urandom > "$T/g"
+cp "$T/g" "$T/mnt-b/keep/g"   # under the pinned dir: pinned
+head -c $((4 * MiB)) /dev/urandom > "$T/h"
+cp "$T/h" "$T/mnt-b/h"
+sleep 3
+check "data only B holds is never evicted" whole "$T/mnt-b/h"
+check "a file in a pinned directory stays whole" whole "$T/mnt-b/keep/g"
+# A has no quota: B pushes h and g (copies = 1, after 1 s) and A fetches them
+check "A gets a copy of B's new files in the background" wait_for 30 whole "$T/mnt-a/h"
+check "B's status then counts no file as unreplicated" wait_for 20 sh -c "[ \"\$(\"$L\" status --json --store '$T/b' | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"unreplicated_files\"])')\" = 0 ]"
+check "A's copy is intact" cmp -s "$T/h" "$T/mnt-a/h"
+check "once A holds it, B may evict it" wait_for 20 partial "$T/mnt-b/h"
+
+# unpin lets f2 go
+"$L" unpin -q "$T/mnt-b/f2" >/dev/null
+check "unpin clears the mark" test "$(getfattr --absolute-names --only-values -n user.landro.pinned "$T/mnt-b/f2")" = 0
+for f in f3 f1; do dd if="$T/mnt-b/$f" iflag=nocache count=0 status=none; cat "$T/mnt-b/$f" > /dev/null; done
+check "an unpinned file may be evicted again" wait_for 20 partial "$T/mnt-b/f2"
+
+# A goes away: what B evicted fails in bound, the rest reads
+"$L" unmount "$T/mnt-a"
+start=$SECONDS
+dd if="$T/mnt-b/f2" iflag=nocache count=0 status=none   # drop the kernel's cached pages
+check "with A gone, an evicted file fails with EIO" sh -c "! cat '$T/mnt-b/f2' > /dev/null 2>'$T/err' && grep -q 'Input/output error' '$T/err'"
+check "within the fetch bound" test $((SECONDS - start)) -lt 30
+check "the pinned directory's file still reads" cmp -s "$T/g" "$T/mnt-b/keep/g"
+
+check "a bad cache_quota is refused" sh -c "echo 'cache_quota = lots' > '$T/a/landro.conf'; '$L' mount --store '$T/a' '$T/mnt-a' 2>&1 | grep -q 'bad cache_quota'"
+check "a bad --copies is refused" sh -c "'$L' mount --copies 99 --store '$T/a' '$T/mnt-a' 2>&1 | grep -q 'bad --copies'"
+"$L" unmount "$T/mnt-b"
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
