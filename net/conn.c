@@ -601,9 +601,9 @@ static void data_recv(struct net_conn *c, struct net_stream *s, uint32_t flags, 
         if (s->got != s->dh.len) {
             lr_warn("peer %s ended request %u after %zu of %u bytes", c->name, s->dh.req, s->got, s->dh.len);
             net_node_attempt_failed(f, LR_EPROTO);
+            free(s->buf);
         } else
             net_node_on_chunk(c, f, s->buf, s->got);
-        free(s->buf);
         s->buf = NULL;
     }
 }

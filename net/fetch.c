@@ -35,6 +35,11 @@ void net_fetch_detach(struct net_fetch *f)
 
 void net_fetch_mark_tried(struct net_fetch *f, struct net_peer *p)
 {
+    net_fetch_mark_tried_id(f, &p->id);
+}
+
+void net_fetch_mark_tried_id(struct net_fetch *f, const net_id *id)
+{
     if (f->ntried == f->tried_cap) {
         unsigned cap = f->tried_cap ? f->tried_cap * 2 : 4;
         net_id *t = realloc(f->tried, cap * sizeof(*t));
@@ -43,7 +48,7 @@ void net_fetch_mark_tried(struct net_fetch *f, struct net_peer *p)
         f->tried = t;
         f->tried_cap = cap;
     }
-    f->tried[f->ntried++] = p->id;
+    f->tried[f->ntried++] = *id;
 }
 
 static int fetch_tried(const struct net_fetch *f, const struct net_peer *p)
@@ -54,8 +59,8 @@ static int fetch_tried(const struct net_fetch *f, const struct net_peer *p)
     return 0;
 }
 
-void net_fetch_finish(struct net_node *n, struct net_fetch *f, int err, const uint8_t *data, size_t len,
-                         const net_id *from)
+/* Take f off n->fetches (and its connection). */
+void net_fetch_unlink(struct net_node *n, struct net_fetch *f)
 {
     net_fetch_detach(f);
     if (f->prev)
@@ -64,6 +69,13 @@ void net_fetch_finish(struct net_node *n, struct net_fetch *f, int err, const ui
         n->fetches = f->next;
     if (f->next)
         f->next->prev = f->prev;
+    f->next = f->prev = NULL;
+}
+
+void net_fetch_finish(struct net_node *n, struct net_fetch *f, int err, const uint8_t *data, size_t len,
+                         const net_id *from)
+{
+    net_fetch_unlink(n, f);
     f->cb(f->ctx, err, &f->h, data, len, from);
     free(f->peers);
     free(f->tried);
@@ -119,22 +131,28 @@ void net_node_on_notfound(struct net_conn *c, uint32_t req, const st_hash *h)
         }
 }
 
-void net_node_on_chunk(struct net_conn *c, struct net_fetch *f, const uint8_t *data, size_t len)
+void net_node_on_chunk(struct net_conn *c, struct net_fetch *f, uint8_t *buf, size_t len)
 {
     struct net_node *n = c->node;
-    if (!st_hash_verify(data, len, &f->h)) {
+    struct net_peer *p = f->peer;
+    net_id from = p->id;
+    if (net_verify_room(n) && net_verify_submit(n, f, &from, buf, len) == 0) {
+        net_fetch_dispatch_waiting(n); /* f's connection has a free slot */
+        return;
+    }
+    if (!st_hash_verify(buf, len, &f->h)) {
         char hex[65];
         lr_warn("peer %s sent %zu bytes that do not hash to chunk %s", c->name, len, st_hash_hex(&f->h, hex));
+        free(buf);
         net_node_attempt_failed(f, LR_EHASH);
         return;
     }
-    struct net_peer *p = f->peer;
     p->chunks_ok++;
     p->bytes_rx += len;
     p->consec_fail = 0;
     p->win_ok[0]++;
-    net_id from = p->id;
-    net_fetch_finish(n, f, 0, data, len, &from);
+    net_fetch_finish(n, f, 0, buf, len, &from);
+    free(buf);
     net_fetch_dispatch_waiting(n);
 }
 
@@ -263,7 +281,7 @@ int net_fetch_sync(struct net_node *n, const st_hash *h, const net_id *peers, un
 {
     if (!n->started || n->stopped)
         return -ENOTCONN; /* nobody would ever answer: do not block */
-    if (pthread_equal(pthread_self(), n->thread))
+    if (pthread_equal(pthread_self(), n->thread) || net_on_verifier_thread())
         return -EDEADLK;
     struct sync_fetch s = { .buf = buf, .cap = cap };
     pthread_mutex_init(&s.m, NULL);

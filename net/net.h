@@ -20,12 +20,16 @@
  * "MFRG-GZDF-...-MZXQ-K" (see net_id_format and docs/PROTOCOL.md).
  *
  * Threads. A node runs one network thread (net_node_start) that owns the
- * UDP socket, every connection and every timer. Every callback in
- * struct net_config and every net_fetch callback runs on that thread and
- * must not block (no disk fsync, no waiting on other threads). The
- * functions below may be called from any thread unless stated; work they
- * hand to the network thread goes through one locked queue and one
- * eventfd wake-up. net_node_free must not be called from a callback.
+ * UDP socket, every connection and every timer, and a few chunk verifier
+ * threads (cfg.verify_threads) that check fetched chunks' SHA-256 off
+ * the network thread. Every callback in struct net_config runs on the
+ * network thread; a net_fetch callback runs on the network thread or on
+ * a verifier thread (never two at once for the same fetch, exactly once
+ * per fetch). Callbacks must not block (no disk fsync, no waiting on
+ * other threads). The functions below may be called from any thread
+ * unless stated; work they hand to the network thread goes through one
+ * locked queue and one eventfd wake-up. net_node_free and
+ * net_node_stop must not be called from a callback.
  *
  * Memory. Buffers passed to callbacks are valid only during the call.
  * Functions that take a payload copy it before returning.
@@ -123,6 +127,8 @@ struct net_config {
     unsigned idle_ms;                  /* close extra pool connections idle this long, default 30000 */
     unsigned ping_ms;                  /* control ping period, default 1000 */
     unsigned attempt_ms;               /* per-peer request attempt timeout, default 5000 */
+    unsigned verify_threads;           /* chunk verifier threads, 1..8; default (0): one per
+                                          online CPU beyond the first, at least one */
     net_get_chunk_fn get_chunk;
     net_on_frame_fn on_frame;
     net_on_peer_state_fn on_peer_state;
@@ -165,7 +171,8 @@ int net_peer_remove(struct net_node *n, const net_id *peer);
  * or LR_ETIMEDOUT (nobody answered in time), -ENOENT (every peer asked
  * said it does not have the chunk), LR_EHASH (the only answers were
  * wrong bytes), -ECANCELED (node stopped). from = the peer that delivered
- * (NULL on error). Called exactly once, on the network thread. */
+ * (NULL on error). Called exactly once, on the network thread or a
+ * verifier thread; never after net_node_stop has returned. */
 typedef void (*net_fetch_cb)(void *ctx, int err, const st_hash *h, const uint8_t *data,
                              size_t len, const net_id *from);
 
@@ -183,7 +190,7 @@ int net_fetch(struct net_node *n, const st_hash *h, const net_id *peers, unsigne
 /* Synchronous convenience: blocks the calling thread until the fetch ends
  * (at most timeout_ms). The chunk goes to buf (cap bytes; -EOVERFLOW if it
  * does not fit). -ENOTCONN if the node is not running, -EDEADLK if called
- * on the network thread. */
+ * on the network thread or a verifier thread (from a callback). */
 int net_fetch_sync(struct net_node *n, const st_hash *h, const net_id *peers, unsigned npeers,
                    unsigned timeout_ms, void *buf, size_t cap, size_t *len);
 

@@ -29,6 +29,8 @@
 #define NET_RXBUF 65536           /* one received datagram (or GRO batch) */
 #define NET_GSO_MAX 65507         /* one GSO batch: the payload of one IPv4 UDP datagram at most */
 #define NET_PKT_MAX 16376         /* largest QUIC packet (PMTUD's last probe): NET_GSO_MAX / 4 */
+#define NET_VERIFY_MAX 32         /* chunks waiting for or in verification, per node */
+#define NET_VERIFY_THREADS_MAX 8
 #define NET_APPERR_PROTO 1        /* QUIC application error codes */
 #define NET_APPERR_REFUSED 2
 #define NET_APPERR_SHUTDOWN 3
@@ -151,6 +153,7 @@ struct net_fetch {
 };
 
 struct net_cmd;
+struct net_vjob;
 
 struct net_sock {
     struct net_node *node;
@@ -204,6 +207,15 @@ struct net_node {
     uint64_t last_tick_ns, last_stats_ns;
     struct net_delayed *delay_head, *delay_tail;
     struct event *delay_ev;
+    /* chunk verifiers (verify.c) */
+    pthread_t vthreads[NET_VERIFY_THREADS_MAX];
+    unsigned nverifiers;
+    pthread_mutex_t vlock;               /* guards vhead, vtail, vbusy, vstop */
+    pthread_cond_t vcv;
+    struct net_vjob *vhead, *vtail;      /* waiting for a verifier */
+    unsigned vbusy;                      /* handed over and not yet verified */
+    int vstop;
+    struct net_vjob *vdone;              /* outcomes for the network thread (lock) */
 };
 
 /* node.c services for conn.c */
@@ -218,8 +230,9 @@ void net_node_peer_error(struct net_peer *p);
 /* Fault seam for tests: queue raw bytes on the control stream to peer,
  * bypassing the frame encoder. */
 int net_test_send_raw(struct net_node *n, const net_id *peer, const void *bytes, size_t len);
-/* A data stream finished: complete or fail the fetch behind it. */
-void net_node_on_chunk(struct net_conn *c, struct net_fetch *f, const uint8_t *data, size_t len);
+/* A data stream finished: verify the chunk (here or on a verifier) and
+ * complete or fail the fetch behind it. Takes ownership of buf (malloc). */
+void net_node_on_chunk(struct net_conn *c, struct net_fetch *f, uint8_t *buf, size_t len);
 void net_node_attempt_failed(struct net_fetch *f, int why);
 void net_node_send_batch(struct net_node *n, struct net_conn *c, const uint8_t *buf, size_t len,
                          size_t seg);
@@ -240,8 +253,22 @@ void net_fetch_dispatch(struct net_node *n, struct net_fetch *f);
 void net_fetch_dispatch_waiting(struct net_node *n);
 void net_fetch_detach(struct net_fetch *f);
 void net_fetch_mark_tried(struct net_fetch *f, struct net_peer *p);
+void net_fetch_mark_tried_id(struct net_fetch *f, const net_id *id);
+void net_fetch_unlink(struct net_node *n, struct net_fetch *f);
 void net_fetch_finish(struct net_node *n, struct net_fetch *f, int err, const uint8_t *data, size_t len,
                       const net_id *from);
+
+/* verify.c */
+int net_verify_start(struct net_node *n);
+void net_verify_stop(struct net_node *n);
+/* 1 if a verifier can take one more chunk now (network thread). */
+int net_verify_room(struct net_node *n);
+/* Take f off every list and hand it and buf to a verifier; -ENOMEM
+ * leaves both to the caller, untouched. */
+int net_verify_submit(struct net_node *n, struct net_fetch *f, const net_id *from, uint8_t *buf,
+                      size_t len);
+void net_verify_drain(struct net_node *n);
+int net_on_verifier_thread(void);
 
 /* conn.c */
 int net_tls_init(struct net_node *n);

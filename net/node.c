@@ -178,6 +178,9 @@ static int push_cmd(struct net_node *n, struct net_cmd *cmd)
         return -ESHUTDOWN;
     }
     cmd->next = NULL;
+    /* wake_cb reads the eventfd before it takes the queue: a queue that
+     * is not empty already has a wake-up coming */
+    int was_empty = n->cmd_head == NULL;
     if (n->cmd_tail)
         n->cmd_tail->next = cmd;
     else
@@ -185,7 +188,7 @@ static int push_cmd(struct net_node *n, struct net_cmd *cmd)
     n->cmd_tail = cmd;
     pthread_mutex_unlock(&n->lock);
     uint64_t one = 1;
-    if (write(n->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+    if (was_empty && write(n->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
         lr_warn("cannot wake network thread: %s", strerror(errno));
     return 0;
 }
@@ -249,6 +252,7 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
     uint64_t v;
     if (read(n->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
         return;
+    net_verify_drain(n);
     pthread_mutex_lock(&n->lock);
     struct net_cmd *cmd = n->cmd_head;
     n->cmd_head = n->cmd_tail = NULL;
@@ -465,6 +469,8 @@ int net_node_new(const struct net_config *cfg, struct net_node **out)
     if (!n->cfg.attempt_ms)
         n->cfg.attempt_ms = 5000;
     pthread_mutex_init(&n->lock, NULL);
+    pthread_mutex_init(&n->vlock, NULL);
+    pthread_cond_init(&n->vcv, NULL);
     int rc = net_identity_load(cfg->identity_dir, &n->ident);
     if (rc != 0)
         goto fail;
@@ -512,6 +518,7 @@ fail:
 static void *thread_main(void *arg)
 {
     struct net_node *n = arg;
+    pthread_setname_np(pthread_self(), "landro-net");
     event_base_dispatch(n->base);
     return NULL;
 }
@@ -520,11 +527,35 @@ int net_node_start(struct net_node *n)
 {
     if (n->started)
         return -EALREADY;
-    int rc = pthread_create(&n->thread, NULL, thread_main, n);
+    int rc = net_verify_start(n);
     if (rc != 0)
+        return rc;
+    rc = pthread_create(&n->thread, NULL, thread_main, n);
+    if (rc != 0) {
+        net_verify_stop(n);
         return -rc;
+    }
     n->started = 1;
     return 0;
+}
+
+/* Cancel the fetches still in the command queue (the thread is gone). */
+static void cancel_queued(struct net_node *n)
+{
+    pthread_mutex_lock(&n->lock);
+    struct net_cmd *cmd = n->cmd_head;
+    n->cmd_head = n->cmd_tail = NULL;
+    pthread_mutex_unlock(&n->lock);
+    while (cmd) {
+        struct net_cmd *next = cmd->next;
+        if (cmd->fetch) {
+            cmd->fetch->cb(cmd->fetch->ctx, -ECANCELED, &cmd->fetch->h, NULL, 0, NULL);
+            free(cmd->fetch->peers);
+            free(cmd->fetch);
+        }
+        free(cmd);
+        cmd = next;
+    }
 }
 
 void net_node_stop(struct net_node *n)
@@ -541,6 +572,11 @@ void net_node_stop(struct net_node *n)
     n->stopping = 1;
     pthread_mutex_unlock(&n->lock);
     pthread_join(n->thread, NULL);
+    /* Verifiers finish the chunks they hold (callbacks may still run until
+     * they are joined); then fetches queued meanwhile are cancelled, so no
+     * callback runs after we return. */
+    net_verify_stop(n);
+    cancel_queued(n);
     n->stopped = 1;
 }
 
@@ -556,17 +592,7 @@ void net_node_free(struct net_node *n)
         while (n->fetches)
             net_fetch_finish(n, n->fetches, -ECANCELED, NULL, 0, NULL);
     }
-    struct net_cmd *cmd = n->cmd_head;
-    while (cmd) {
-        struct net_cmd *next = cmd->next;
-        if (cmd->fetch) {
-            cmd->fetch->cb(cmd->fetch->ctx, -ECANCELED, &cmd->fetch->h, NULL, 0, NULL);
-            free(cmd->fetch->peers);
-            free(cmd->fetch);
-        }
-        free(cmd);
-        cmd = next;
-    }
+    cancel_queued(n);
     while (n->peers) {
         struct net_peer *p = n->peers;
         n->peers = p->next;
@@ -601,6 +627,8 @@ void net_node_free(struct net_node *n)
     free(n->rxbuf);
     free(n->scratch);
     pthread_mutex_destroy(&n->lock);
+    pthread_mutex_destroy(&n->vlock);
+    pthread_cond_destroy(&n->vcv);
     free(n);
 }
 
