@@ -12,6 +12,10 @@
 #include "fs.h"
 #include "peerrec.h"
 #include "replica.h"
+#include "syncmsg.h"
+
+_Static_assert((int)FS_SYNC_HELLO == (int)ST_SYNC_HELLO && (int)FS_SYNC_REPL == (int)ST_SYNC_REPL,
+               "frame types");
 
 #define SYNC_MAX_PEERS 64
 #define SYNC_FRAME_TARGET (256u << 10)  /* send a DATA frame once this full */
@@ -182,10 +186,10 @@ static void hashes_sort(struct hashes *l)
 
 static void bg_add(struct fs_sync *s, uint64_t ino);
 static void bg_queue(struct fs_sync *s, uint64_t ino);
-static void handle_have(struct fs_sync *s, struct peer *p, const struct item *it);
-static void handle_holdq(struct fs_sync *s, struct peer *p, const struct item *it);
-static void handle_holda(struct fs_sync *s, struct peer *p, const struct item *it);
-static void handle_repl(struct fs_sync *s, struct peer *p, const struct item *it);
+static void handle_have(struct fs_sync *s, struct peer *p, const struct st_syncmsg *m);
+static void handle_holdq(struct fs_sync *s, struct peer *p, const struct st_syncmsg *m);
+static void handle_holda(struct fs_sync *s, struct peer *p, const struct st_syncmsg *m);
+static void handle_repl(struct fs_sync *s, struct peer *p, const struct st_syncmsg *m);
 
 /* ---- queue -------------------------------------------------------------- */
 
@@ -942,19 +946,26 @@ static void handle_frame(struct fs_sync *s, struct item *it)
     struct peer *p = peer_find(s, &it->peer, 0);
     if (!p || !p->known)
         return;
-    if (it->type == FS_SYNC_HELLO) {
-        if (it->len < 9 || it->data[0] != 1)
+    if (it->type != FS_SYNC_DATA) {
+        struct st_syncmsg m;
+        char idstr[10];
+        if (st_syncmsg_decode(it->type, it->data, it->len, &m)) {
+            lr_warn("sync: peer %s sent a malformed frame of type 0x%x: ignored", net_id_short(&p->id, idstr),
+                    it->type);
             return;
-        p->sent = lr_get_le64(it->data + 1);
-        p->streaming = 1;
-        s->kicked = 1;
+        }
+        switch (it->type) {
+        case FS_SYNC_HELLO:
+            p->sent = m.applied;
+            p->streaming = 1;
+            s->kicked = 1;
+            return;
+        case FS_SYNC_HAVE: handle_have(s, p, &m); return;
+        case FS_SYNC_HOLDQ: handle_holdq(s, p, &m); return;
+        case FS_SYNC_HOLDA: handle_holda(s, p, &m); return;
+        case FS_SYNC_REPL: handle_repl(s, p, &m); return;
+        }
         return;
-    }
-    switch (it->type) {
-    case FS_SYNC_HAVE: handle_have(s, p, it); return;
-    case FS_SYNC_HOLDQ: handle_holdq(s, p, it); return;
-    case FS_SYNC_HOLDA: handle_holda(s, p, it); return;
-    case FS_SYNC_REPL: handle_repl(s, p, it); return;
     }
     if (p->rxlen + it->len > p->rxcap) {
         size_t cap = p->rxcap ? p->rxcap : (1u << 20);
@@ -1127,30 +1138,17 @@ static void flush_have(struct fs_sync *s)
     }
 }
 
-/* Payload of a hash list frame: its hashes, or NULL if malformed. */
-static const uint8_t *frame_hashes(const struct item *it, size_t hdr, size_t *n)
+static void handle_have(struct fs_sync *s, struct peer *p, const struct st_syncmsg *m)
 {
-    if (it->len < hdr || it->data[0] != 1 || (it->len - hdr) % ST_HASH_LEN)
-        return NULL;
-    *n = (it->len - hdr) / ST_HASH_LEN;
-    return it->data + hdr;
-}
-
-static void handle_have(struct fs_sync *s, struct peer *p, const struct item *it)
-{
-    size_t n;
-    const uint8_t *h = frame_hashes(it, 4, &n);
+    size_t n = m->n;
+    const uint8_t *h = m->items;
     char idstr[10];
-    if (!h || it->data[1] > 1) {
-        lr_warn("sync: peer %s sent a malformed HAVE frame: ignored", net_id_short(&p->id, idstr));
-        return;
-    }
     st_txn *t = NULL;
     int rc = st_txn_begin(s->st, ST_TXN_WRITE, &t);
     for (size_t i = 0; i < n && !rc; i++) {
         st_hash x;
         memcpy(x.b, h + i * ST_HASH_LEN, ST_HASH_LEN);
-        rc = st_holder_set(t, &x, p->id.b, it->data[1], NULL);
+        rc = st_holder_set(t, &x, p->id.b, m->kind, NULL);
     }
     if (!rc)
         rc = st_txn_commit(t);
@@ -1164,15 +1162,10 @@ static void handle_have(struct fs_sync *s, struct peer *p, const struct item *it
 
 /* Answer a HOLDQ: one byte per hash, 1 = held here, 2 = held but being
  * evicted here (do not count it), 0 = not held. */
-static void handle_holdq(struct fs_sync *s, struct peer *p, const struct item *it)
+static void handle_holdq(struct fs_sync *s, struct peer *p, const struct st_syncmsg *m)
 {
-    size_t n;
-    const uint8_t *h = frame_hashes(it, 8, &n);
-    char idstr[10];
-    if (!h) {
-        lr_warn("sync: peer %s sent a malformed HOLDQ frame: ignored", net_id_short(&p->id, idstr));
-        return;
-    }
+    size_t n = m->n;
+    const uint8_t *h = m->items;
     uint8_t *a = malloc(12 + n);
     st_txn *t;
     if (!a || st_txn_begin(s->st, ST_TXN_READ, &t)) {
@@ -1181,7 +1174,7 @@ static void handle_holdq(struct fs_sync *s, struct peer *p, const struct item *i
     }
     a[0] = 1;
     a[1] = a[2] = a[3] = 0;
-    memcpy(a + 4, it->data + 4, 4);
+    lr_put_le32(a + 4, m->reqid);
     lr_put_le32(a + 8, (uint32_t)n);
     for (size_t i = 0; i < n; i++) {
         st_hash x;
@@ -1230,11 +1223,9 @@ static int ask(struct fs_sync *s, struct peer *p, struct hashes *hs, int evict)
     return 0;
 }
 
-static void handle_holda(struct fs_sync *s, struct peer *p, const struct item *it)
+static void handle_holda(struct fs_sync *s, struct peer *p, const struct st_syncmsg *m)
 {
-    if (it->len < 12 || it->data[0] != 1)
-        return;
-    uint32_t id = lr_get_le32(it->data + 4), n = lr_get_le32(it->data + 8);
+    uint32_t id = m->reqid, n = m->n;
     unsigned i;
     for (i = 0; i < s->nreqs; i++)
         if (s->reqs[i].id == id && !memcmp(s->reqs[i].peer.b, p->id.b, NET_ID_LEN))
@@ -1243,7 +1234,7 @@ static void handle_holda(struct fs_sync *s, struct peer *p, const struct item *i
         return; /* expired */
     struct req *r = &s->reqs[i];
     char idstr[10];
-    if (n != r->hs.n || it->len != 12 + (size_t)n) {
+    if (n != r->hs.n) {
         lr_warn("sync: peer %s answered a hold query with a malformed frame", net_id_short(&p->id, idstr));
         req_drop(s, i);
         return;
@@ -1251,7 +1242,7 @@ static void handle_holda(struct fs_sync *s, struct peer *p, const struct item *i
     st_txn *t;
     int rc = st_txn_begin(s->st, ST_TXN_WRITE, &t);
     for (size_t k = 0; k < n && !rc; k++) {
-        uint8_t v = it->data[12 + k];
+        uint8_t v = m->items[k];
         if (v == 2)
             continue; /* held but going: leave the record as it is */
         int changed;
@@ -1401,13 +1392,9 @@ static void repl_tick(struct fs_sync *s, uint64_t now)
     free(b);
 }
 
-static void handle_repl(struct fs_sync *s, struct peer *p, const struct item *it)
+static void handle_repl(struct fs_sync *s, struct peer *p, const struct st_syncmsg *m)
 {
     char idstr[10];
-    if (it->len < 4 || it->data[0] != 1 || (it->len - 4) % 16) {
-        lr_warn("sync: peer %s sent a malformed REPL frame: ignored", net_id_short(&p->id, idstr));
-        return;
-    }
     if (s->o.cache_quota) {
         struct st_usage u;
         if (st_usage(s->st, &u) == 0 && u.local_bytes >= s->o.cache_quota / 100 * SYNC_EVICT_LOW) {
@@ -1418,10 +1405,9 @@ static void handle_repl(struct fs_sync *s, struct peer *p, const struct item *it
     st_txn *t;
     if (st_txn_begin(s->st, ST_TXN_READ, &t))
         return;
-    size_t n = (it->len - 4) / 16;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < m->n; i++) {
         uint64_t ino;
-        if (st_fid_lookup(t, it->data + 4 + 16 * i, &ino))
+        if (st_fid_lookup(t, m->items + 16 * i, &ino))
             continue;
         /* What is here already, the peer learns now; the rest when the
          * background fetches store it. */
