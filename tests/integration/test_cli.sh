@@ -51,7 +51,8 @@ check "peer add: malformed id is refused" expect 1 "malformed device id 'NOT-AN-
 check "peer add: malformed address is refused" expect 1 "malformed peer address 'nowhere'" "$L" peer add --store "$T/a" "$idb" nowhere
 check "peer remove: unknown id is refused" expect 1 "peer $idb is not known to store '$T/a'" "$L" peer remove --store "$T/a" "$idb"
 check "peer add a -> b" "$L" peer add --store "$T/a" "$idb" "127.0.0.1:$(port 1)"
-check "peer add b -> a" "$L" peer add --store "$T/b" "$ida" "127.0.0.1:$(port 0)"
+# B learns of A from a peer line in its landro.conf (added at mount).
+printf 'peer = %s 127.0.0.1:%s\n' "$ida" "$(port 0)" > "$T/b/landro.conf"
 check "peer list shows the peer and its address" sh -c "'$L' peer list --store '$T/a' | grep -q '$idb  127.0.0.1:$(port 1)'"
 
 # --- status with no daemon, bad config ---------------------------------------
@@ -62,6 +63,12 @@ check "mount: a bad config line names file and line" expect 1 "$T/a/landro.conf:
 check "mount: nothing mounted after a bad config line" sh -c "! mountpoint -q '$T/mnt-a' && ! test -e '$T/a/control.sock'"
 printf 'listen = 127.0.0.1:1\n[extra]\nlog_level = warn\n' > "$T/a/landro.conf"
 check "mount: an unknown section is refused" expect 1 "landro.conf:3: unknown section '\[extra\]'" "$L" mount --store "$T/a" "$T/mnt-a"
+printf 'peer = NOT-AN-ID 127.0.0.1:1\n' > "$T/a/landro.conf"
+check "mount: a malformed peer line is refused" expect 1 "landro.conf:1: malformed peer 'NOT-AN-ID 127.0.0.1:1'" "$L" mount --store "$T/a" "$T/mnt-a"
+printf 'peer = %s\n' "$idb" > "$T/a/landro.conf"
+check "mount: a peer line without an address is refused" expect 1 "landro.conf:1: peer '$idb' has no address" "$L" mount --store "$T/a" "$T/mnt-a"
+printf 'cache_quota = lots\n' > "$T/a/landro.conf"
+check "mount: a bad cache_quota is refused" expect 1 "landro.conf:1: bad cache_quota 'lots'" "$L" mount --store "$T/a" "$T/mnt-a"
 printf '\nlisten\n' > "$T/a/landro.conf"
 check "mount: a line without '=' is refused" expect 1 "landro.conf:2: syntax error" "$L" mount --store "$T/a" "$T/mnt-a"
 # A good file: A's listen address and log level come from it.
@@ -70,6 +77,7 @@ printf '# landro.conf\nlisten = 127.0.0.1:%s\nfetch_timeout_ms = 4000\nlog_level
 # --- two mounted peers ------------------------------------------------------
 check "mount a (listen address from landro.conf)" sh -c "'$L' mount --store '$T/a' '$T/mnt-a' 2>>'$T/log-a'"
 check "mount b (listen address from the flag)" sh -c "'$L' mount --store '$T/b' --listen '127.0.0.1:$(port 1)' '$T/mnt-b' 2>>'$T/log-b'"
+check "a peer line in landro.conf was added to b's peers" sh -c "'$L' peer list --store '$T/b' | grep -q '$ida  127.0.0.1:$(port 0)'"
 check "control socket is mode 0600" sh -c "[ \$(stat -c %a '$T/a/control.sock') = 600 ]"
 healthy() { "$L" status --json --store "$T/a" | python3 -c '
 import json, sys

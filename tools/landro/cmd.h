@@ -26,6 +26,14 @@ int unpin_main(int argc, char **argv);
  * `mount -t fuse.landro` and /etc/fstab (helper.c). */
 int helper_main(int argc, char **argv);
 
+/* Create or update peer id's record with r's addresses, keeping how far
+ * its log was applied. Write txn. (peer.c; also mount, for landro.conf's
+ * peer lines.) */
+#include "net.h"
+#include "peerrec.h"
+#include "store.h"
+int cmd_peer_put(st_txn *t, const net_id *id, struct st_peerrec *r);
+
 /* Set by main() when -v/--verbose or -q/--quiet chose the log level, so
  * that the config file's log_level does not override it. */
 extern int cmd_log_level_set;

@@ -75,6 +75,53 @@ static int fail(struct parse *p, const char *fmt, const char *a, const char *b)
     return 0;
 }
 
+/* peer = DEVICE-ID ADDR:PORT[, ADDR:PORT...] */
+static int parse_peer(struct parse *p, const char *value)
+{
+    struct cmd_config *c = p->c;
+    char *v = strdup(value), *save = NULL;
+    if (!v)
+        return fail(p, "out of memory%s%s", "", "");
+    struct cmd_config_peer e;
+    memset(&e, 0, sizeof(e));
+    char *id = strtok_r(v, " \t,", &save);
+    int ok = 0;
+    if (!id || net_id_parse(id, &e.id)) {
+        fail(p, "malformed peer '%s' (expected DEVICE-ID ADDR:PORT, the id as 'landro id' prints it)%s", value, "");
+        goto out;
+    }
+    for (char *t = strtok_r(NULL, " \t,", &save); t; t = strtok_r(NULL, " \t,", &save)) {
+        if (!cmd_addr_valid(t, 0)) {
+            fail(p, "malformed peer address '%s' (expected HOST:PORT)%s", t, "");
+            goto out;
+        }
+        if (e.rec.naddrs == ST_PEER_MAX_ADDRS) {
+            fail(p, "too many addresses for peer '%s'%s", id, "");
+            goto out;
+        }
+        snprintf(e.rec.addrs[e.rec.naddrs++], sizeof(e.rec.addrs[0]), "%s", t);
+    }
+    if (!e.rec.naddrs) {
+        fail(p, "peer '%s' has no address (expected DEVICE-ID ADDR:PORT)%s", id, "");
+        goto out;
+    }
+    if (c->npeers == CMD_CONFIG_MAX_PEERS) {
+        fail(p, "too many peer lines%s%s", "", "");
+        goto out;
+    }
+    struct cmd_config_peer *n = realloc(c->peers, (c->npeers + 1) * sizeof(*n));
+    if (!n) {
+        fail(p, "out of memory%s%s", "", "");
+        goto out;
+    }
+    c->peers = n;
+    c->peers[c->npeers++] = e;
+    ok = 1;
+out:
+    free(v);
+    return ok;
+}
+
 static int on_pair(void *user, const char *section, const char *name, const char *value)
 {
     struct parse *p = user;
@@ -162,7 +209,9 @@ static int on_pair(void *user, const char *section, const char *name, const char
         c->push_after = (int)v;
         return 1;
     }
-    return fail(p, "unknown key '%s' (known: listen, fetch_timeout_ms, log_level, replicate, "
+    if (!strcmp(name, "peer"))
+        return parse_peer(p, value);
+    return fail(p, "unknown key '%s' (known: listen, peer, fetch_timeout_ms, log_level, replicate, "
                    "cache_quota, copies, push_after)%s", name, "");
 }
 
@@ -216,5 +265,6 @@ void cmd_config_release(struct cmd_config *c)
 {
     for (unsigned i = 0; i < c->nlisten; i++)
         free(c->listen[i]);
+    free(c->peers);
     memset(c, 0, sizeof(*c));
 }

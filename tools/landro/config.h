@@ -20,9 +20,17 @@
  *   push_after = 30                seconds after a file's last change before
  *                                  it is pushed to peers (0..86400)
  *
- * '#' and ';' start comments. Peers are not configured here: they live in
- * the store's peer database ('landro peer add'). Command-line flags
- * override the file. A missing file means all defaults.
+ *   peer = DEVICE-ID ADDR:PORT[, ADDR:PORT...]
+ *                                  a peer and where it is reached; repeat
+ *                                  the key per peer (at most
+ *                                  CMD_CONFIG_MAX_PEERS). At mount the
+ *                                  daemon adds each to the store's peer
+ *                                  database, or updates its addresses, as
+ *                                  'landro peer add' does; peers added
+ *                                  with 'landro peer add' stay as they are.
+ *
+ * '#' and ';' start comments. Command-line flags override the file. A
+ * missing file means all defaults.
  *
  * Errors: cmd_config_load prints "landro: FILE:LINE: what is wrong" for the
  * first bad line and returns -1; nothing is applied then.
@@ -34,6 +42,14 @@
 #include "net.h"
 
 #define CMD_CONFIG_FILE "landro.conf"
+#define CMD_CONFIG_MAX_PEERS 64
+
+#include "peerrec.h"
+
+struct cmd_config_peer {
+    net_id id;
+    struct st_peerrec rec;  /* addresses; applied 0 */
+};
 
 struct cmd_config {
     char *listen[NET_MAX_LISTEN + 1]; /* NULL-ended, owned */
@@ -44,6 +60,8 @@ struct cmd_config {
     uint64_t cache_quota;             /* bytes, 0: no limit */
     int copies;                       /* -1: not set */
     int push_after;                   /* -1: not set */
+    struct cmd_config_peer *peers;    /* owned */
+    unsigned npeers;
     int has_log_level;
     enum lr_level log_level;
 };

@@ -123,6 +123,25 @@ static void detach_done(int fd)
     lr_log_use_syslog();
 }
 
+/* landro.conf's peer lines: add them to the peer database (or update
+ * their addresses), in one transaction. A line naming this device itself
+ * is an error. */
+static int config_peers(st_store *st, struct cmd_config *cfg)
+{
+    struct st_meta m;
+    st_meta(st, &m);
+    for (unsigned i = 0; i < cfg->npeers; i++)
+        if (!memcmp(cfg->peers[i].id.b, m.device, NET_ID_LEN)) {
+            lr_error("landro.conf names this device's own id as a peer");
+            return -EINVAL;
+        }
+    st_txn *t = NULL;
+    int rc = st_txn_begin(st, ST_TXN_WRITE, &t);
+    for (unsigned i = 0; i < cfg->npeers && !rc; i++)
+        rc = cmd_peer_put(t, &cfg->peers[i].id, &cfg->peers[i].rec);
+    return rc ? (t ? (st_txn_abort(t), rc) : rc) : st_txn_commit(t);
+}
+
 int mount_main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -267,6 +286,12 @@ int mount_main(int argc, char **argv)
             lr_error("cannot open store '%s': it is already mounted by another landro process", dir);
         else
             lr_error("cannot open store '%s': %s", dir, lr_strerror(rc));
+        free(dir);
+        return 1;
+    }
+    if (cfg.npeers && (rc = config_peers(st, &cfg)) != 0) {
+        lr_error("cannot add the peers of '%s/%s' to store '%s': %s", dir, CMD_CONFIG_FILE, dir, lr_strerror(rc));
+        st_close(st);
         free(dir);
         return 1;
     }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "config.h"
 #include "net.h"
 #include "peerrec.h"
 #include "store.h"
@@ -36,19 +37,17 @@ static int list_one(const uint8_t *idb, const void *rec, size_t len, void *arg)
     return 0;
 }
 
-/* host:port with a numeric port 1..65535; [v6]:port accepted. */
-static int addr_valid(const char *a)
+int cmd_peer_put(st_txn *t, const net_id *id, struct st_peerrec *r)
 {
-    const char *colon = strrchr(a, ':');
-    if (!colon || colon == a || strlen(a) > ST_PEER_ADDR_MAX)
-        return 0;
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end || port < 1 || port > 65535)
-        return 0;
-    if (a[0] == '[' && colon[-1] != ']')
-        return 0;
-    return 1;
+    /* Keep how far its log was applied when only addresses change. */
+    const void *old;
+    size_t olen;
+    struct st_peerrec prev;
+    if (st_peer_get(t, id->b, &old, &olen) == 0 && st_peerrec_decode(old, olen, &prev) == 0)
+        r->applied = prev.applied;
+    uint8_t b[ST_PEERREC_MAX];
+    int n = st_peerrec_encode(r, b);
+    return n < 0 ? n : st_peer_put(t, id->b, b, (size_t)n);
 }
 
 int peer_main(int argc, char **argv)
@@ -111,7 +110,7 @@ int peer_main(int argc, char **argv)
     struct st_peerrec r = { 0 };
     if (!strcmp(verb, "add")) {
         for (int i = 1; i < nargs; i++) {
-            if (!addr_valid(args[i])) {
+            if (!cmd_addr_valid(args[i], 0)) {
                 fprintf(stderr, "landro: malformed peer address '%s' (expected HOST:PORT)\n", args[i]);
                 return 1;
             }
@@ -136,6 +135,8 @@ int peer_main(int argc, char **argv)
         st_txn_abort(t);
     } else if (!rc && !strcmp(verb, "remove")) {
         rc = st_peer_del(t, id.b);
+        if (rc == 0) /* what it held is no longer a copy we count */
+            rc = st_holder_forget_peer(t, id.b);
         if (rc == -ENOENT) {
             char s[NET_ID_STR_LEN];
             fprintf(stderr, "landro: peer %s is not known to store '%s'\n", net_id_format(&id, s), dir);
@@ -158,15 +159,7 @@ int peer_main(int argc, char **argv)
                 return 1;
             }
         }
-        /* Keep how far its log was applied when only addresses change. */
-        const void *old;
-        size_t olen;
-        struct st_peerrec prev;
-        if (st_peer_get(t, id.b, &old, &olen) == 0 && st_peerrec_decode(old, olen, &prev) == 0)
-            r.applied = prev.applied;
-        uint8_t b[ST_PEERREC_MAX];
-        int n = st_peerrec_encode(&r, b);
-        rc = n < 0 ? n : st_peer_put(t, id.b, b, (size_t)n);
+        rc = cmd_peer_put(t, &id, &r);
         rc = rc ? (st_txn_abort(t), rc) : st_txn_commit(t);
     }
     if (rc)
