@@ -1671,27 +1671,6 @@ static const struct fuse_lowlevel_ops fs_ops = {
 
 /* ---- session ---------------------------------------------------------------- */
 
-struct orphans { uint64_t *v; size_t n, cap; int err; };
-
-static int orphan_collect(const struct st_inode *in, void *arg)
-{
-    struct orphans *o = arg;
-    if (in->nlink != 0 || in->ino == ST_ROOT_INO)
-        return 0;
-    if (o->n == o->cap) {
-        size_t cap = o->cap ? 2 * o->cap : 64;
-        uint64_t *v = realloc(o->v, cap * sizeof(*v));
-        if (!v) {
-            o->err = -ENOMEM;
-            return 1;
-        }
-        o->v = v;
-        o->cap = cap;
-    }
-    o->v[o->n++] = in->ino;
-    return 0;
-}
-
 static int check_mountpoint(const char *mp)
 {
     struct stat s, ps;
@@ -1745,19 +1724,19 @@ int fs_new(st_store *st, const struct fs_opts *o, fs **out)
     else
         lr_warn("cannot start the reaper thread: unlinked inodes are deleted inline");
     st_txn *t;
-    struct orphans orph = { 0 };
+    uint64_t *orph = NULL;
+    size_t norph = 0;
     if ((rc = st_txn_begin(st, ST_TXN_READ, &t)) == 0) {
-        rc = st_inode_foreach(t, orphan_collect, &orph);
+        rc = st_ns_orphans(t, &orph, &norph);
         st_txn_abort(t);
     }
-    if (rc < 0 || orph.err)
-        lr_warn("cannot list unlinked inodes in store '%s': %s", st_dir(st),
-                lr_strerror(rc < 0 ? rc : orph.err));
-    if (orph.n)
-        lr_info("deleting %zu unlinked inodes left by the previous run", orph.n);
-    for (size_t i = 0; i < orph.n; i++)
-        reap_queue(f, orph.v[i]);
-    free(orph.v);
+    if (rc < 0)
+        lr_warn("cannot list unlinked inodes in store '%s': %s", st_dir(st), lr_strerror(rc));
+    if (norph)
+        lr_info("deleting %zu unlinked inodes left by the previous run", norph);
+    for (size_t i = 0; i < norph; i++)
+        reap_queue(f, orph[i]);
+    free(orph);
     rc = 0;
 
     char opts[512];
