@@ -27,8 +27,12 @@
 #define NET_MAX_CTRL_BACKLOG (8u << 20)   /* control bytes queued, unacked, per connection */
 #define NET_TXBUF 65536           /* packet buffer */
 #define NET_RXBUF 65536           /* one received datagram (or GRO batch) */
-#define NET_GSO_MAX 65507         /* one GSO batch: the payload of one IPv4 UDP datagram at most */
-#define NET_PKT_MAX 16376         /* largest QUIC packet (PMTUD's last probe): NET_GSO_MAX / 4 */
+/* One GSO batch. The kernel segments in software any GSO packet whose
+ * length with its Ethernet, IP and UDP headers reaches the device's
+ * gso_max_size (64 KiB), and the receiver then gets the datagrams one by
+ * one instead of as one GRO batch: 65472 + 14 + 40 + 8 < 65536. */
+#define NET_GSO_MAX 65472
+#define NET_PKT_MAX 16368         /* largest QUIC packet (PMTUD's last probe): NET_GSO_MAX / 4 */
 #define NET_VERIFY_MAX 32         /* chunks waiting for or in verification, per node */
 #define NET_VERIFY_THREADS_MAX 8
 #define NET_APPERR_PROTO 1        /* QUIC application error codes */
