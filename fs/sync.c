@@ -145,7 +145,7 @@ struct fs_sync {
     int last_quota_warn;
     /* status (mu) */
     int64_t unreplicated;
-    uint64_t evicted_chunks, evicted_bytes, cache_bytes;
+    uint64_t evicted_chunks, evicted_bytes;
 };
 
 static int hashes_add(struct hashes *l, const st_hash *h)
@@ -1699,16 +1699,13 @@ static void evict_tick(struct fs_sync *s, uint64_t now)
             evict_finish(s);
         return;
     }
-    struct st_usage u;
-    if (st_usage(s->st, &u) == 0) {
-        pthread_mutex_lock(&s->mu);
-        s->cache_bytes = u.local_bytes;
-        pthread_mutex_unlock(&s->mu);
-    }
     if (!s->o.cache_quota || now - s->last_evict_ns < SYNC_EVICT_PERIOD_NS)
         return;
     s->last_evict_ns = now;
     flush_touches(s);
+    struct st_usage u;
+    if (st_usage(s->st, &u))
+        return;
     uint64_t low = s->o.cache_quota / 100 * SYNC_EVICT_LOW;
     if (u.local_bytes > s->o.cache_quota)
         evict_start(s, u.local_bytes - low);
