@@ -315,12 +315,12 @@ static struct net_stream *stream_new(int64_t id, int kind)
     return s;
 }
 
-static void stream_free(struct net_stream *s)
+static void stream_free(struct net_node *n, struct net_stream *s)
 {
     if (!s)
         return;
     sq_free(&s->sq);
-    free(s->buf);
+    net_buf_put(n, s->buf, s->dh.len);
     free(s);
 }
 
@@ -362,7 +362,7 @@ static void serve(struct net_conn *c)
             struct net_data_hdr dh = { .req = r->req, .h = r->h, .len = (uint32_t)len };
             net_data_hdr_put(hdr, &dh);
             if (!s || sq_append(&s->sq, hdr, sizeof(hdr), n->scratch, len) != 0) {
-                stream_free(s);
+                stream_free(c->node, s);
                 ngtcp2_conn_shutdown_stream(c->q, 0, sid, NET_APPERR_CANCEL);
                 return;
             }
@@ -574,7 +574,7 @@ static void data_recv(struct net_conn *c, struct net_stream *s, uint32_t flags, 
             net_node_attempt_failed(f, LR_EHASH);
             return;
         }
-        s->buf = malloc(s->dh.len ? s->dh.len : 1);
+        s->buf = net_buf_get(c->node, s->dh.len ? s->dh.len : 1);
         if (!s->buf) {
             struct net_fetch *f = s->fetch;
             s->fetch = NULL;
@@ -601,7 +601,7 @@ static void data_recv(struct net_conn *c, struct net_stream *s, uint32_t flags, 
         if (s->got != s->dh.len) {
             lr_warn("peer %s ended request %u after %zu of %u bytes", c->name, s->dh.req, s->got, s->dh.len);
             net_node_attempt_failed(f, LR_EPROTO);
-            free(s->buf);
+            net_buf_put(c->node, s->buf, s->dh.len);
         } else
             net_node_on_chunk(c, f, s->buf, s->got);
         s->buf = NULL;
@@ -741,7 +741,7 @@ static int stream_close_cb(ngtcp2_conn *q, uint32_t flags, int64_t sid, uint64_t
             net_node_attempt_failed(f, LR_EPROTO);
         }
     }
-    stream_free(s);
+    stream_free(c->node, s);
     return 0;
 }
 
@@ -1232,14 +1232,14 @@ void net_conn_close(struct net_conn *c)
     while (c->txs) {
         struct net_stream *s = c->txs;
         c->txs = s->next;
-        stream_free(s);
+        stream_free(c->node, s);
     }
     while (c->rxs) {
         struct net_stream *s = c->rxs;
         c->rxs = s->next;
-        stream_free(s);
+        stream_free(c->node, s);
     }
-    stream_free(c->ctrl);
+    stream_free(c->node, c->ctrl);
     c->ctrl = NULL;
     while (c->srv_head) {
         struct net_srvreq *r = c->srv_head;

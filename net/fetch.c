@@ -143,7 +143,7 @@ void net_node_on_chunk(struct net_conn *c, struct net_fetch *f, uint8_t *buf, si
     if (!st_hash_verify(buf, len, &f->h)) {
         char hex[65];
         lr_warn("peer %s sent %zu bytes that do not hash to chunk %s", c->name, len, st_hash_hex(&f->h, hex));
-        free(buf);
+        net_buf_put(n, buf, len);
         net_node_attempt_failed(f, LR_EHASH);
         return;
     }
@@ -152,7 +152,7 @@ void net_node_on_chunk(struct net_conn *c, struct net_fetch *f, uint8_t *buf, si
     p->consec_fail = 0;
     p->win_ok[0]++;
     net_fetch_finish(n, f, 0, buf, len, &from);
-    free(buf);
+    net_buf_put(n, buf, len);
     net_fetch_dispatch_waiting(n);
 }
 

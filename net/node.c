@@ -621,6 +621,7 @@ void net_node_free(struct net_node *n)
         close(n->efd);
     net_tls_release(n);
     net_identity_release(&n->ident);
+    net_buf_release_all(n);
     free(n->cids);
     free(n->stats);
     free(n->txbuf);

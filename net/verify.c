@@ -17,6 +17,8 @@
  * Either way the outcome goes back to the network thread (n->vdone, one
  * eventfd wake-up when that list was empty), which counts it in the
  * peer's health and statistics (net_verify_drain).
+ * Chunk buffers come from a small per-node pool (net_buf_get/put, at most
+ * NET_BUF_KEEP free ones per size class).
  * net_verify_stop (after the network thread has exited) lets the
  * verifiers finish what they hold, joins them, and cancels the fetches of
  * failed verifications nobody took back.
@@ -85,7 +87,7 @@ static void *verifier_main(void *arg)
             free(f);
             j->f = NULL;
         }
-        free(j->buf);
+        net_buf_put(n, j->buf, j->len);
         j->buf = NULL;
         pthread_mutex_lock(&n->vlock);
         n->vbusy--;
@@ -212,8 +214,51 @@ void net_verify_stop(struct net_node *n)
             free(f->tried);
             free(f);
         }
-        free(j->buf);
+        net_buf_put(n, j->buf, j->len);
         free(j);
         j = next;
     }
+}
+
+/* ---- chunk buffers ------------------------------------------------------ */
+
+static unsigned buf_class(size_t len)
+{
+    return len ? (unsigned)((len - 1) / NET_BUF_CLASS) : 0;
+}
+
+uint8_t *net_buf_get(struct net_node *n, size_t len)
+{
+    unsigned k = buf_class(len);
+    if (k >= NET_BUF_CLASSES)
+        return malloc(len);
+    uint8_t *b = NULL;
+    pthread_mutex_lock(&n->vlock);
+    if (n->nbufs[k])
+        b = n->bufs[k][--n->nbufs[k]];
+    pthread_mutex_unlock(&n->vlock);
+    return b ? b : malloc((size_t)(k + 1) * NET_BUF_CLASS);
+}
+
+void net_buf_put(struct net_node *n, uint8_t *buf, size_t len)
+{
+    unsigned k = buf_class(len);
+    if (!buf)
+        return;
+    if (k < NET_BUF_CLASSES) {
+        pthread_mutex_lock(&n->vlock);
+        if (n->nbufs[k] < NET_BUF_KEEP) {
+            n->bufs[k][n->nbufs[k]++] = buf;
+            buf = NULL;
+        }
+        pthread_mutex_unlock(&n->vlock);
+    }
+    free(buf);
+}
+
+void net_buf_release_all(struct net_node *n)
+{
+    for (unsigned k = 0; k < NET_BUF_CLASSES; k++)
+        while (n->nbufs[k])
+            free(n->bufs[k][--n->nbufs[k]]);
 }
