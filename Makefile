@@ -83,6 +83,8 @@ LIB_FS    := $(O)/lib/liblandro_fs.a
 LIBS_ALL  := $(if $(FS_SRC),$(LIB_FS)) $(if $(NET_SRC),$(LIB_NET)) $(LIB_STORE)
 
 BINS := $(foreach d,$(TOOL_DIRS),$(call toolbin,$(d)))
+# Test-only tools: built with the rest, left out of `make install`.
+NOINSTALL := $(call toolbin,impair)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRC))
 REPLAY_BINS := $(patsubst tests/fuzz/fuzz_%.c,$(O)/tests/fuzzreplay_%,$(FUZZ_SRC))
@@ -171,7 +173,7 @@ MANDIR  ?= $(PREFIX)/share/man
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR)
-	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(filter-out $(NOINSTALL),$(BINS)) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 docs/landro.1 $(DESTDIR)$(MANDIR)/man1/
 	$(if $(wildcard docs/*.8),install -d $(DESTDIR)$(MANDIR)/man8 && install -m 0644 $(wildcard docs/*.8) $(DESTDIR)$(MANDIR)/man8/)
 	sed 's|@BINDIR@|$(PREFIX)/bin|g' docs/landro@.service > $(DESTDIR)$(UNITDIR)/landro@.service
