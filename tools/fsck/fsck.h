@@ -54,7 +54,7 @@ enum fsck_code {
     PR_VERSION_BAD, PR_VERSION_NO_INODE, PR_VERSION_DANGLING,
     /* pass 4: references */
     PR_CHUNKREF_BAD, PR_CHUNKREF_BAD_UNUSED, PR_CHUNK_ORPHAN, PR_REFCOUNT,
-    PR_CHUNKREF_MISSING, PR_CHUNK_NO_REF,
+    PR_CHUNKREF_MISSING, PR_CHUNK_NO_REF, PR_HOLDER_KEY, PR_HOLDER_ORPHAN, PR_CHUNK_PEERS,
     /* pass 5: inodes and names */
     PR_INODE_BAD_KEY, PR_INODE_BAD, PR_ROOT_BAD, PR_DIRENT_BAD, PR_DIRENT_BAD_PARENT,
     PR_DIRENT_DANGLING, PR_DIRENT_TYPE, PR_DIR_EXTRA_NAME, PR_DIR_UNREACHABLE,
@@ -93,6 +93,14 @@ struct fsck_chunk {
     uint32_t bytes_len;
     uint8_t state;
     uint64_t counted;  /* extents naming it (pass 3) */
+    uint32_t holders;  /* valid holder records naming it (pass 4) */
+    uint8_t after;     /* its chunkref once pass 4's fixes are made (CK_AFTER_*) */
+};
+enum {
+    CK_AFTER_NONE, /* no chunkref: holder records naming it are orphans */
+    CK_AFTER_GONE, /* chunkref removed by pass 4: its holders go with it */
+    CK_AFTER_BAD,  /* chunkref left undecodable: holders left alone */
+    CK_AFTER_OK,   /* ref is the chunkref: its peers field is checked */
 };
 
 struct fsck_stats {

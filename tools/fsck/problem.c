@@ -74,6 +74,12 @@ static const struct fsck_problem problems[PR_COUNT] = {
       "Recreate the chunkref", P },
     { PR_CHUNK_NO_REF, "CHUNK_NO_REF", "chunk %s has bytes but no chunkref and no extent names it",
       "Remove the bytes", P },
+    { PR_HOLDER_KEY, "HOLDER_KEY", "holder record %s is damaged (%zu-byte key, %zu-byte value, version %u)",
+      "Remove it", P },
+    { PR_HOLDER_ORPHAN, "HOLDER_ORPHAN", "peer %s is recorded as holding chunk %s, which has no chunkref",
+      "Remove the record", P },
+    { PR_CHUNK_PEERS, "CHUNK_PEERS", "chunkref %s counts %u peers holding the chunk, holder records: %u",
+      "Set the count to %u", P },
     /* pass 5 */
     { PR_INODE_BAD_KEY, "INODE_BAD_KEY", "inode record with a bad key %s",
       "Remove it", P },
