@@ -399,6 +399,8 @@ static int d_chunkref_set(st_txn *t, char **a)
         r.len = (uint32_t)val;
     else if (!strcmp(a[2], "flags"))
         r.flags = (uint8_t)val;
+    else if (!strcmp(a[2], "peers"))
+        r.peers = (uint32_t)val;
     else
         return -EINVAL;
     uint8_t v[ST_CHUNKREF_LEN];
@@ -431,6 +433,63 @@ static int d_chunk_noref(st_txn *t, char **a)
     st_hash h;
     pattern_chunk(buf, sizeof(buf), 13, 1, &h);
     return st_raw_put(t, "chunk", h.b, ST_HASH_LEN, buf, sizeof(buf));
+}
+
+/* The holder db's key (chunk hash ‖ peer id, id = 32 x byte). */
+static void holder_key(uint8_t k[ST_HASH_LEN + ST_DEVICE_ID_LEN], const st_hash *h, const char *byte)
+{
+    memcpy(k, h->b, ST_HASH_LEN);
+    memset(k + ST_HASH_LEN, (int)strtoul(byte, NULL, 0), ST_DEVICE_ID_LEN);
+}
+
+/* A well-formed holder value (version 1, learned at a fixed time). */
+static int holder_raw_put(st_txn *t, const st_hash *h, const char *byte)
+{
+    uint8_t k[ST_HASH_LEN + ST_DEVICE_ID_LEN], v[16] = { 1 };
+    holder_key(k, h, byte);
+    lr_put_le64(v + 8, 1700000000);
+    return st_raw_put(t, "holder", k, sizeof(k), v, sizeof(v));
+}
+
+static int d_holder_add(st_txn *t, char **a)
+{
+    struct ext x;
+    uint8_t dev[ST_DEVICE_ID_LEN];
+    int rc = extent_of(t, a[0], a[1], &x);
+    if (rc)
+        return rc;
+    memset(dev, (int)strtoul(a[2], NULL, 0), sizeof(dev));
+    return st_holder_set(t, &x.e.hash, dev, 1, NULL);
+}
+
+static int d_holder_raw(st_txn *t, char **a)
+{
+    struct ext x;
+    uint8_t k[ST_HASH_LEN + ST_DEVICE_ID_LEN], v[512];
+    size_t n;
+    int rc = extent_of(t, a[0], a[1], &x);
+    if (rc || (rc = unhex(a[3], v, sizeof(v), &n)))
+        return rc;
+    holder_key(k, &x.e.hash, a[2]);
+    return st_raw_put(t, "holder", k, sizeof(k), v, n);
+}
+
+static int d_holder_orphan(st_txn *t, char **a)
+{
+    uint8_t buf[4000];
+    st_hash h;
+    pattern_chunk(buf, sizeof(buf), 11, 5, &h);
+    return holder_raw_put(t, &h, a[0]);
+}
+
+static int d_chunk_orphan_held(st_txn *t, char **a)
+{
+    uint8_t buf[5000], dev[ST_DEVICE_ID_LEN];
+    st_hash h;
+    pattern_chunk(buf, sizeof(buf), 7, 3, &h);
+    memset(dev, (int)strtoul(a[0], NULL, 0), sizeof(dev));
+    int rc = st_chunk_put(t, &h, buf, sizeof(buf));
+    return rc ? rc : st_holder_set(t, &h, dev, 1, NULL);
 }
 
 static int d_extent_del(st_txn *t, char **a)
@@ -691,10 +750,14 @@ static const struct cmd {
     { "chunk-flip", 2, d_chunk_flip, "PATH IDX: flip a bit in the chunk under extent IDX" },
     { "chunk-del", 2, d_chunk_del, "PATH IDX: delete that chunk's bytes, keep its chunkref" },
     { "chunkref-del", 3, d_chunkref_del, "PATH IDX keep-bytes|drop-bytes: delete its chunkref" },
-    { "chunkref-set", 4, d_chunkref_set, "PATH IDX refcount|len|flags VALUE" },
+    { "chunkref-set", 4, d_chunkref_set, "PATH IDX refcount|len|flags|peers VALUE" },
     { "chunkref-raw", 3, d_chunkref_raw, "PATH IDX HEX: replace the chunkref value" },
     { "chunk-orphan", 0, d_chunk_orphan, ": store a chunk no extent names" },
     { "chunk-noref", 0, d_chunk_noref, ": store chunk bytes without a chunkref" },
+    { "chunk-orphan-held", 1, d_chunk_orphan_held, "BYTE: chunk-orphan's chunk, peer 32 x BYTE holding it" },
+    { "holder-add", 3, d_holder_add, "PATH IDX BYTE: peer 32 x BYTE holds that chunk (store API: counted)" },
+    { "holder-raw", 4, d_holder_raw, "PATH IDX BYTE HEX: raw holder record of that chunk and peer (not counted)" },
+    { "holder-orphan", 1, d_holder_orphan, "BYTE: peer 32 x BYTE holds a chunk the store does not know (raw)" },
     { "extent-del", 2, d_extent_del, "PATH IDX: remove an extent (refcount untouched)" },
     { "extent-set", 4, d_extent_set, "PATH IDX off|len|chunk_off|ino VALUE (off overlap: 1 byte into IDX-1)" },
     { "extent-raw", 3, d_extent_raw, "PATH IDX HEX: replace the extent value" },
