@@ -2,7 +2,8 @@
 # test_fsck_heal.sh - landro-fsck --heal-from-peers: a chunk damaged on
 # disk is fetched again (hash verified) from a peer daemon that holds it,
 # the store is clean afterwards and the file reads back intact; with no
-# peer reachable the bytes are dropped and marked not local instead.
+# peer reachable the bytes are dropped and marked not local instead. The
+# peer's store, which records which peers hold its chunks, checks clean.
 # Needs root and /dev/fuse. Prints "N passed, N failed".
 NAME=heal PORTBASE=48600
 . "$(dirname "$0")/peers_lib.sh"
@@ -29,8 +30,14 @@ up a --offline
 check "the file reads back intact with no network" cmp -s "$T/orig" "$T/mnt-a/file"
 "$L" unmount "$T/mnt-a"
 
-# No peer reachable: the bytes are dropped, the chunk marked not local.
 "$L" unmount "$T/mnt-b"
+# B fetched A's chunks, so its store records A as holding them (db
+# "holder"): a healthy store with holder records is clean.
+"$F" -n -v "$T/b" > "$T/out-b" 2>&1
+check "B's store with its holder records is clean (exit 0)" test $? = 0
+check "and pass 4 checked those holder records" grep -Eq "^Pass 4: .*, [1-9][0-9]* holder records" "$T/out-b"
+
+# No peer reachable: the bytes are dropped, the chunk marked not local.
 "$D" chunk-flip "$T/a" /file 0 >/dev/null
 timeout 120 "$F" -y --heal-from-peers "$T/a" > "$T/out3" 2>&1
 rc=$?
