@@ -84,7 +84,7 @@ LIBS_ALL  := $(if $(FS_SRC),$(LIB_FS)) $(if $(NET_SRC),$(LIB_NET)) $(LIB_STORE)
 
 BINS := $(foreach d,$(TOOL_DIRS),$(call toolbin,$(d)))
 # Test-only tools: built with the rest, left out of `make install`.
-NOINSTALL := $(call toolbin,impair)
+NOINSTALL := $(foreach t,impair fsck-damage fsx passthrough bench,$(call toolbin,$(t)))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRC))
 REPLAY_BINS := $(patsubst tests/fuzz/fuzz_%.c,$(O)/tests/fuzzreplay_%,$(FUZZ_SRC))

@@ -29,8 +29,11 @@ done
 pass=0 fail=0
 
 cleanup() {
+    # /proc/self/mounts, not mountpoint(1): the latter says "not a mount"
+    # when the daemon behind it is dead or hung, and the mount would stay.
+    local m
     for m in "$T"/mnt-*; do
-        mountpoint -q "$m" 2>/dev/null && fusermount3 -u -z "$m" 2>/dev/null
+        grep -q " $m fuse" /proc/self/mounts && fusermount3 -u -z "$m" 2>/dev/null
     done
     pkill -9 -f "landro mount .*--store $T/" 2>/dev/null
     sleep 0.2

@@ -204,6 +204,7 @@ sed 's/^/  installed: /' "$T/installed"
 for f in ./usr/bin/landro ./usr/bin/landro-fsck ./usr/share/man/man1/landro.1 ./usr/lib/systemd/system/landro@.service; do
     check "installs $f" grep -qx "$f" "$T/installed"
 done
+check "test tools are not installed" sh -c "! grep -qE 'landro-(fsck-damage|fsx|passthrough|bench|impair)\$' '$T/installed'"
 check "the unit runs the installed binary" grep -q '^ExecStart=/usr/bin/landro mount -f --store' "$D/usr/lib/systemd/system/landro@.service"
 check "the man page renders" sh -c "man -l '$D/usr/share/man/man1/landro.1' 2>/dev/null | col -b | grep -q 'STATUS JSON'"
 
