@@ -148,7 +148,7 @@ int st__chunk_ref(st_txn *t, const st_hash *h, int64_t delta)
         rc = st__del(t, t->st->db_chunk, h->b, ST_HASH_LEN);
         if (rc && rc != -ENOENT)
             return rc;
-        return r.peers ? st__holder_drop_chunk(t, h) : 0;
+        return st__holder_drop_chunk(t, h); /* even if the count is wrong */
     }
     return chunkref_put(t, h, &r);
 }
