@@ -3,7 +3,8 @@
 # the same bytes, both over loopback, measured in the same run.
 #   quic: N chunks of 64 KiB fetched by hash through two landro nodes
 #         (separate processes; QUIC + TLS 1.3 AES-GCM; every chunk's
-#         SHA-256 verified by the receiver)
+#         SHA-256 verified by the receiver, on its verifier thread; CPU
+#         seconds per thread of both nodes are printed)
 #   tcp:  the same bytes written down one TCP connection and read (no
 #         crypto, no hashing): the ceiling of the loopback itself
 # Prints both lines and the ratio. Default 16384 chunks = 1 GiB.
@@ -16,7 +17,7 @@ mb() { sed -nE 's/.*= ([0-9.]+) MB\/s.*/\1/p' <<<"$1" | head -n1; }
 
 echo "bench-net: $N chunks of 64 KiB ($((N / 16)) MiB) over loopback, $(nproc) cores"
 quic=$(timeout 600 "$BIN" --chunks "$N" 2>&1)
-grep -E '^(quic|pings|verified|server cpu)' <<<"$quic"
+grep -E '^(quic|pings|verified|server cpu|client threads|server threads)' <<<"$quic"
 tcp=$(timeout 600 "$BIN" --tcp --chunks "$N" 2>&1)
 grep -E '^tcp' <<<"$tcp"
 q=$(mb "$quic"); t=$(mb "$tcp")
