@@ -1623,6 +1623,12 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
     reply_err(req, rc);
 }
 
+/* Writes of up to 1 MiB (the kernel's FUSE_MAX_MAX_PAGES): an eighth of
+ * the round trips of the default 128 KiB. More background (read-ahead)
+ * requests in flight than the default 12, so reads of chunks held by a
+ * peer overlap their fetches. */
+#define FS_MAX_IO (1u << 20)
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
     /* Writes go through our staging, not the kernel's writeback cache:
@@ -1630,6 +1636,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
     conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
     if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+    conn->max_write = FS_MAX_IO;
+    conn->max_readahead = FS_MAX_IO;
+    conn->max_background = 64;
+    conn->congestion_threshold = 48;
 }
 
 static const struct fuse_lowlevel_ops fs_ops = {
