@@ -368,6 +368,10 @@ static void serve(struct net_conn *c)
             }
             s->sq.fin = 1;
             ngtcp2_conn_set_stream_user_data(c->q, sid, s);
+            if (c->peer) {
+                c->peer->chunks_tx++;
+                c->peer->bytes_tx += len;
+            }
             /* FIFO: the oldest response goes first, so none starves */
             struct net_stream **pp = &c->txs;
             while (*pp)

@@ -213,7 +213,9 @@ struct net_peer_stats {
     uint64_t cwnd, bytes_in_flight;
     uint64_t ping_rtt_us;        /* last control ping round trip (EWMA) */
     uint64_t last_pong_age_ms;   /* since the last pong, UINT64_MAX if never */
-    uint64_t chunks_ok, bytes_rx;
+    uint64_t chunks_ok, bytes_rx;    /* fetched from it (verified) */
+    uint64_t chunks_tx, bytes_tx;    /* served to it */
+    uint64_t rx_bps, tx_bps;         /* recent rates, bytes/s, smoothed over ~1 s */
     uint64_t timeouts, errors;   /* requests timed out / failed verification or protocol */
     unsigned inflight;           /* chunk requests in flight now */
     uint64_t reconnects;         /* connection attempts made */

@@ -138,6 +138,9 @@ struct net_peer {
     unsigned win_fail[2], win_ok[2];
     uint64_t win_start_ns;
     uint64_t chunks_ok, bytes_rx, timeouts, errors, dials;
+    uint64_t chunks_tx, bytes_tx;  /* chunks served to it */
+    uint64_t rate_ns, rate_rx, rate_tx; /* counters at the last rate sample */
+    uint64_t rx_bps, tx_bps;      /* smoothed rates, bytes per second */
     unsigned inflight;
 };
 

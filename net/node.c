@@ -314,6 +314,25 @@ static void update_stats(struct net_node *n)
         s->last_pong_age_ms = p->nestab ? (now - p->last_pong_ns) / 1000000 : UINT64_MAX;
         s->chunks_ok = p->chunks_ok;
         s->bytes_rx = p->bytes_rx;
+        s->chunks_tx = p->chunks_tx;
+        s->bytes_tx = p->bytes_tx;
+        /* Rates: the bytes since the last sample (>= 200 ms ago), smoothed
+         * over about a second (EWMA, weight 1/4 per sample). */
+        if (!p->rate_ns) {
+            p->rate_ns = now;
+            p->rate_rx = p->bytes_rx;
+            p->rate_tx = p->bytes_tx;
+        } else if (now - p->rate_ns >= 200000000ull) {
+            double dt = (double)(now - p->rate_ns) / 1e9;
+            double rx = (double)(p->bytes_rx - p->rate_rx) / dt, tx = (double)(p->bytes_tx - p->rate_tx) / dt;
+            p->rx_bps = (uint64_t)(0.75 * (double)p->rx_bps + 0.25 * rx);
+            p->tx_bps = (uint64_t)(0.75 * (double)p->tx_bps + 0.25 * tx);
+            p->rate_ns = now;
+            p->rate_rx = p->bytes_rx;
+            p->rate_tx = p->bytes_tx;
+        }
+        s->rx_bps = p->rx_bps;
+        s->tx_bps = p->tx_bps;
         s->timeouts = p->timeouts;
         s->errors = p->errors;
         s->inflight = p->inflight;
