@@ -45,6 +45,7 @@ struct ctl_snap {
     struct ctl_peer peers[CTL_MAX_PEERS];
     struct fs_sync_status sync;  /* when online */
     unsigned inflight;
+    uint64_t rx_bps, tx_bps;     /* all peers */
     int online;
     unsigned nlisten;
     const char *listen[NET_MAX_LISTEN];
@@ -145,6 +146,8 @@ static int snapshot(st_store *st, const struct fs_ctl_info *info, struct ctl_sna
             s->peers[i].s = tmp[i];
             s->peers[i].have_stats = 1;
             s->inflight += tmp[i].inflight;
+            s->rx_bps += tmp[i].rx_bps;
+            s->tx_bps += tmp[i].tx_bps;
         }
         s->npeers = (unsigned)(np < 0 ? 0 : np);
         free(tmp);
@@ -230,11 +233,16 @@ static void render_json(const struct ctl_snap *s, st_store *st, const struct fs_
         else
             fprintf(out, "%" PRIu64, p->last_pong_age_ms);
         fprintf(out, ",\"chunks_received\":%" PRIu64 ",\"bytes_received\":%" PRIu64
+                     ",\"chunks_sent\":%" PRIu64 ",\"bytes_sent\":%" PRIu64
+                     ",\"receive_bytes_per_s\":%" PRIu64 ",\"send_bytes_per_s\":%" PRIu64
                      ",\"timeouts\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"fetches_in_flight\":%u"
                      ",\"reconnects\":%" PRIu64 "}",
-                p->chunks_ok, p->bytes_rx, p->timeouts, p->errors, p->inflight, p->reconnects);
+                p->chunks_ok, p->bytes_rx, p->chunks_tx, p->bytes_tx, p->rx_bps, p->tx_bps, p->timeouts,
+                p->errors, p->inflight, p->reconnects);
     }
-    fprintf(out, "],\"transfers\":{\"fetches_in_flight\":%u}", s->inflight);
+    fprintf(out, "],\"transfers\":{\"fetches_in_flight\":%u,\"receive_bytes_per_s\":%" PRIu64
+                 ",\"send_bytes_per_s\":%" PRIu64 "}",
+            s->inflight, s->rx_bps, s->tx_bps);
     fprintf(out, ",\"cache\":{\"inodes\":%" PRIu64 ",\"chunks\":%" PRIu64 ",\"local_chunks\":%" PRIu64
                  ",\"map_bytes\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"quota\":%" PRIu64
                  ",\"evicted_chunks\":%" PRIu64 ",\"evicted_bytes\":%" PRIu64 "}",
@@ -293,11 +301,21 @@ static void render_text(const struct ctl_snap *s, st_store *st, const struct fs_
             fprintf(out, "no pong yet\n");
         else
             fprintf(out, "last pong %.1f s ago\n", (double)p->last_pong_age_ms / 1000.0);
-        fprintf(out, "    received %" PRIu64 " chunks (%s), %u in flight, %" PRIu64 " timeouts, %" PRIu64
-                     " errors\n",
-                p->chunks_ok, human(p->bytes_rx, h, sizeof(h)), p->inflight, p->timeouts, p->errors);
+        char h2[32];
+        fprintf(out, "    received %" PRIu64 " chunks (%s), sent %" PRIu64 " chunks (%s)\n", p->chunks_ok,
+                human(p->bytes_rx, h, sizeof(h)), p->chunks_tx, human(p->bytes_tx, h2, sizeof(h2)));
+        fprintf(out, "    %u in flight, %" PRIu64 " timeouts, %" PRIu64 " errors", p->inflight, p->timeouts,
+                p->errors);
+        if (p->rx_bps >= 1024 || p->tx_bps >= 1024)
+            fprintf(out, ", now %s/s in, %s/s out", human(p->rx_bps, h, sizeof(h)), human(p->tx_bps, h2, sizeof(h2)));
+        fprintf(out, "\n");
     }
-    fprintf(out, "transfers:   %u chunk fetch%s in flight\n", s->inflight, s->inflight == 1 ? "" : "es");
+    fprintf(out, "transfers:   %u chunk fetch%s in flight", s->inflight, s->inflight == 1 ? "" : "es");
+    if (s->rx_bps >= 1024 || s->tx_bps >= 1024) {
+        char h2[32];
+        fprintf(out, ", %s/s in, %s/s out", human(s->rx_bps, h, sizeof(h)), human(s->tx_bps, h2, sizeof(h2)));
+    }
+    fprintf(out, "\n");
     char q[32];
     fprintf(out, "cache:       %s of chunk data (quota %s), %" PRIu64 " of %" PRIu64 " chunks local\n",
             human(s->usage.local_bytes, h, sizeof(h)),

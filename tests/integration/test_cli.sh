@@ -98,10 +98,12 @@ p = [p for p in d["peers"] if p["id"] == idb]
 assert len(p) == 1, d["peers"]
 p = p[0]
 for k in ("state", "address", "connections", "rtt_us", "last_pong_ms", "chunks_received",
-          "bytes_received", "timeouts", "errors", "fetches_in_flight", "reconnects"):
+          "bytes_received", "chunks_sent", "bytes_sent", "receive_bytes_per_s", "send_bytes_per_s",
+          "timeouts", "errors", "fetches_in_flight", "reconnects"):
     assert k in p, k
 assert p["connections"] >= 1 and p["rtt_us"] > 0, p
-assert isinstance(d["transfers"]["fetches_in_flight"], int)
+t = d["transfers"]
+assert isinstance(t["fetches_in_flight"], int) and t["receive_bytes_per_s"] >= 0 and t["send_bytes_per_s"] >= 0, t
 c = d["cache"]
 assert c["inodes"] >= 1 and c["map_bytes"] > 0 and c["local_chunks"] <= c["chunks"], c
 assert c["quota"] == 0 and c["bytes"] >= 0 and c["evicted_chunks"] == 0, c
@@ -150,6 +152,14 @@ print('  (b received %d chunks from a; data.bin alone has $total)' % n)
 sys.exit(0 if n >= $total else 1)"
 }
 check "status shows the chunks b received from a" wait_for 5 received
+sent() {
+    "$L" status --json --store "$T/a" | python3 -c "
+import json, sys
+p = json.load(sys.stdin)['peers'][0]
+sys.exit(0 if p['chunks_sent'] >= $total and p['bytes_sent'] >= 4 * 1048576 else 1)"
+}
+check "status shows the chunks a sent to b" wait_for 5 sent
+check "status text shows bytes sent" sh -c "'$L' status --store '$T/a' | grep -q 'sent [0-9]* chunks'"
 
 check "unmount a" "$L" unmount "$T/mnt-a"
 check "unmount b" "$L" unmount "$T/mnt-b"
