@@ -300,7 +300,7 @@ static void render_text(const struct ctl_snap *s, st_store *st, const struct fs_
         if (p->last_pong_age_ms == UINT64_MAX)
             fprintf(out, "no pong yet\n");
         else
-            fprintf(out, "last pong %.1f s ago\n", (double)p->last_pong_age_ms / 1000.0);
+            fprintf(out, "last seen %.1f s ago\n", (double)p->last_pong_age_ms / 1000.0);
         char h2[32];
         fprintf(out, "    received %" PRIu64 " chunks (%s), sent %" PRIu64 " chunks (%s)\n", p->chunks_ok,
                 human(p->bytes_rx, h, sizeof(h)), p->chunks_tx, human(p->bytes_tx, h2, sizeof(h2)));

@@ -212,7 +212,7 @@ struct net_peer_stats {
     uint64_t srtt_us, rttvar_us, min_rtt_us;  /* ngtcp2 conn info, best conn */
     uint64_t cwnd, bytes_in_flight;
     uint64_t ping_rtt_us;        /* last control ping round trip (EWMA) */
-    uint64_t last_pong_age_ms;   /* since the last pong, UINT64_MAX if never */
+    uint64_t last_pong_age_ms;   /* since the last pong (also once down: last seen), UINT64_MAX if never */
     uint64_t chunks_ok, bytes_rx;    /* fetched from it (verified) */
     uint64_t chunks_tx, bytes_tx;    /* served to it */
     uint64_t rx_bps, tx_bps;         /* recent rates, bytes/s, smoothed over ~1 s */

@@ -311,7 +311,8 @@ static void update_stats(struct net_node *n)
         s->state = p->health.state;
         s->conns = p->nestab;
         s->ping_rtt_us = p->ping_rtt_us;
-        s->last_pong_age_ms = p->nestab ? (now - p->last_pong_ns) / 1000000 : UINT64_MAX;
+        /* kept after the peer goes down: "last seen" */
+        s->last_pong_age_ms = p->last_pong_ns ? (now - p->last_pong_ns) / 1000000 : UINT64_MAX;
         s->chunks_ok = p->chunks_ok;
         s->bytes_rx = p->bytes_rx;
         s->chunks_tx = p->chunks_tx;
