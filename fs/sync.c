@@ -140,6 +140,8 @@ struct fs_sync {
     unsigned ev_waiting;
     uint64_t ev_deadline, last_evict_ns, last_repl_ns;
     uint64_t repl_seq;       /* log sequence at the last replication scan */
+    unsigned repl_rot;       /* first peer offered the next REPL */
+    uint64_t repl_offer_changes; /* holder_changes at the last REPL */
     uint64_t holder_changes; /* bumped when holder records change */
     uint64_t repl_changes;   /* holder_changes at the last scan */
     int last_quota_warn;
@@ -1385,10 +1387,19 @@ static void repl_tick(struct fs_sync *s, uint64_t now)
     b[0] = 1;
     b[1] = b[2] = b[3] = 0;
     memcpy(b + 4, fids, r.nfids * 16);
+    /* When the last offer made no progress (no holder record changed
+     * since), start one peer further, so a peer that declines (its cache
+     * is full) does not keep the files from the others; while a peer is
+     * fetching, keep offering to it. */
+    if (s->repl_offer_changes == s->holder_changes)
+        s->repl_rot++;
+    s->repl_offer_changes = s->holder_changes;
     unsigned sent = 0;
-    for (unsigned i = 0; i < s->npeers && sent < (unsigned)s->o.copies; i++)
-        if (peer_up(&s->peers[i]) && net_send_frame(s->net, &s->peers[i].id, FS_SYNC_REPL, b, 4 + r.nfids * 16) == 0)
+    for (unsigned k = 0; k < s->npeers && sent < (unsigned)s->o.copies; k++) {
+        struct peer *p = &s->peers[(s->repl_rot + k) % s->npeers];
+        if (peer_up(p) && net_send_frame(s->net, &p->id, FS_SYNC_REPL, b, 4 + r.nfids * 16) == 0)
             sent++;
+    }
     free(b);
 }
 
