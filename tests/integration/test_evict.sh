@@ -7,7 +7,8 @@
 #  - data written on B that no peer holds is never evicted, and status
 #    counts it as not replicated; once pushed to A (copies = 1) it counts
 #    as replicated and may go;
-#  - with A gone, evicted data fails with EIO in bound, the rest reads.
+#  - with A gone, evicted data fails with EIO in bound, the rest reads;
+#  - a peer whose cache is full declines a push and the next peer gets it.
 # Needs root and /dev/fuse. Prints "N passed, N failed".
 NAME=evict PORTBASE=49700
 . "$(dirname "$0")/peers_lib.sh"
@@ -87,5 +88,20 @@ check "the pinned directory's file still reads" cmp -s "$T/g" "$T/mnt-b/keep/g"
 check "a bad cache_quota is refused" sh -c "echo 'cache_quota = lots' > '$T/a/landro.conf'; '$L' mount --store '$T/a' '$T/mnt-a' 2>&1 | grep -q 'bad cache_quota'"
 check "a bad --copies is refused" sh -c "'$L' mount --copies 99 --store '$T/a' '$T/mnt-a' 2>&1 | grep -q 'bad --copies'"
 "$L" unmount "$T/mnt-b"
+
+# Pushes go round: y's cache is full (a pinned file past its quota), so it
+# declines x's offer and x offers the file to z instead.
+peers x y z
+up x --copies 1 --push-after 1
+up y --copies 0 --cache-quota 1M
+up z --copies 0
+head -c $((2 * MiB)) /dev/urandom > "$T/mnt-y/ybig"
+setfattr -n user.landro.pinned -v 1 "$T/mnt-y/ybig"
+head -c $((2 * MiB)) /dev/urandom > "$T/xnew"
+cp "$T/xnew" "$T/mnt-x/xnew"
+check "a peer with a full cache declines, the next one takes the push" wait_for 60 whole "$T/mnt-z/xnew"
+check "y kept out of it" sh -c "v=\$(getfattr --absolute-names --only-values -n user.landro.chunks '$T/mnt-y/xnew') && [ \"\${v%/*}\" = 0 ]"
+check "z's pushed copy is intact" cmp -s "$T/xnew" "$T/mnt-z/xnew"
+for n in x y z; do "$L" unmount "$T/mnt-$n"; done
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
