@@ -973,25 +973,78 @@ static void read_fetched(void *ctx, int err);
 /* Start background fetches of the chunks of [off, off + len)
  * that only peers hold, so a sequential reader finds them local (or in
  * flight) instead of paying a round trip per chunk. */
+/* Prefetch the chunks of [off, off + len) of ino that only peers hold,
+ * at most max of them; returns how many were started. *end gets 1 if the
+ * range reaches the end of the file. */
+static size_t prefetch_range(fs *f, st_txn *t, uint64_t ino, uint64_t off, uint64_t len, size_t max, int *end)
+{
+    struct st_span sp[READ_SPANS];
+    size_t k = 0, started = 0;
+    struct st_inode in;
+    *end = 0;
+    if (st_inode_get(t, ino, &in) || !S_ISREG(in.mode))
+        return 0;
+    *end = off + len >= in.size;
+    if (off >= in.size ||
+        st_file_read(t, ino, off, (size_t)LR_MIN(len, in.size - off), sp, READ_SPANS, &k) != 0)
+        return 0;
+    for (size_t i = 0; i < k && started < max; i++) {
+        if (sp[i].kind != ST_SPAN_MISSING)
+            continue;
+        if (i > 0 && sp[i - 1].kind == ST_SPAN_MISSING && !memcmp(sp[i - 1].hash.b, sp[i].hash.b, ST_HASH_LEN))
+            continue;
+        if (fs_sync_prefetch(f->sync, &sp[i].hash) == 0)
+            started++;
+    }
+    return started;
+}
+
+/* A reader that reaches the end of a file held by a peer usually goes on
+ * with the next file of the directory (cp -r, tar, grep -r): prefetch the
+ * first READAHEAD_SIBLING_BYTES of the next READAHEAD_SIBLINGS files after
+ * ino's name (at most READAHEAD_SIBLING_CHUNKS chunks), so a tree of small
+ * files costs a round trip per batch of files rather than per file.
+ * Measured (/tmp/small.sh: 10k x 4 KiB files written on A, all read in
+ * name order on B over loopback): 2300-3200 -> 6400 files/s; the same
+ * reads of local data: 7700-13800 files/s (loaded machine). */
+#define READAHEAD_SIBLINGS 128
+#define READAHEAD_SIBLING_CHUNKS 128
+#define READAHEAD_SIBLING_BYTES (1u << 20)
+
+struct siblings { fs *f; st_txn *t; unsigned files; size_t started; };
+
+static int first_name(uint64_t parent, const char *name, size_t len, void *arg)
+{
+    struct st_dirent *d = arg;
+    d->parent = parent;
+    d->namelen = (uint16_t)len;
+    memcpy(d->name, name, len);
+    d->name[len] = 0;
+    return 1;
+}
+
+static int sibling_one(const struct st_dirent *d, void *arg)
+{
+    struct siblings *sb = arg;
+    if (d->type != DT_REG)
+        return 0;
+    int end;
+    sb->started += prefetch_range(sb->f, sb->t, d->child, 0, READAHEAD_SIBLING_BYTES,
+                                  READAHEAD_SIBLING_CHUNKS - sb->started, &end);
+    return ++sb->files >= READAHEAD_SIBLINGS || sb->started >= READAHEAD_SIBLING_CHUNKS;
+}
+
 static void read_ahead(fs *f, uint64_t ino, uint64_t off, uint64_t len)
 {
     st_txn *t;
-    struct st_span sp[READ_SPANS];
-    size_t k = 0, started = 0;
     if (st_txn_begin(f->st, ST_TXN_READ, &t))
         return;
-    struct st_inode in;
-    if (st_inode_get(t, ino, &in) == 0 && off < in.size &&
-        st_file_read(t, ino, off, (size_t)LR_MIN(len, in.size - off), sp, READ_SPANS, &k) == 0) {
-        for (size_t i = 0; i < k && started < READAHEAD_CHUNKS; i++) {
-            if (sp[i].kind != ST_SPAN_MISSING)
-                continue;
-            if (i > 0 && sp[i - 1].kind == ST_SPAN_MISSING &&
-                !memcmp(sp[i - 1].hash.b, sp[i].hash.b, ST_HASH_LEN))
-                continue;
-            if (fs_sync_prefetch(f->sync, &sp[i].hash) == 0)
-                started++;
-        }
+    int end;
+    prefetch_range(f, t, ino, off, len, READAHEAD_CHUNKS, &end);
+    struct st_dirent d;
+    if (end && st_dirent_names(t, ino, first_name, &d) == 1) {
+        struct siblings sb = { f, t, 0, 0 };
+        st_dirent_foreach(t, d.parent, d.name, d.namelen, sibling_one, &sb);
     }
     st_txn_abort(t);
 }
