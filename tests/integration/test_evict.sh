@@ -8,7 +8,8 @@
 #    counts it as not replicated; once pushed to A (copies = 1) it counts
 #    as replicated and may go;
 #  - with A gone, evicted data fails with EIO in bound, the rest reads;
-#  - a peer whose cache is full declines a push and the next peer gets it.
+#  - a peer whose cache is full declines a push and the next peer gets it;
+#  - reading to the end of a file prefetches the next files of the directory.
 # Needs root and /dev/fuse. Prints "N passed, N failed".
 NAME=evict PORTBASE=49700
 . "$(dirname "$0")/peers_lib.sh"
@@ -39,6 +40,15 @@ check "B evicts down to its quota after reading 24 MiB" wait_for 20 under_quota
 check "status counts evicted chunks" test "$(json b "d['cache']['evicted_chunks'] > 0")" = True
 check "the least recently used file lost chunks" partial "$T/mnt-b/f1"
 check "re-reading an evicted file fetches it again, intact" cmp -s "$T/f1" "$T/mnt-b/f1"
+
+# reading to the end of a file prefetches the next files of its directory
+mkdir "$T/mnt-a/tree"
+for i in 01 02 03 04 05 06 07 08 09 10; do head -c 5000 /dev/urandom > "$T/mnt-a/tree/s$i"; done
+wait_for 30 test -e "$T/mnt-b/tree/s10"
+check "before a read, a small file of A is not on B" partial "$T/mnt-b/tree/s05"
+cat "$T/mnt-b/tree/s01" > /dev/null
+check "reading the first file of a directory fetches the next ones" wait_for 10 whole "$T/mnt-b/tree/s10"
+check "and they read as A wrote them" cmp -s "$T/mnt-a/tree/s07" "$T/mnt-b/tree/s07"
 
 # pin: f2 stays whole while f3 and f4 are read
 "$L" pin -q "$T/mnt-b/f2" >/dev/null
