@@ -1241,7 +1241,7 @@ static void handle_holda(struct fs_sync *s, struct peer *p, const struct st_sync
         req_drop(s, i);
         return;
     }
-    st_txn *t;
+    st_txn *t = NULL;
     int rc = st_txn_begin(s->st, ST_TXN_WRITE, &t);
     for (size_t k = 0; k < n && !rc; k++) {
         uint8_t v = m->items[k];
@@ -1653,7 +1653,7 @@ out:
  * became pinned or needed by an open file meanwhile. */
 static void evict_finish(struct fs_sync *s)
 {
-    st_txn *t;
+    st_txn *t = NULL;
     struct hashes keep = { 0 };
     uint64_t chunks = 0, bytes = 0;
     unsigned need = evict_need(s);
