@@ -3,9 +3,16 @@
  * path (re-chunk from the previous boundary until boundaries
  * resynchronise), reads as zero-copy spans, truncate and hole punching.
  * See store.h.
+ *
+ * Threads: st_file_write hashes the new chunks of a write of 1 MiB or
+ * more on one short-lived helper thread (joined before it returns) while
+ * the caller cuts the following chunks and stores the hashed ones; the
+ * helper only reads the chunks' bytes and writes their hashes, every
+ * store access stays on the caller's thread.
  */
 #include "store_int.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 /* ---- extent iterator ------------------------------------------------- */
@@ -253,11 +260,169 @@ static int add_extent_bytes(st_txn *t, struct gbuf *b, const struct st_extent *e
     return gbuf_add(b, (const uint8_t *)data + e->chunk_off + skip, e->len - skip);
 }
 
+/* The bytes being re-chunked, file range [S, S + total): old bytes before
+ * the write (pre, at most one extent), the caller's buffer in place (it
+ * is not copied: writes are up to FS_STAGE_MAX_BYTES), and old bytes
+ * after it (tail, grown extent by extent). */
+struct wbytes {
+    struct gbuf pre, tail;
+    const uint8_t *buf;
+    size_t len;
+};
+
+static size_t wb_total(const struct wbytes *w) { return w->pre.len + w->len + w->tail.len; }
+
+/* n contiguous bytes at pos: a pointer into the part holding them all,
+ * else a copy in dst (which has room for n). */
+static const uint8_t *wb_view(const struct wbytes *w, size_t pos, size_t n, uint8_t *dst)
+{
+    const uint8_t *pd[3] = { w->pre.d, w->buf, w->tail.d };
+    const size_t pl[3] = { w->pre.len, w->len, w->tail.len };
+    int i = 0;
+    if (n == 0)
+        return dst;
+    while (i < 2 && pos >= pl[i]) /* the part holding byte pos */
+        pos -= pl[i++];
+    if (pos + n <= pl[i])
+        return pd[i] + pos;
+    for (size_t done = 0; done < n; i++, pos = 0) {
+        size_t k = LR_MIN(n - done, pl[i] - pos);
+        if (k)
+            memcpy(dst + done, pd[i] + pos, k);
+        done += k;
+    }
+    return dst;
+}
+
 struct newchunk {
     uint64_t off;
     uint32_t len;
+    int hashed;          /* hash is set (hashq.mu) */
+    const uint8_t *data; /* in place, or copy */
+    uint8_t *copy;       /* a chunk that straddles two parts of wbytes */
     st_hash hash;
 };
+
+/* Hashing the new chunks of a large write on two threads: while the
+ * caller cuts chunks it hands each finished one (whose bytes no longer
+ * move) to a helper thread, then stores chunk i as soon as its hash is
+ * known, claiming unhashed chunks itself while it waits. Chunking, hashing
+ * and the LMDB puts overlap. nc[0..n) are handed out; nc never moves
+ * while the helper runs. */
+struct hashq {
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+    pthread_t helper;
+    struct newchunk *nc;
+    size_t n, next;      /* handed out; next to claim */
+    int running, closed; /* the helper runs; nothing more will be handed out */
+};
+
+#define HASH_PAR_MIN (1u << 20) /* bytes written that are worth a second thread */
+
+static void *hash_helper(void *arg)
+{
+    struct hashq *q = arg;
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        if (q->next < q->n) {
+            struct newchunk *c = &q->nc[q->next++];
+            pthread_mutex_unlock(&q->mu);
+            st_hash_compute(c->data, c->len, &c->hash);
+            pthread_mutex_lock(&q->mu);
+            c->hashed = 1;
+            pthread_cond_signal(&q->done);
+        } else if (q->closed) {
+            break;
+        } else {
+            pthread_cond_wait(&q->work, &q->mu);
+        }
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+static void hashq_start(struct hashq *q, struct newchunk *nc)
+{
+    memset(q, 0, sizeof(*q));
+    q->nc = nc;
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->work, NULL);
+    pthread_cond_init(&q->done, NULL);
+    q->running = pthread_create(&q->helper, NULL, hash_helper, q) == 0;
+}
+
+/* Hand out nc[0..n). */
+static void hashq_publish(struct hashq *q, size_t n)
+{
+    pthread_mutex_lock(&q->mu);
+    q->n = n;
+    pthread_cond_signal(&q->work);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* Nothing more will be handed out; with stop, nothing more is claimed
+ * either (an error: the caller will not wait for the hashes). */
+static void hashq_close(struct hashq *q, int stop)
+{
+    pthread_mutex_lock(&q->mu);
+    q->closed = 1;
+    if (stop)
+        q->n = q->next;
+    pthread_cond_signal(&q->work);
+    pthread_mutex_unlock(&q->mu);
+}
+
+static void hashq_end(struct hashq *q)
+{
+    if (q->running) {
+        hashq_close(q, 1);
+        pthread_join(q->helper, NULL);
+        q->running = 0;
+    }
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->work);
+    pthread_cond_destroy(&q->done);
+}
+
+/* Make nc[i] hashed: handed out ones are awaited (hashing other unclaimed
+ * ones meanwhile), the rest hashed here. */
+static void hash_get(struct hashq *q, struct newchunk *nc, size_t i)
+{
+    if (!q->running || i >= q->n) {
+        st_hash_compute(nc[i].data, nc[i].len, &nc[i].hash);
+        return;
+    }
+    pthread_mutex_lock(&q->mu);
+    while (!nc[i].hashed) {
+        if (q->next < q->n) {
+            struct newchunk *c = &nc[q->next++];
+            pthread_mutex_unlock(&q->mu);
+            st_hash_compute(c->data, c->len, &c->hash);
+            pthread_mutex_lock(&q->mu);
+            c->hashed = 1;
+        } else {
+            pthread_cond_wait(&q->done, &q->mu);
+        }
+    }
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* Where chunk c's bytes are: in place, or a copy when it straddles two
+ * parts of b. */
+static int chunk_data(const struct wbytes *b, uint64_t S, struct newchunk *c, uint8_t *scratch)
+{
+    if (c->data)
+        return 0;
+    c->data = wb_view(b, (size_t)(c->off - S), c->len, scratch);
+    if (c->data != scratch)
+        return 0;
+    if (!(c->copy = malloc(c->len)))
+        return -ENOMEM;
+    memcpy(c->copy, scratch, c->len);
+    c->data = c->copy;
+    return 0;
+}
 
 int st_file_write(st_txn *t, uint64_t ino, uint64_t off, const void *buf, size_t len, st_hash *missing)
 {
@@ -268,13 +433,20 @@ int st_file_write(st_txn *t, uint64_t ino, uint64_t off, const void *buf, size_t
         return -EFBIG;
     const struct st_cdc_params p = t->st->meta.cdc;
     const uint64_t wend = off + len;
-    struct gbuf b = { 0 };
+    struct wbytes b = { .buf = buf, .len = len };
     struct newchunk *nc = NULL;
     size_t nnc = 0, ncap = 0;
+    struct hashq q = { 0 };
+    int par = 0; /* hashing on two threads (q started) */
+    uint8_t *scratch = malloc(p.max);
     struct ext_iter it;
+    if (!scratch)
+        return -ENOMEM;
     int rc = it_open(&it, t, ino);
-    if (rc)
+    if (rc) {
+        free(scratch);
         return rc;
+    }
 
     /* 1. Where re-chunking starts: the start of the extent holding the
      * byte before off, unless an extent begins exactly at off (a content
@@ -303,11 +475,9 @@ int st_file_write(st_txn *t, uint64_t ino, uint64_t off, const void *buf, size_t
     if (S < off) {
         struct st_extent pre = L;
         pre.len = (uint32_t)(off - S);
-        if ((rc = add_extent_bytes(t, &b, &pre, 0, missing)))
+        if ((rc = add_extent_bytes(t, &b.pre, &pre, 0, missing)))
             goto out;
     }
-    if ((rc = gbuf_add(&b, buf, len)))
-        goto out;
 
     /* 2. Old bytes after the write, appended extent by extent while they
      * are contiguous, until a new cut lands on an old boundary. */
@@ -316,12 +486,26 @@ int st_file_write(st_txn *t, uint64_t ino, uint64_t off, const void *buf, size_t
     if ((rc = it_seek(&it, wend)))
         goto out;
     if (it.valid && it.e.off < wend) {
-        if ((rc = add_extent_bytes(t, &b, &it.e, (uint32_t)(wend - it.e.off), missing)))
+        if ((rc = add_extent_bytes(t, &b.tail, &it.e, (uint32_t)(wend - it.e.off), missing)))
             goto out;
         tail = it.e.off + it.e.len;
         if ((rc = it_next(&it)))
             goto out;
     }
+
+    /* Room for every chunk of this write, so nc never moves under the
+     * helper: chunks are longer than min except the last one and one
+     * forced cut, and cutting stops within a few max past the write. */
+    ncap = (b.pre.len + len + 8ull * p.max) / p.min + 4;
+    if (!(nc = malloc(ncap * sizeof(*nc)))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if (len >= HASH_PAR_MIN) {
+        hashq_start(&q, nc);
+        par = 1;
+    }
+    const size_t stable = b.pre.len + len; /* bytes that never move: hand out chunks within */
 
     /* Starts of the old extents appended whole: the boundaries a new cut
      * can resynchronise on. Increasing. */
@@ -331,12 +515,12 @@ int st_file_write(st_txn *t, uint64_t ino, uint64_t off, const void *buf, size_t
     const uint64_t forced_after = wend + 4ull * p.max;
     for (;;) {
         uint64_t C = S + pos;
-        size_t cut;
+        size_t cut, total = wb_total(&b);
         if (C >= forced_after) {
             /* Past the resync budget: end this chunk on the next old
              * boundary (not content-defined there, but bounded), so a
              * write costs O(len + chunk) whatever the old chunking was. */
-            uint64_t bound = S + b.len;
+            uint64_t bound = S + total;
             for (size_t i = 0; i < nstarts; i++)
                 if (starts[i] > C) {
                     bound = starts[i];
@@ -344,7 +528,8 @@ int st_file_write(st_txn *t, uint64_t ino, uint64_t off, const void *buf, size_t
                 }
             cut = (size_t)LR_MIN(bound - C, (uint64_t)p.max);
         } else {
-            cut = st_cdc_cut(&p, b.d + pos, b.len - pos, eof);
+            size_t n = LR_MIN(total - pos, (size_t)p.max); /* the cut looks no further */
+            cut = st_cdc_cut(&p, wb_view(&b, pos, n, scratch), n, eof);
         }
         if (cut == 0) {
             if (eof)
@@ -361,7 +546,7 @@ int st_file_write(st_txn *t, uint64_t ino, uint64_t off, const void *buf, size_t
                     starts = s2;
                 }
                 starts[nstarts++] = tail;
-                if ((rc = add_extent_bytes(t, &b, &it.e, 0, missing)))
+                if ((rc = add_extent_bytes(t, &b.tail, &it.e, 0, missing)))
                     break;
                 tail += it.e.len;
                 if ((rc = it_next(&it)))
@@ -372,7 +557,10 @@ int st_file_write(st_txn *t, uint64_t ino, uint64_t off, const void *buf, size_t
             continue;
         }
         if (nnc == ncap) {
-            size_t ncap2 = ncap ? ncap * 2 : 64;
+            if (par) /* cannot happen (see ncap); if it did, go on alone */
+                hashq_end(&q);
+            par = 0;
+            size_t ncap2 = ncap * 2;
             struct newchunk *n2 = realloc(nc, ncap2 * sizeof(*nc));
             if (!n2) {
                 rc = -ENOMEM;
@@ -381,14 +569,20 @@ int st_file_write(st_txn *t, uint64_t ino, uint64_t off, const void *buf, size_t
             nc = n2;
             ncap = ncap2;
         }
+        memset(&nc[nnc], 0, sizeof(nc[nnc]));
         nc[nnc].off = C;
         nc[nnc].len = (uint32_t)cut;
         nnc++;
+        if (par && q.running && q.n == nnc - 1 && pos + cut <= stable) {
+            if ((rc = chunk_data(&b, S, &nc[nnc - 1], scratch)))
+                break;
+            hashq_publish(&q, nnc);
+        }
         pos += cut;
         C = S + pos;
         if (C < wend)
             continue;
-        if (pos == b.len)
+        if (pos == total)
             break; /* at the end of the old data, or of the new in a hole */
         /* Resynchronised when the cut lands where an old extent starts. */
         int hit = 0;
@@ -403,15 +597,25 @@ int st_file_write(st_txn *t, uint64_t ino, uint64_t off, const void *buf, size_t
         goto out;
     it_close(&it);
 
+    /* The bytes of the chunks not handed out (those reaching into the
+     * old tail): the parts no longer change. */
+    if (par && q.running)
+        hashq_close(&q, 0);
+    for (size_t i = par && q.running ? q.n : 0; i < nnc; i++)
+        if ((rc = chunk_data(&b, S, &nc[i], scratch)))
+            goto out;
+
     /* 3. Modify: reference the new chunks first (unchanged chunks never
      * drop to zero), drop the old extents of [S, end), insert the new. */
     uint64_t end = S + pos;
     for (size_t i = 0; i < nnc && !rc; i++) {
-        const uint8_t *d = b.d + (nc[i].off - S);
-        st_hash_compute(d, nc[i].len, &nc[i].hash);
-        if (!(rc = st_chunk_put(t, &nc[i].hash, d, nc[i].len)))
+        hash_get(&q, nc, i);
+        if (!(rc = st_chunk_put(t, &nc[i].hash, nc[i].data, nc[i].len)))
             rc = st__chunk_ref(t, &nc[i].hash, 1);
     }
+    if (par)
+        hashq_end(&q);
+    par = 0;
     if (!rc)
         rc = st_file_punch(t, ino, S, end - S);
     for (size_t i = 0; i < nnc && !rc; i++) {
@@ -421,8 +625,14 @@ int st_file_write(st_txn *t, uint64_t ino, uint64_t off, const void *buf, size_t
     if (rc)
         st__fail(t, rc, "file write");
 out:
+    if (par)
+        hashq_end(&q);
     it_close(&it);
-    free(b.d);
+    free(b.pre.d);
+    free(b.tail.d);
+    free(scratch);
+    for (size_t i = 0; i < nnc; i++)
+        free(nc[i].copy);
     free(nc);
     return rc;
 }
