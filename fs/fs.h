@@ -17,10 +17,16 @@
  * transaction) on flush, fsync, release, before any size change, and
  * when the stage passes FS_STAGE_MAX_BYTES, FS_STAGE_MAX_RANGES or
  * FS_STAGE_MAX_AGE_NS (checked at each write and, for files left open
- * without writes, about once a second by the reaper thread). A failed
- * commit (ENOSPC) keeps the stage and returns the error to the write that
- * needed room, or to flush/fsync/close. Reads see staged bytes through
- * every handle. fsync
+ * without writes, about once a second by the reaper thread). A stage that
+ * a write finds full is handed to a committer thread and the write goes
+ * on into a second, empty stage (double buffering); a write that finds
+ * both full waits for the committer. flush, fsync, release and size
+ * changes wait for a commit in flight before committing the rest, so
+ * every write before them is in the store when they return. A failed
+ * commit (ENOSPC) keeps the stage; the error goes to the write that
+ * needed room (for a background commit: the next write, which retries
+ * the commit inline first), or to flush/fsync/close. Reads see staged
+ * bytes, including those being committed, through every handle. fsync
  * and fsyncdir end with st_sync (durable). Reads are answered from the
  * LMDB map with fuse_reply_iov (no copy besides the kernel's), except
  * where staged bytes overlap the range (then one buffer is assembled).
