@@ -1162,6 +1162,18 @@ void net_conn_write(struct net_conn *c)
             }
             break;
         }
+        if ((size_t)nw > maxpkt) {
+            /* A PMTUD probe goes out alone: where the path cannot carry
+             * it (EMSGSIZE, or a drop), packets batched with it would be
+             * lost with it. */
+            if (off)
+                net_node_send_batch(n, c, n->txbuf, off, seg);
+            net_node_send_batch(n, c, n->txbuf + off, (size_t)nw, (size_t)nw);
+            off = 0;
+            seg = 0;
+            nseg = 0;
+            continue;
+        }
         if (nseg > 0 && (size_t)nw > seg) {
             /* A bigger packet cannot join the batch: send what we have. */
             net_node_send_batch(n, c, n->txbuf, off, seg);
