@@ -257,6 +257,7 @@ static void node_orphaned(fs *f, uint64_t ino)
  * transaction (which a nearly full disk could not hold: LMDB needs free
  * pages to free pages). */
 #define FS_REAP_STEP (256ull << 20)
+#define FS_REAP_GATHER_US 20000
 static int reap_shrink(fs *f, uint64_t ino)
 {
     struct st_inode in;
@@ -378,6 +379,14 @@ static void *reaper_main(void *arg)
         }
         if (f->rn == 0 && f->reaper_stop)
             break;
+        if (!f->reaper_stop) {
+            /* Let a burst of unlinks gather so they are deleted in one
+             * transaction instead of one commit each; nothing waits for
+             * the space but a nearly full disk, and only this long. */
+            pthread_mutex_unlock(&f->rlock);
+            usleep(FS_REAP_GATHER_US);
+            pthread_mutex_lock(&f->rlock);
+        }
         if (cap < f->rn) {
             uint64_t *b = realloc(batch, f->rn * sizeof(*b));
             if (!b) {
