@@ -128,7 +128,7 @@ struct net_config {
     unsigned ping_ms;                  /* control ping period, default 1000 */
     unsigned attempt_ms;               /* per-peer request attempt timeout, default 5000 */
     unsigned verify_threads;           /* chunk verifier threads, 1..8; default (0): one per
-                                          online CPU beyond the first, at least one */
+                                          online CPU beyond the first, at least 1, at most 4 */
     net_get_chunk_fn get_chunk;
     net_on_frame_fn on_frame;
     net_on_peer_state_fn on_peer_state;
