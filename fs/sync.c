@@ -218,11 +218,15 @@ void fs_sync_kick(struct fs_sync *s)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* The header zeroed, the payload not: callers fill it (calloc's memset of
+ * every 64 KiB chunk was measurable on the cold-read path). */
 static struct item *item_new(size_t len)
 {
-    struct item *it = calloc(1, sizeof(*it) + len);
-    if (it)
+    struct item *it = malloc(sizeof(*it) + len);
+    if (it) {
+        memset(it, 0, sizeof(*it));
         it->len = len;
+    }
     return it;
 }
 
