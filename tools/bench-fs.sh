@@ -15,9 +15,16 @@
 # kernel traffic (a GETXATTR security.capability before each write).
 # Prints a table with ratios landro/passthrough and landro/raw. Needs root
 # (drop_caches), /dev/fuse and a built tree (make).
+#   PHASES="seq rand small" (default all): run only these groups, e.g.
+#   PHASES=seq for the sequential write and reads alone;
+#   O=DIR: binaries from DIR/bin (relative to the tree, or absolute), e.g.
+#   another build to compare against in alternating runs.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-B=$top/${O:-build}/bin
+O=${O:-build}
+case $O in /*) B=$O/bin ;; *) B=$top/$O/bin ;; esac
+PHASES=${PHASES:-seq rand small}
+phase() { case " $PHASES " in *" $1 "*) return 0 ;; esac; return 1; }
 SIZE=${1:-1024}
 PY=/usr/bin/python3
 for b in landro landro-passthrough; do
@@ -139,21 +146,28 @@ dirof() { case $1 in raw) echo "$work/raw" ;; passthrough) echo "$work/pmnt" ;; 
 for t in "${targets[@]}"; do
     d=$(dirof "$t")
     echo "bench-fs: $t ..." >&2
-    R[$t,sw]=$($PY "$work/b.py" seqwrite "$d/big" "$rand")
-    remount "$t"; d=$(dirof "$t")
-    R[$t,src]=$($PY "$work/b.py" seqread "$d/big")
-    R[$t,srw]=$($PY "$work/b.py" seqread "$d/big")
-    rm -f "$d/big"
-    $PY "$work/b.py" mkrand "$d/rnd" "$rand"
-    remount "$t"; d=$(dirof "$t")
-    R[$t,rr]=$($PY "$work/b.py" randread "$d/rnd" 5)
-    R[$t,rw]=$($PY "$work/b.py" randwrite "$d/rnd" 5)
-    rm -f "$d/rnd"
-    read -r a b c e <<<"$($PY "$work/b.py" small "$d/small" 10000)"
-    R[$t,sc]=$a; R[$t,ss]=$b; R[$t,sr]=$c; R[$t,su]=$e
+    for k in sw src srw rr rw sc ss sr su; do R[$t,$k]=-; done
+    if phase seq; then
+        R[$t,sw]=$($PY "$work/b.py" seqwrite "$d/big" "$rand")
+        remount "$t"; d=$(dirof "$t")
+        R[$t,src]=$($PY "$work/b.py" seqread "$d/big")
+        R[$t,srw]=$($PY "$work/b.py" seqread "$d/big")
+        rm -f "$d/big"
+    fi
+    if phase rand; then
+        $PY "$work/b.py" mkrand "$d/rnd" "$rand"
+        remount "$t"; d=$(dirof "$t")
+        R[$t,rr]=$($PY "$work/b.py" randread "$d/rnd" 5)
+        R[$t,rw]=$($PY "$work/b.py" randwrite "$d/rnd" 5)
+        rm -f "$d/rnd"
+    fi
+    if phase small; then
+        read -r a b c e <<<"$($PY "$work/b.py" small "$d/small" 10000)"
+        R[$t,sc]=$a; R[$t,ss]=$b; R[$t,sr]=$c; R[$t,su]=$e
+    fi
 done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "-" && b > 0) printf "%.2fx", a / b; else print "-" }'; }
 printf '\n%-34s %12s %12s %12s %10s %10s\n' "landro file system (${SIZE} MiB)" raw passthrough landro "l/pt" "l/raw"
 row() {
     printf '%-34s %12s %12s %12s %10s %10s\n' "$1" "${R[raw,$2]}" "${R[passthrough,$2]}" "${R[landro,$2]}" \
