@@ -123,7 +123,7 @@ struct net_config {
     uint8_t volume[NET_VOLUME_LEN];    /* peers must present the same volume id */
     unsigned conns_per_peer;           /* 1..8, default (0) 1 */
     unsigned max_conns;                /* global bound, default (0) 64 */
-    unsigned max_inflight;             /* chunk requests in flight per connection, default 32 */
+    unsigned max_inflight;             /* chunk requests in flight per connection, default 64 */
     unsigned idle_ms;                  /* close extra pool connections idle this long, default 30000 */
     unsigned ping_ms;                  /* control ping period, default 1000 */
     unsigned attempt_ms;               /* per-peer request attempt timeout, default 5000 */

@@ -481,7 +481,7 @@ int net_node_new(const struct net_config *cfg, struct net_node **out)
     if (!n->cfg.max_conns)
         n->cfg.max_conns = 64;
     if (!n->cfg.max_inflight)
-        n->cfg.max_inflight = 32;
+        n->cfg.max_inflight = 64;
     if (!n->cfg.idle_ms)
         n->cfg.idle_ms = 30000;
     if (!n->cfg.ping_ms)

@@ -8,6 +8,11 @@
 #   tcp:  the same bytes written down one TCP connection and read (no
 #         crypto, no hashing): the ceiling of the loopback itself
 # Prints both lines and the ratio. Default 16384 chunks = 1 GiB.
+# Then, as root with iproute2 and landro-impair built: the same transfer
+# (a quarter of the chunks) between two network namespaces whose only path
+# is the landro-impair relay in a third one, holding every datagram 20 ms
+# each way (no loss; the kernel here has no tc netem). No TCP baseline
+# there: the relay carries UDP only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${O:-build}/bin/landro-net-bench
@@ -25,3 +30,35 @@ if [ -n "$q" ] && [ -n "$t" ]; then
     awk -v q="$q" -v t="$t" 'BEGIN { printf "ratio quic/tcp: %.2f (%.0f vs %.0f MB/s)\n", q / t, q, t }'
 fi
 grep -q "verified: $N of $N chunks, 0 failed" <<<"$quic"
+
+IMPAIR=${O:-build}/bin/landro-impair
+if [ "$(id -u)" = 0 ] && command -v ip >/dev/null && [ -x "$IMPAIR" ]; then
+    ND=$((N / 4)); NA=lbn-a-$$ NB=lbn-b-$$ NR=lbn-r-$$
+    tmp=$(mktemp -d /tmp/landro-bnet-XXXXXX)
+    cleanup() {
+        for ns in "$NA" "$NB" "$NR"; do
+            ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+            ip netns del "$ns" 2>/dev/null
+        done
+        rm -rf "$tmp"
+    }
+    trap cleanup EXIT
+    ip netns add "$NA" && ip netns add "$NB" && ip netns add "$NR" &&
+    ip -n "$NA" link add a0 type veth peer name ra netns "$NR" &&
+    ip -n "$NB" link add b0 type veth peer name rb netns "$NR" &&
+    ip -n "$NA" addr add 10.203.1.1/24 dev a0 && ip -n "$NR" addr add 10.203.1.2/24 dev ra &&
+    ip -n "$NB" addr add 10.203.2.1/24 dev b0 && ip -n "$NR" addr add 10.203.2.2/24 dev rb &&
+    ip -n "$NA" link set a0 up && ip -n "$NB" link set b0 up &&
+    ip -n "$NR" link set ra up && ip -n "$NR" link set rb up && ip -n "$NR" link set lo up
+    ip netns exec "$NR" "$IMPAIR" --delay ${BENCH_DELAY:-20} --loss 0 --map 10.203.1.2:7000=10.203.2.1:7000 \
+        >"$tmp/relay.out" 2>"$tmp/relay.err" &
+    "$BIN" --id --dir "$tmp/a" >"$tmp/a.id"; "$BIN" --id --dir "$tmp/b" >"$tmp/b.id"
+    ip netns exec "$NB" "$BIN" --server --dir "$tmp/b" --listen 10.203.2.1:7000 --peer "$(cat "$tmp/a.id")" \
+        --chunks "$ND" >"$tmp/srv.out" 2>&1 &
+    for _ in $(seq 100); do grep -q '^port ' "$tmp/srv.out" && grep -q '^listening' "$tmp/relay.out" && break; sleep 0.1; done
+    d=$(timeout 600 ip netns exec "$NA" "$BIN" --client --dir "$tmp/a" --connect 10.203.1.2:7000 \
+        --peer "$(cat "$tmp/b.id")" --chunks "$ND" 2>&1)
+    echo "delayed path (landro-impair, 20 ms each way, MTU 1500): $(grep -E '^quic' <<<"$d")"
+    grep -E '^pings' <<<"$d" | sed 's/^/  /'
+    grep -q "verified: $ND of $ND chunks, 0 failed" <<<"$d"
+fi
