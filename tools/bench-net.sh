@@ -52,9 +52,11 @@ if [ "$(id -u)" = 0 ] && command -v ip >/dev/null && [ -x "$IMPAIR" ]; then
     ip -n "$NR" link set ra up && ip -n "$NR" link set rb up && ip -n "$NR" link set lo up
     ip netns exec "$NR" "$IMPAIR" --delay ${BENCH_DELAY:-20} --loss 0 --map 10.203.1.2:7000=10.203.2.1:7000 \
         >"$tmp/relay.out" 2>"$tmp/relay.err" &
+    disown $!   # killed at cleanup; no job notice
     "$BIN" --id --dir "$tmp/a" >"$tmp/a.id"; "$BIN" --id --dir "$tmp/b" >"$tmp/b.id"
     ip netns exec "$NB" "$BIN" --server --dir "$tmp/b" --listen 10.203.2.1:7000 --peer "$(cat "$tmp/a.id")" \
         --chunks "$ND" >"$tmp/srv.out" 2>&1 &
+    disown $!
     for _ in $(seq 100); do grep -q '^port ' "$tmp/srv.out" && grep -q '^listening' "$tmp/relay.out" && break; sleep 0.1; done
     d=$(timeout 600 ip netns exec "$NA" "$BIN" --client --dir "$tmp/a" --connect 10.203.1.2:7000 \
         --peer "$(cat "$tmp/b.id")" --chunks "$ND" 2>&1)
