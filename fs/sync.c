@@ -141,6 +141,7 @@ struct fs_sync {
     uint64_t ev_deadline, last_evict_ns, last_repl_ns;
     uint64_t repl_seq;       /* log sequence at the last replication scan */
     unsigned repl_rot;       /* first peer offered the next REPL */
+    uint64_t repl_walk_ns;   /* when the last replication walk ran */
     uint64_t repl_offer_changes; /* holder_changes at the last REPL */
     uint64_t holder_changes; /* bumped when holder records change */
     uint64_t repl_changes;   /* holder_changes at the last scan */
@@ -1366,11 +1367,17 @@ static void repl_tick(struct fs_sync *s, uint64_t now)
         return;
     uint64_t seq = s->repl_seq;
     st_log_foreach(t, seq + 1, last_seq, &seq);
-    /* Skip the walk when nothing changed and nothing was missing. */
-    if (before == 0 && seq == s->repl_seq && s->repl_changes == s->holder_changes) {
+    /* Skip the walk when nothing changed, unless files were missing
+     * copies: then walk again once files may have aged past push_after
+     * (at most every max(push_after, 5 s), so a peer that keeps declining
+     * does not cost a walk of the store every 5 s). */
+    int unchanged = seq == s->repl_seq && s->repl_changes == s->holder_changes;
+    uint64_t again = LR_MAX((uint64_t)s->o.push_after_s * 1000000000ull, SYNC_REPL_PERIOD_NS);
+    if (unchanged && (before == 0 || now - s->repl_walk_ns < again)) {
         st_txn_abort(t);
         return;
     }
+    s->repl_walk_ns = now;
     s->repl_seq = seq;
     static uint8_t fids[SYNC_REPL_FILES][16];
     struct repl_scan r = { .s = s, .t = t, .need = (unsigned)s->o.copies, .fids = fids,
