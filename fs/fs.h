@@ -34,7 +34,17 @@
  * answered later: the chunk is fetched through fs/sync.h (verified by its
  * hash), stored, and the read replayed from the store on the sync thread;
  * no FUSE worker waits on the network. If no peer delivers within the
- * fetch bound, the read fails with EIO and the reason is logged.
+ * fetch bound, the read fails with EIO and the reason is logged. A miss
+ * starts read-ahead of the next 8 MiB (kept ahead by later hits) and, when
+ * that reaches the end of the file, of the first MiB of the next 128 files
+ * of its directory.
+ *
+ * Virtual extended attributes (not listed, not copied by cp -a/rsync -X):
+ * user.landro.chunks "LOCAL/TOTAL" extents held here, user.landro.conflict
+ * "0"/"1", user.landro.store (the store directory), and user.landro.pinned
+ * "0"/"1", the only writable one: setting it pins or unpins the file or
+ * directory (ST_INODE_PINNED, local, not replicated; see sync.h eviction).
+ * Setting the others fails with EPERM.
  *
  * Locks (flock, POSIX): the ops table has no getlk/setlk/flock, so libfuse
  * does not announce FUSE_CAP_POSIX_LOCKS / FUSE_CAP_FLOCK_LOCKS and the
