@@ -112,6 +112,14 @@ cp "$T/xnew" "$T/mnt-x/xnew"
 check "a peer with a full cache declines, the next one takes the push" wait_for 60 whole "$T/mnt-z/xnew"
 check "y kept out of it" sh -c "v=\$(getfattr --absolute-names --only-values -n user.landro.chunks '$T/mnt-y/xnew') && [ \"\${v%/*}\" = 0 ]"
 check "z's pushed copy is intact" cmp -s "$T/xnew" "$T/mnt-z/xnew"
-for n in x y z; do "$L" unmount "$T/mnt-$n"; done
+# with no peer online, x's new file is counted as not replicated until z
+# comes back and takes it
+"$L" unmount "$T/mnt-y"; "$L" unmount "$T/mnt-z"
+head -c $MiB /dev/urandom > "$T/mnt-x/alone"
+check "status counts a file no peer holds yet" wait_for 20 sh -c "[ \"\$(\"$L\" status --json --store '$T/x' | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"unreplicated_files\"])')\" = 1 ]"
+up z --copies 0
+check "once z is back it takes the file and the count drops to 0" wait_for 40 sh -c "[ \"\$(\"$L\" status --json --store '$T/x' | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"unreplicated_files\"])')\" = 0 ]"
+check "z holds it whole" whole "$T/mnt-z/alone"
+for n in x z; do "$L" unmount "$T/mnt-$n"; done
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
