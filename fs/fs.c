@@ -161,15 +161,6 @@ static void node_unlink_locked(fs *f, struct fs_node *n)
     f->count--;
 }
 
-static int wtxn_end(st_txn *t, int rc)
-{
-    if (rc) {
-        st_txn_abort(t);
-        return rc;
-    }
-    return st_txn_commit(t);
-}
-
 /* Free an unreferenced node (already out of the table) and delete its
  * inode from the store if it was orphaned. */
 static void node_destroy(fs *f, struct fs_node *n, int orphan)
@@ -272,7 +263,7 @@ static int reap_shrink(fs *f, uint64_t ino)
         st_txn *t;
         if ((rc = st_txn_begin(f->st, ST_TXN_WRITE, &t)))
             return rc;
-        if ((rc = wtxn_end(t, st_file_truncate(t, ino, end))))
+        if ((rc = st_txn_end(t, st_file_truncate(t, ino, end))))
             return rc;
     }
     return 0;
@@ -290,7 +281,7 @@ static void reap_batch(fs *f, const uint64_t *v, size_t n)
             if (rc > 0)
                 rc = 0;
         }
-        rc = wtxn_end(t, rc);
+        rc = st_txn_end(t, rc);
     }
     if (rc)
         lr_error("cannot delete %zu unlinked inodes: %s (retried at the next mount)", n,
@@ -473,7 +464,7 @@ static int stage_commit(fs *f, struct fs_node *n)
     st_txn *t;
     int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
     if (rc == 0)
-        rc = wtxn_end(t, stage_commit_txn(n, t));
+        rc = st_txn_end(t, stage_commit_txn(n, t));
     if (rc == 0)
         stage_drop(n);
     else
@@ -530,7 +521,7 @@ static void *committer_main(void *arg)
         st_txn *t;
         int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
         if (rc == 0)
-            rc = wtxn_end(t, ranges_write(t, n->ino, &n->cstage, n->csize, &n->cmtime));
+            rc = st_txn_end(t, ranges_write(t, n->ino, &n->cstage, n->csize, &n->cmtime));
         pthread_rwlock_wrlock(&n->lock);
         if (rc == 0) {
             fs_stage_clear(&n->cstage);
@@ -735,7 +726,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
         rc = stage_commit_txn(n, t);
         if (rc == 0)
             rc = st_ns_setattr(t, ino, valid, &a, &in);
-        rc = wtxn_end(t, rc);
+        rc = st_txn_end(t, rc);
     }
     if (rc == 0)
         stage_drop(n);
@@ -763,7 +754,7 @@ static void do_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     if (rc == 0) {
         rc = st_ns_create(t, parent, name, strlen(name), mode, ctx->uid, ctx->gid, rdev,
                           target, target ? strlen(target) : 0, out);
-        rc = wtxn_end(t, rc);
+        rc = st_txn_end(t, rc);
     }
     /* Ordinary POSIX refusals (-EEXIST, ...) only go to the caller. */
     if (rc && (rc <= LR_EBASE || rc == -ENOSPC || rc == -EIO))
@@ -811,7 +802,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
     struct st_inode in;
     int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
     if (rc == 0)
-        rc = wtxn_end(t, st_ns_link(t, ino, newparent, newname, strlen(newname), &in));
+        rc = st_txn_end(t, st_ns_link(t, ino, newparent, newname, strlen(newname), &in));
     if (rc)
         { reply_err(req, rc); return; }
     reply_entry(req, &in);
@@ -825,7 +816,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
     int orphan = 0;
     int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
     if (rc == 0)
-        rc = wtxn_end(t, st_ns_unlink(t, parent, name, strlen(name), &ino, &orphan));
+        rc = st_txn_end(t, st_ns_unlink(t, parent, name, strlen(name), &ino, &orphan));
     if (rc == 0 && orphan)
         node_orphaned(f, ino);
     reply_err(req, rc);
@@ -838,7 +829,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
     uint64_t ino = 0;
     int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
     if (rc == 0)
-        rc = wtxn_end(t, st_ns_rmdir(t, parent, name, strlen(name), &ino));
+        rc = st_txn_end(t, st_ns_rmdir(t, parent, name, strlen(name), &ino));
     if (rc == 0)
         node_orphaned(f, ino);
     reply_err(req, rc);
@@ -859,7 +850,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
     uint64_t orphan = 0;
     int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
     if (rc == 0)
-        rc = wtxn_end(t, st_ns_rename(t, parent, name, strlen(name), newparent, newname,
+        rc = st_txn_end(t, st_ns_rename(t, parent, name, strlen(name), newparent, newname,
                                       strlen(newname), nf, &orphan));
     if (rc == 0 && orphan)
         node_orphaned(f, orphan);
@@ -939,7 +930,7 @@ static int truncate_zero(fs *f, struct fs_node *n)
     struct st_ns_attr a = { .size = 0 };
     int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
     if (rc == 0)
-        rc = wtxn_end(t, st_ns_setattr(t, n->ino, ST_NS_SET_SIZE, &a, NULL));
+        rc = st_txn_end(t, st_ns_setattr(t, n->ino, ST_NS_SET_SIZE, &a, NULL));
     pthread_rwlock_unlock(&n->lock);
     return rc;
 }
@@ -1399,7 +1390,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
             struct st_ns_attr a = { .size = (uint64_t)off + (uint64_t)len };
             rc = st_ns_setattr(t, ino, ST_NS_SET_SIZE, &a, NULL);
         }
-        rc = wtxn_end(t, rc);
+        rc = st_txn_end(t, rc);
     }
     if (rc == 0)
         stage_drop(n);
@@ -1649,7 +1640,7 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
     st_txn *t;
     int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
     if (rc == 0)
-        rc = wtxn_end(t, st_ns_setxattr(t, ino, name, value, size, nf));
+        rc = st_txn_end(t, st_ns_setxattr(t, ino, name, value, size, nf));
     reply_err(req, rc);
 }
 
@@ -1743,7 +1734,7 @@ static int vxattr_set(fs *f, uint64_t ino, const char *name, const char *value, 
         in.flags ^= ST_INODE_PINNED;
         rc = st_inode_put(t, &in);
     }
-    return rc ? (st_txn_abort(t), rc) : st_txn_commit(t);
+    return st_txn_end(t, rc);
 }
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
@@ -1833,7 +1824,7 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
     st_txn *t;
     int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
     if (rc == 0)
-        rc = wtxn_end(t, st_ns_removexattr(t, ino, name));
+        rc = st_txn_end(t, st_ns_removexattr(t, ino, name));
     reply_err(req, rc);
 }
 

@@ -865,10 +865,7 @@ static void finish_apply(struct fs_sync *s)
             st_txn *w;
             if (!st_txn_begin(s->st, ST_TXN_WRITE, &w)) {
                 int rc = st_inode_del(w, s->orph[i]);
-                if (rc && rc != -ENOENT)
-                    st_txn_abort(w);
-                else
-                    st_txn_commit(w);
+                st_txn_end(w, rc == -ENOENT ? 0 : rc);
             }
         }
     }
@@ -929,10 +926,7 @@ static void apply_stream(struct fs_sync *s, struct peer *p)
         uint64_t floor = pending_floor(s, &p->id);
         rc = peer_set_applied(t, &p->id, floor == UINT64_MAX ? mark : LR_MIN(mark, floor - 1));
     }
-    if (!rc)
-        rc = st_txn_commit(t);
-    else
-        st_txn_abort(t);
+    rc = st_txn_end(t, rc);
     if (rc) {
         lr_error("sync: applying changes from peer %s failed: %s", net_id_short(&p->id, idstr),
                  lr_strerror(rc));
@@ -1010,7 +1004,7 @@ static void handle_chunks(struct fs_sync *s, struct item *list)
             if (!rc && it->has_peer)
                 rc = st_holder_set(t, &it->hash, it->peer.b, 1, NULL);
         }
-        rc = rc ? (st_txn_abort(t), rc) : st_txn_commit(t);
+        rc = st_txn_end(t, rc);
     }
     if (rc)
         lr_error("sync: cannot store fetched chunks: %s", lr_strerror(rc));
@@ -1145,11 +1139,19 @@ static void flush_have(struct fs_sync *s)
     }
 }
 
+/* End a transaction that recorded what peer p holds; logs a failure. */
+static int holders_end(const struct peer *p, st_txn *t, int rc)
+{
+    char idstr[10];
+    if ((rc = st_txn_end(t, rc)))
+        lr_warn("sync: cannot record chunks held by peer %s: %s", net_id_short(&p->id, idstr), lr_strerror(rc));
+    return rc;
+}
+
 static void handle_have(struct fs_sync *s, struct peer *p, const struct st_syncmsg *m)
 {
     size_t n = m->n;
     const uint8_t *h = m->items;
-    char idstr[10];
     st_txn *t = NULL;
     int rc = st_txn_begin(s->st, ST_TXN_WRITE, &t);
     for (size_t i = 0; i < n && !rc; i++) {
@@ -1157,13 +1159,7 @@ static void handle_have(struct fs_sync *s, struct peer *p, const struct st_syncm
         memcpy(x.b, h + i * ST_HASH_LEN, ST_HASH_LEN);
         rc = st_holder_set(t, &x, p->id.b, m->kind, NULL);
     }
-    if (!rc)
-        rc = st_txn_commit(t);
-    else if (t)
-        st_txn_abort(t);
-    if (rc)
-        lr_warn("sync: cannot record chunks held by peer %s: %s", net_id_short(&p->id, idstr), lr_strerror(rc));
-    else
+    if (holders_end(p, t, rc) == 0)
         s->holder_changes++;
 }
 
@@ -1262,12 +1258,7 @@ static void handle_holda(struct fs_sync *s, struct peer *p, const struct st_sync
                 s->ev_yes[e - s->ev.h]++;
         }
     }
-    if (!rc)
-        rc = st_txn_commit(t);
-    else if (t)
-        st_txn_abort(t);
-    if (rc)
-        lr_warn("sync: cannot record chunks held by peer %s: %s", net_id_short(&p->id, idstr), lr_strerror(rc));
+    holders_end(p, t, rc);
     req_drop(s, i);
 }
 
@@ -1488,10 +1479,7 @@ static void flush_touches(struct fs_sync *s)
         if (rc == -ENOENT)
             rc = 0;
     }
-    if (rc)
-        st_txn_abort(t);
-    else
-        st_txn_commit(t);
+    st_txn_end(t, rc);
 }
 
 /* Chunks that must stay: those of open files and of pinned files and
@@ -1684,7 +1672,7 @@ static void evict_finish(struct fs_sync *s)
         bytes += r.len;
     }
     if (t)
-        rc = rc ? (st_txn_abort(t), rc) : st_txn_commit(t);
+        rc = st_txn_end(t, rc);
     if (rc) {
         lr_error("sync: evicting chunks failed: %s", lr_strerror(rc));
         s->dropped.n = first;

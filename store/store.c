@@ -568,5 +568,14 @@ void st_txn_abort(st_txn *t)
     free(t);
 }
 
+int st_txn_end(st_txn *t, int rc)
+{
+    if (rc) {
+        st_txn_abort(t);
+        return rc;
+    }
+    return st_txn_commit(t);
+}
+
 int st_txn_error(const st_txn *t) { return t->err; }
 st_store *st_txn_store(const st_txn *t) { return t->st; }

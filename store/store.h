@@ -209,6 +209,10 @@ int st_txn_begin(st_store *st, int mode, st_txn **out);
 int st_txn_commit(st_txn *txn);
 /* Abort and free; NULL is a no-op. */
 void st_txn_abort(st_txn *txn);
+/* End a write transaction by the outcome of the work done in it: rc == 0
+ * commits (returning the commit's result), anything else aborts (txn may
+ * then be NULL: a begin that failed) and returns rc. */
+int st_txn_end(st_txn *txn, int rc);
 /* The first error this transaction hit, or 0. */
 int st_txn_error(const st_txn *txn);
 st_store *st_txn_store(const st_txn *txn);

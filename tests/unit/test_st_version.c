@@ -37,7 +37,7 @@ static int put(uint64_t ino, const void *data, size_t len)
     struct st_ns_wrange w = { .off = 0, .len = len, .data = data };
     if (!(rc = st_ns_setattr(t, ino, ST_NS_SET_SIZE, &a, &in)))
         rc = st_ns_write(t, ino, &w, 1, len, NULL, &in);
-    return rc ? (st_txn_abort(t), rc) : st_txn_commit(t);
+    return st_txn_end(t, rc);
 }
 
 /* Version vno's bytes into out; returns its size or a negative error. */

@@ -110,7 +110,7 @@ int init_main(int argc, char **argv)
     if (!rc && volume)
         rc = st_meta_set_volume(t, vol);
     if (t)
-        rc = rc ? (st_txn_abort(t), rc) : st_txn_commit(t);
+        rc = st_txn_end(t, rc);
     if (!rc)
         rc = st_sync(st);
     st_close(st);

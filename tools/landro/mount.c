@@ -139,7 +139,7 @@ static int config_peers(st_store *st, struct cmd_config *cfg)
     int rc = st_txn_begin(st, ST_TXN_WRITE, &t);
     for (unsigned i = 0; i < cfg->npeers && !rc; i++)
         rc = cmd_peer_put(t, &cfg->peers[i].id, &cfg->peers[i].rec);
-    return rc ? (t ? (st_txn_abort(t), rc) : rc) : st_txn_commit(t);
+    return st_txn_end(t, rc);
 }
 
 int mount_main(int argc, char **argv)

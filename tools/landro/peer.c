@@ -145,7 +145,7 @@ int peer_main(int argc, char **argv)
             free(dir);
             return 1;
         }
-        rc = rc ? (st_txn_abort(t), rc) : st_txn_commit(t);
+        rc = st_txn_end(t, rc);
     } else if (!rc) {
         struct net_identity self;
         if (net_identity_load(dir, &self) == 0) {
@@ -160,7 +160,7 @@ int peer_main(int argc, char **argv)
             }
         }
         rc = cmd_peer_put(t, &id, &r);
-        rc = rc ? (st_txn_abort(t), rc) : st_txn_commit(t);
+        rc = st_txn_end(t, rc);
     }
     if (rc)
         fprintf(stderr, "landro: cannot %s peers of store '%s': %s\n", verb, dir, lr_strerror(rc));
