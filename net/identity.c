@@ -152,21 +152,10 @@ static int write_file(const char *path, const void *buf, size_t len)
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
-    const uint8_t *p = buf;
-    while (len) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            int e = -errno;
-            close(fd);
-            return e;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    if (fchmod(fd, 0600) != 0 || fsync(fd) != 0) {
-        int e = -errno;
+    int e = lr_write_all(fd, buf, len);
+    if (e == 0 && (fchmod(fd, 0600) != 0 || fsync(fd) != 0))
+        e = -errno;
+    if (e) {
         close(fd);
         return e;
     }

@@ -82,3 +82,19 @@ static uint64_t lr_clock(clockid_t id)
 
 uint64_t lr_now_mono_ns(void) { return lr_clock(CLOCK_MONOTONIC); }
 uint64_t lr_now_real_ns(void) { return lr_clock(CLOCK_REALTIME); }
+
+int lr_write_all(int fd, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    while (len) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}

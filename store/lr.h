@@ -56,6 +56,10 @@ void lr_log(enum lr_level lvl, const char *fmt, ...) __attribute__((format(print
 #define lr_info(...)  lr_log(LR_LOG_INFO, __VA_ARGS__)
 #define lr_debug(...) do { if (lr_log_get_level() >= LR_LOG_DEBUG) lr_log(LR_LOG_DEBUG, __VA_ARGS__); } while (0)
 
+/* Write all len bytes of buf to fd, retrying short writes and EINTR.
+ * 0 or -errno. */
+int lr_write_all(int fd, const void *buf, size_t len);
+
 /* Monotonic and wall clocks, nanoseconds. */
 uint64_t lr_now_mono_ns(void);
 uint64_t lr_now_real_ns(void);

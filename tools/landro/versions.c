@@ -119,21 +119,6 @@ int versions_main(int argc, char **argv)
     return 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int restore_main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -212,7 +197,7 @@ int restore_main(int argc, char **argv)
     st_close(st);
     const char *dest = output ? output : path;
     int fd = open(dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || (rc = write_all(fd, buf, size)) || fsync(fd) != 0 || close(fd) != 0) {
+    if (fd < 0 || (rc = lr_write_all(fd, buf, size)) || fsync(fd) != 0 || close(fd) != 0) {
         fprintf(stderr, "landro: cannot write '%s': %s\n", dest, strerror(rc ? -rc : errno));
         free(buf);
         return 1;
