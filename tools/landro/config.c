@@ -59,6 +59,17 @@ int cmd_parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+int cmd_parse_int(const char *s, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!s[0] || *end || errno || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 static char *trim(char *s)
 {
     while (*s == ' ' || *s == '\t')
@@ -157,11 +168,9 @@ static int on_pair(void *user, const char *section, const char *name, const char
         free(v);
         return 1;
     }
+    long v;
     if (!strcmp(name, "fetch_timeout_ms")) {
-        char *end;
-        errno = 0;
-        unsigned long v = strtoul(value, &end, 10);
-        if (!value[0] || *end || errno || v < 1 || v > 600000 || value[0] == '-')
+        if (cmd_parse_int(value, 1, 600000, &v))
             return fail(p, "bad fetch_timeout_ms '%s' (expected milliseconds, 1 to 600000)%s", value, "");
         c->fetch_timeout_ms = (unsigned)v;
         return 1;
@@ -194,17 +203,13 @@ static int on_pair(void *user, const char *section, const char *name, const char
         return 1;
     }
     if (!strcmp(name, "copies")) {
-        char *end;
-        long v = strtol(value, &end, 10);
-        if (!value[0] || *end || v < 0 || v > 16)
+        if (cmd_parse_int(value, 0, 16, &v))
             return fail(p, "bad copies '%s' (expected 0 to 16)%s", value, "");
         c->copies = (int)v;
         return 1;
     }
     if (!strcmp(name, "push_after")) {
-        char *end;
-        long v = strtol(value, &end, 10);
-        if (!value[0] || *end || v < 0 || v > 86400)
+        if (cmd_parse_int(value, 0, 86400, &v))
             return fail(p, "bad push_after '%s' (expected seconds, 0 to 86400)%s", value, "");
         c->push_after = (int)v;
         return 1;

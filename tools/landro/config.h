@@ -77,6 +77,9 @@ void cmd_config_release(struct cmd_config *c);
 /* A size such as 512M, 20G, 1T or a plain byte count ("none": 0) into
  * *out. -1 if malformed. */
 int cmd_parse_size(const char *s, uint64_t *out);
+/* A decimal integer in [min, max] into *out. -1 if malformed or out of
+ * range. */
+int cmd_parse_int(const char *s, long min, long max, long *out);
 
 /* host:port with a numeric port 0..65535 (0: any free port); [v6]:port. */
 int cmd_addr_valid(const char *a, int allow_port0);

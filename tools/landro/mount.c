@@ -163,6 +163,7 @@ int mount_main(int argc, char **argv)
     unsigned nlisten = 0;
     const char *store = NULL;
     int foreground = 0, offline = 0, c;
+    long v;
     optind = 1;
     while ((c = getopt_long(argc, argv, "+fds:l:o:h", opts, NULL)) != -1) {
         switch (c) {
@@ -182,26 +183,20 @@ int mount_main(int argc, char **argv)
             }
             has_quota = 1;
             break;
-        case 'C': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (!optarg[0] || *end || v < 0 || v > 16) {
+        case 'C':
+            if (cmd_parse_int(optarg, 0, 16, &v)) {
                 fprintf(stderr, "landro: bad --copies '%s' (expected 0 to 16)\n", optarg);
                 return 2;
             }
             so.copies = (int)v;
             break;
-        }
-        case 'P': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (!optarg[0] || *end || v < 0 || v > 86400) {
+        case 'P':
+            if (cmd_parse_int(optarg, 0, 86400, &v)) {
                 fprintf(stderr, "landro: bad --push-after '%s' (expected seconds, 0 to 86400)\n", optarg);
                 return 2;
             }
             so.push_after_s = (int)v;
             break;
-        }
         case 'f': foreground = 1; break;
         case 'd': foreground = 1; lr_log_set_level(LR_LOG_DEBUG); break;
         case 's': store = optarg; break;
