@@ -39,6 +39,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "hash.h"
 #include "lr.h"
@@ -56,6 +57,10 @@ typedef struct { uint8_t b[NET_ID_LEN]; } net_id;
 #define NET_FRAME_MAX (1u << 20)
 #define NET_FRAME_APP_MIN 0x100
 #define NET_CHUNK_MAX (4u << 20)
+
+/* Parse "host:port" (IPv4) or "[host]:port" (IPv6), numeric host and
+ * port 0..65535, into *out and *len. 0 or -EINVAL. Any thread. */
+int net_parse_addr(const char *s, struct sockaddr_storage *out, socklen_t *len);
 
 /* ---- identity ---------------------------------------------------------- */
 

@@ -254,7 +254,6 @@ void net_node_conn_gone(struct net_conn *c);
 void net_peer_fail(struct net_peer *p, int timeout);
 
 /* udp.c */
-int net_parse_addr(const char *s, struct sockaddr_storage *out, socklen_t *len);
 int net_sock_open(struct net_node *n, const char *spec);
 void net_read_cb(evutil_socket_t fd, short what, void *arg);
 void net_delay_cb(evutil_socket_t fd, short what, void *arg);

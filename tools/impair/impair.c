@@ -49,6 +49,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "net.h"
+
 #define MAX_MAPS 16
 #define MAX_FLOWS 1024
 #define MAX_DGRAM 65536
@@ -178,55 +180,15 @@ static struct pkt *heap_pop(void)
 
 /* ---- addresses and sockets ----------------------------------------------- */
 
+/* The first n bytes of s as an address (net_parse_addr's forms). */
 static int parse_addr(const char *s, size_t n, struct sockaddr_storage *out, socklen_t *len)
 {
-    char host[64];
-    const char *port;
-    size_t hl;
-    if (n && s[0] == '[') {
-        const char *e = memchr(s, ']', n);
-        if (!e || (size_t)(e - s) + 1 >= n || e[1] != ':')
-            return -1;
-        hl = (size_t)(e - s - 1);
-        if (hl >= sizeof(host))
-            return -1;
-        memcpy(host, s + 1, hl);
-        port = e + 2;
-    } else {
-        const char *c = memchr(s, ':', n);
-        if (!c)
-            return -1;
-        hl = (size_t)(c - s);
-        if (hl >= sizeof(host))
-            return -1;
-        memcpy(host, s, hl);
-        port = c + 1;
-    }
-    host[hl] = 0;
-    char pbuf[8];
-    size_t pl = n - (size_t)(port - s);
-    if (pl == 0 || pl >= sizeof(pbuf))
+    char buf[160];
+    if (n >= sizeof(buf))
         return -1;
-    memcpy(pbuf, port, pl);
-    pbuf[pl] = 0;
-    char *end;
-    long p = strtol(pbuf, &end, 10);
-    if (*end || p < 0 || p > 65535)
-        return -1;
-    memset(out, 0, sizeof(*out));
-    struct sockaddr_in *s4 = (struct sockaddr_in *)out;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)out;
-    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)p);
-        *len = sizeof(*s4);
-    } else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)p);
-        *len = sizeof(*s6);
-    } else
-        return -1;
-    return 0;
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    return net_parse_addr(buf, out, len);
 }
 
 static int same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
