@@ -35,21 +35,10 @@ IMPAIR=${O:-build}/bin/landro-impair
 if [ "$(id -u)" = 0 ] && command -v ip >/dev/null && [ -x "$IMPAIR" ]; then
     ND=$((N / 4)); NA=lbn-a-$$ NB=lbn-b-$$ NR=lbn-r-$$
     tmp=$(mktemp -d /tmp/landro-bnet-XXXXXX)
-    cleanup() {
-        for ns in "$NA" "$NB" "$NR"; do
-            ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
-            ip netns del "$ns" 2>/dev/null
-        done
-        rm -rf "$tmp"
-    }
+    . tools/impair/netns.sh
+    cleanup() { impair_netns_del "$NA" "$NB" "$NR"; rm -rf "$tmp"; }
     trap cleanup EXIT
-    ip netns add "$NA" && ip netns add "$NB" && ip netns add "$NR" &&
-    ip -n "$NA" link add a0 type veth peer name ra netns "$NR" &&
-    ip -n "$NB" link add b0 type veth peer name rb netns "$NR" &&
-    ip -n "$NA" addr add 10.203.1.1/24 dev a0 && ip -n "$NR" addr add 10.203.1.2/24 dev ra &&
-    ip -n "$NB" addr add 10.203.2.1/24 dev b0 && ip -n "$NR" addr add 10.203.2.2/24 dev rb &&
-    ip -n "$NA" link set a0 up && ip -n "$NB" link set b0 up &&
-    ip -n "$NR" link set ra up && ip -n "$NR" link set rb up && ip -n "$NR" link set lo up
+    impair_netns "$NA" "$NR" "$NB" 10.203
     ip netns exec "$NR" "$IMPAIR" --delay ${BENCH_DELAY:-20} --loss 0 --map 10.203.1.2:7000=10.203.2.1:7000 \
         >"$tmp/relay.out" 2>"$tmp/relay.err" &
     disown $!   # killed at cleanup; no job notice

@@ -6,7 +6,7 @@
 # $L (the landro binary), $T (fresh temp dir, removed at exit with every
 # mount under $T/mnt-* and every daemon serving a store under $T),
 # port N, peers NAME..., up NAME [FLAGS...], ok/bad/check,
-# wait_for SECONDS CMD..., and the counters
+# wait_for SECONDS CMD... (those from check_lib.sh), and the counters
 # $pass/$fail for the closing "N passed, N failed" line.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -42,16 +42,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 143' TERM INT   # so that a timeout still runs the cleanup
 
-ok() { echo "ok   $*"; pass=$((pass + 1)); }
-bad() { echo "FAIL $*"; fail=$((fail + 1)); }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
-wait_for() { # wait_for SECONDS CMD...: poll CMD until it succeeds
-    local end=$((SECONDS + $1)); shift
-    until "$@" 2>/dev/null; do
-        [ $SECONDS -lt $end ] || return 1
-        sleep 0.1
-    done
-}
+. "$TOP/tests/integration/check_lib.sh"
 port() { echo $((PORT0 + $1)); }
 
 # peers a b ...: a store $T/NAME for each, all in the first one's volume,

@@ -17,6 +17,7 @@ NA=landro-t-a-$$
 NB=landro-t-b-$$
 NR=landro-t-r-$$
 IMPAIR=$(pwd)/${O:-build}/bin/landro-impair
+. tools/impair/netns.sh
 pass=0
 fail=0
 tmp=$(mktemp -d /tmp/landro-netns-XXXXXX)
@@ -25,10 +26,7 @@ rpid=
 cleanup() {
     [ -n "$spid" ] && kill -9 "$spid" 2>/dev/null
     [ -n "$rpid" ] && kill -9 "$rpid" 2>/dev/null
-    for ns in "$NA" "$NB" "$NR"; do
-        ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
-        ip netns del "$ns" 2>/dev/null
-    done
+    impair_netns_del "$NA" "$NB" "$NR"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -60,14 +58,7 @@ if ip netns exec "$NA" tc qdisc add dev "va$$" root netem delay 20ms loss 1% 2>"
 else
     # No netem: A <-> R <-> B, the relay in R is the only path.
     ip -n "$NA" link del "va$$" 2>/dev/null
-    if ! { ip netns add "$NR" &&
-           ip -n "$NA" link add a0 type veth peer name ra netns "$NR" &&
-           ip -n "$NB" link add b0 type veth peer name rb netns "$NR" &&
-           ip -n "$NA" addr add 10.200.1.1/24 dev a0 && ip -n "$NR" addr add 10.200.1.2/24 dev ra &&
-           ip -n "$NB" addr add 10.200.2.1/24 dev b0 && ip -n "$NR" addr add 10.200.2.2/24 dev rb &&
-           ip -n "$NR" link set lo up && ip -n "$NA" link set a0 up && ip -n "$NB" link set b0 up &&
-           ip -n "$NR" link set ra up && ip -n "$NR" link set rb up &&
-           ip netns exec "$NR" sysctl -qw net.ipv4.ip_forward=0; } 2>"$tmp/ip.err"; then
+    if ! impair_netns "$NA" "$NR" "$NB" 10.200 2>"$tmp/ip.err"; then
         bad "router namespace and veth pairs created" "$(cat "$tmp/ip.err")"
         finish
     fi

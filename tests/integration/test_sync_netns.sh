@@ -62,16 +62,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "FAIL interrupted or timed out (watchdog)"; fail=$((fail + 1)); echo "$pass passed, $fail failed"; exit 143' TERM INT
 
-ok() { echo "ok   $*"; pass=$((pass + 1)); }
-bad() { echo "FAIL $*"; fail=$((fail + 1)); }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
-wait_for() { # wait_for SECONDS CMD...: poll CMD until it succeeds
-    local end=$((SECONDS + $1)); shift
-    until "$@" 2>/dev/null; do
-        [ $SECONDS -lt $end ] || return 1
-        sleep 0.2
-    done
-}
+WAIT_STEP=0.2
+. "$PWD/tests/integration/check_lib.sh"
+. "$PWD/tools/impair/netns.sh"
 finish() {
     if [ "$fail" != 0 ]; then
         for x in a b; do echo "--- log $x"; tail -n 20 "$T/log-$x" 2>/dev/null; done
@@ -109,15 +102,7 @@ if [ ! -x "$L" ] || [ ! -x "$IMPAIR" ]; then
 fi
 
 # ---- the three namespaces ---------------------------------------------------
-if ! { ip netns add "$NA" && ip netns add "$NB" && ip netns add "$NR" &&
-       ip -n "$NA" link add a0 type veth peer name ra netns "$NR" &&
-       ip -n "$NB" link add b0 type veth peer name rb netns "$NR" &&
-       ip -n "$NA" addr add 10.201.1.1/24 dev a0 && ip -n "$NR" addr add 10.201.1.2/24 dev ra &&
-       ip -n "$NB" addr add 10.201.2.1/24 dev b0 && ip -n "$NR" addr add 10.201.2.2/24 dev rb &&
-       for ns in "$NA" "$NB" "$NR"; do ip -n "$ns" link set lo up || exit 1; done &&
-       ip -n "$NA" link set a0 up && ip -n "$NB" link set b0 up &&
-       ip -n "$NR" link set ra up && ip -n "$NR" link set rb up &&
-       ip netns exec "$NR" sysctl -qw net.ipv4.ip_forward=0; } 2>"$T/ip.err"; then
+if ! impair_netns "$NA" "$NR" "$NB" 10.201 2>"$T/ip.err"; then
     bad "namespaces and veth pairs created: $(head -c 300 "$T/ip.err")"
     finish
 fi

@@ -11,21 +11,11 @@
 
 #include "store.h"
 #include "t.h"
+#include "t_store.h"
 
 static char *dir;
 
-static st_store *fresh(void)
-{
-    if (dir) {
-        t_rmrf(dir);
-        free(dir);
-    }
-    dir = t_tmpdir();
-    st_store *st = NULL;
-    if (st_open(dir, ST_OPEN_CREATE, &st))
-        return NULL;
-    return st;
-}
+static st_store *fresh(void) { return t_store_fresh(&dir); }
 
 /* Poke a raw meta value with LMDB directly, to build damaged stores. */
 static int raw_meta_put(const char *d, const char *key, const void *val, size_t len)

@@ -11,21 +11,11 @@
 #include "hash.h"
 #include "store.h"
 #include "t.h"
+#include "t_store.h"
 
 static char *dir;
 
-static st_store *fresh(void)
-{
-    if (dir) {
-        t_rmrf(dir);
-        free(dir);
-    }
-    dir = t_tmpdir();
-    st_store *st = NULL;
-    if (st_open(dir, ST_OPEN_CREATE, &st))
-        return NULL;
-    return st;
-}
+static st_store *fresh(void) { return t_store_fresh(&dir); }
 
 struct exts { struct st_extent e[4096]; size_t n; };
 
