@@ -6,6 +6,8 @@
 #   time to first byte of that file on the second peer (ms)
 #   NFILES x 4 KiB files created on A until all are readable on B
 #     (files/s), vs creating them on tmpfs
+#   those NFILES files read in name order on B, data still only on A
+#     (files/s), vs reading them again once local
 # Needs root and /dev/fuse.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -91,6 +93,22 @@ t1=$(now)
 files_rate=$(python3 -c "import sys; print('%.0f' % (int(sys.argv[1]) / (float(sys.argv[3]) - float(sys.argv[2]))))" "$NFILES" "$t0" "$t1")
 tmpfs_files=$(python3 -c "import sys; print('%.0f' % (int(sys.argv[1]) / float(open(sys.argv[2]).read())))" "$NFILES" "$T/tmpfs_small.t")
 count_b=$(find "$T/mb/small" -type f | wc -l)
+# Reading that directory on B in name order (cp -r, tar): first with the
+# data on A only (fetched on demand; the end of each file prefetches the
+# next ones), then again with it local, after dropping the page cache.
+readall() {
+    python3 - "$1" <<'PY'
+import os, sys, time
+d = sys.argv[1]; names = sorted(os.listdir(d)); t0 = time.time()
+for n in names:
+    with open(os.path.join(d, n), "rb") as f:
+        f.read()
+print("%.0f" % (len(names) / (time.time() - t0)))
+PY
+}
+remote_read=$(readall "$T/mb/small")
+echo 3 > /proc/sys/vm/drop_caches
+local_read=$(readall "$T/mb/small")
 
 printf '%-52s %14s %14s %7s\n' "figure" "landro" "baseline" "ratio"
 printf '%-52s %11s MB/s %9s MB/s %7s\n' "cold read of ${SIZE} MiB held only by the peer (vs tmpfs)" \
@@ -100,4 +118,6 @@ printf '%-52s %11s MB/s %9s MB/s %7s\n' "  same file read on the peer that holds
 printf '%-52s %12s ms %14s %7s\n' "time to first byte of that file on B" "$ttfb_ms" "-" "-"
 printf '%-52s %9s files/s %6s files/s %7s\n' "${NFILES} x 4 KiB created on A, readable on B (vs tmpfs)" \
     "$files_rate" "$tmpfs_files" "$(ratio "$files_rate" "$tmpfs_files")"
+printf '%-52s %9s files/s %6s files/s %7s\n' "  read in name order on B, from A (vs local)" \
+    "$remote_read" "$local_read" "$(ratio "$remote_read" "$local_read")"
 echo "($count_b files listed on B)"
