@@ -98,6 +98,10 @@ struct fs {
     pthread_mutex_t cmu;
     pthread_cond_t cwork, cdone;
     struct fs_node *cq_head, *cq_tail;
+    /* Read-ahead: 0 until INIT, then the time INIT was answered (ns); the
+     * reaper raises the mount's window once and sets ra_done. */
+    uint64_t init_ns;
+    int ra_done;
 };
 
 static void reap_queue(fs *f, uint64_t ino);
@@ -351,6 +355,75 @@ static void commit_old_stages(fs *f)
     free(v);
 }
 
+/* The kernel gives a FUSE mount a 128 KiB read-ahead window (its bdi's
+ * default) and caps max_readahead in INIT to it, so a 1 MiB read() reaches
+ * us as eight 128 KiB READs. Raise the mount's window in sysfs to
+ * FS_READAHEAD_KB, once, after INIT has been answered (INIT would cap it
+ * again). Needs root; without it, or with a window already larger (set by
+ * the administrator), nothing changes. Measured: a cold 1 GiB read of
+ * local data 1.0-1.4 -> 2.3-3.2 GB/s, of a peer's data +25 %
+ * (docs/PERFORMANCE.md). */
+#define FS_READAHEAD_KB 4096
+static int mount_devno(const char *mp, unsigned *maj, unsigned *min)
+{
+    FILE *fp = fopen("/proc/self/mountinfo", "re");
+    if (!fp)
+        return -errno;
+    char *line = NULL, path[PATH_MAX];
+    size_t cap = 0;
+    int found = -ENOENT;
+    while (getline(&line, &cap, fp) > 0) {
+        unsigned a, b;
+        int pos = 0;
+        if (sscanf(line, "%*u %*u %u:%u %*s %n", &a, &b, &pos) != 2 || !pos)
+            continue;
+        /* The mount point field escapes space, tab, newline and backslash
+         * as \ooo (octal). */
+        size_t n = 0;
+        for (const char *c = line + pos; *c && *c != ' ' && n + 1 < sizeof(path); n++) {
+            if (c[0] == '\\' && c[1] >= '0' && c[1] <= '7' && c[2] && c[3]) {
+                path[n] = (char)((c[1] - '0') * 64 + (c[2] - '0') * 8 + (c[3] - '0'));
+                c += 4;
+            } else {
+                path[n] = *c++;
+            }
+        }
+        path[n] = 0;
+        if (!strcmp(path, mp)) { /* the last match is the mount on top */
+            *maj = a;
+            *min = b;
+            found = 0;
+        }
+    }
+    free(line);
+    fclose(fp);
+    return found;
+}
+
+static void raise_readahead(fs *f)
+{
+    uint64_t init = __atomic_load_n(&f->init_ns, __ATOMIC_ACQUIRE);
+    if (f->ra_done || !init || lr_now_mono_ns() - init < 100000000ull)
+        return;
+    f->ra_done = 1;
+    unsigned maj, min;
+    char path[96];
+    if (mount_devno(f->mountpoint, &maj, &min))
+        return;
+    snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", maj, min);
+    FILE *fp = fopen(path, "r+e");
+    unsigned cur = 0;
+    if (!fp || fscanf(fp, "%u", &cur) != 1 || cur >= FS_READAHEAD_KB) {
+        if (fp)
+            fclose(fp);
+        return;
+    }
+    rewind(fp);
+    int ok = fprintf(fp, "%u\n", FS_READAHEAD_KB) > 0;
+    ok &= fclose(fp) == 0;
+    lr_debug("read-ahead of %s: %u -> %u KiB%s", f->mountpoint, cur, FS_READAHEAD_KB, ok ? "" : " failed");
+}
+
 static void *reaper_main(void *arg)
 {
     fs *f = arg;
@@ -365,6 +438,7 @@ static void *reaper_main(void *arg)
             if (pthread_cond_timedwait(&f->rcond, &f->rlock, &dl) == ETIMEDOUT) {
                 pthread_mutex_unlock(&f->rlock);
                 commit_old_stages(f);
+                raise_readahead(f);
                 pthread_mutex_lock(&f->rlock);
             }
         }
@@ -1845,6 +1919,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
     conn->max_readahead = FS_MAX_IO;
     conn->max_background = 64;
     conn->congestion_threshold = 48;
+    fs *f = userdata;
+    __atomic_store_n(&f->init_ns, lr_now_mono_ns(), __ATOMIC_RELEASE); /* see raise_readahead */
 }
 
 static const struct fuse_lowlevel_ops fs_ops = {

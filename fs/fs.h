@@ -39,6 +39,12 @@
  * that reaches the end of the file, of the first MiB of the next 128 files
  * of its directory.
  *
+ * Read-ahead: the kernel gives a FUSE mount a 128 KiB read-ahead window
+ * (and caps INIT's max_readahead to it), so large reads would arrive as
+ * 128 KiB READs. Once INIT has been answered, the reaper thread raises
+ * the mount's window (/sys/class/bdi/MAJ:MIN/read_ahead_kb) to 4 MiB if it
+ * is smaller and we may write it (root); READs then carry up to 1 MiB.
+ *
  * Virtual extended attributes (not listed, not copied by cp -a/rsync -X):
  * user.landro.chunks "LOCAL/TOTAL" extents held here, user.landro.conflict
  * "0"/"1", user.landro.store (the store directory), and user.landro.pinned

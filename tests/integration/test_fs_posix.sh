@@ -191,6 +191,8 @@ sys.exit(os.waitstatus_to_exitcode(st))
 PY
 check "a process blocked on a lock is killable" bash -c "flock '$mnt/lk' sleep 3 & sleep 0.3; flock '$mnt/lk' true & w=\$!; sleep 0.3; kill -9 \$w; sleep 0.3; ! kill -0 \$w 2>/dev/null; wait"
 check "statfs gives real figures" bash -c "[ \"\$(stat -f -c %b '$mnt')\" -gt 0 ] && [ \"\$(stat -f -c %l '$mnt')\" = 255 ]"
+check "read-ahead window raised to 4 MiB (kernel default 128 KiB)" \
+    wait_until 5 bash -c "[ \"\$(cat /sys/class/bdi/\$(mountpoint -d '$mnt')/read_ahead_kb)\" = 4096 ]"
 
 # --- many small files: open/read/close races release against the read's reply
 check "3000 small files written, read back and removed" $PY - "$mnt/many" <<'PY'
