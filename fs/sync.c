@@ -246,11 +246,12 @@ static int on_get_chunk(void *ctx, const st_hash *h, void *buf, size_t cap, size
     rc = st_chunk_get(t, h, &d, &n);
     if (rc == LR_EMISSING)
         rc = -ENOENT;
-    if (!rc && n > cap)
-        rc = -EFBIG;
     if (!rc) {
-        memcpy(buf, d, n);
         *len = n;
+        if (n > cap)
+            rc = -EFBIG;
+        else
+            memcpy(buf, d, n);
     }
     st_txn_abort(t);
     return rc;

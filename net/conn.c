@@ -24,16 +24,20 @@
 
 /* ---- send queues -------------------------------------------------------- */
 
-static int sq_append(struct net_sq *sq, const void *a, size_t alen, const void *b, size_t blen)
+/* A block of len bytes, to be filled and queued with sq_push. */
+static struct net_sblock *sq_block(size_t len)
 {
-    struct net_sblock *blk = malloc(sizeof(*blk) + alen + blen);
-    if (!blk)
-        return -ENOMEM;
-    blk->next = NULL;
-    blk->len = alen + blen;
-    memcpy(blk->data, a, alen);
-    if (blen)
-        memcpy(blk->data + alen, b, blen);
+    struct net_sblock *blk = malloc(sizeof(*blk) + len);
+    if (blk) {
+        blk->next = NULL;
+        blk->len = len;
+    }
+    return blk;
+}
+
+/* Queue blk (the queue owns it from now on). */
+static void sq_push(struct net_sq *sq, struct net_sblock *blk)
+{
     if (sq->tail)
         sq->tail->next = blk;
     else {
@@ -46,6 +50,17 @@ static int sq_append(struct net_sq *sq, const void *a, size_t alen, const void *
         sq->cur_off = sq->end;
     }
     sq->end += blk->len;
+}
+
+static int sq_append(struct net_sq *sq, const void *a, size_t alen, const void *b, size_t blen)
+{
+    struct net_sblock *blk = sq_block(alen + blen);
+    if (!blk)
+        return -ENOMEM;
+    memcpy(blk->data, a, alen);
+    if (blen)
+        memcpy(blk->data + alen, b, blen);
+    sq_push(sq, blk);
     return 0;
 }
 
@@ -340,32 +355,49 @@ static void serve(struct net_conn *c)
     while (c->srv_head && c->serving < NET_MAX_SERVING && c->serving_bytes < NET_MAX_SERVING_BYTES) {
         struct net_srvreq *r = c->srv_head;
         size_t len = 0;
-        int rc = n->cfg.get_chunk ? n->cfg.get_chunk(n->cfg.ctx, &r->h, n->scratch, NET_CHUNK_MAX, &len)
-                                  : -ENOENT;
-        if (rc == 0 && len > NET_CHUNK_MAX)
-            rc = -EOVERFLOW;
+        struct net_sblock *blk = NULL;
+        /* Ask the length, then copy the chunk straight into the block it
+         * is sent (and kept for retransmission) from. */
+        int rc = n->cfg.get_chunk ? n->cfg.get_chunk(n->cfg.ctx, &r->h, NULL, 0, &len) : -ENOENT;
+        if (rc == -EFBIG)
+            rc = len > NET_CHUNK_MAX ? -EOVERFLOW : 0;
+        else if (rc == 0 && len != 0)
+            rc = -EPROTO; /* a non-empty chunk in 0 bytes: the callback broke its contract */
+        if (rc == 0 && !(blk = sq_block(NET_DATA_HDR_LEN + len)))
+            rc = -ENOMEM;
+        if (rc == 0 && len) {
+            size_t got = 0;
+            rc = n->cfg.get_chunk(n->cfg.ctx, &r->h, blk->data + NET_DATA_HDR_LEN, len, &got);
+            if (rc == 0 && got != len)
+                rc = -EPROTO;
+        }
         if (rc != 0) {
+            free(blk);
             uint8_t buf[NET_FRAME_HDR_LEN + 40];
             size_t fl = net_frame_put_chunk(buf, NET_FT_CHUNK_NOTFOUND, r->req, (uint32_t)-rc, &r->h);
             send_ctrl(c, buf, fl);
         } else {
             int64_t sid;
             int qrc = ngtcp2_conn_open_uni_stream(c->q, &sid, NULL);
-            if (qrc == NGTCP2_ERR_STREAM_ID_BLOCKED)
+            if (qrc == NGTCP2_ERR_STREAM_ID_BLOCKED) {
+                free(blk);
                 return; /* extend_max_local_streams_uni will call us again */
+            }
             if (qrc != 0) {
+                free(blk);
                 net_conn_want_close(c, NET_APPERR_PROTO, "cannot open data stream: %s", ngtcp2_strerror(qrc));
                 return;
             }
             struct net_stream *s = stream_new(sid, NET_ST_TX);
-            uint8_t hdr[NET_DATA_HDR_LEN];
             struct net_data_hdr dh = { .req = r->req, .h = r->h, .len = (uint32_t)len };
-            net_data_hdr_put(hdr, &dh);
-            if (!s || sq_append(&s->sq, hdr, sizeof(hdr), n->scratch, len) != 0) {
+            net_data_hdr_put(blk->data, &dh);
+            if (!s) {
+                free(blk);
                 stream_free(c->node, s);
                 ngtcp2_conn_shutdown_stream(c->q, 0, sid, NET_APPERR_CANCEL);
                 return;
             }
+            sq_push(&s->sq, blk);
             s->sq.fin = 1;
             ngtcp2_conn_set_stream_user_data(c->q, sid, s);
             if (c->peer) {

@@ -108,8 +108,11 @@ enum net_peer_state {
 const char *net_peer_state_name(enum net_peer_state s);
 
 /* Called for each chunk a peer asks for. Copy the chunk into buf (cap
- * bytes, NET_CHUNK_MAX) and set *len; return 0, -ENOENT if this device
- * does not have it, or another error (sent to the peer as not-found). */
+ * bytes) and set *len; return 0, -ENOENT if this device does not have it,
+ * or another error (sent to the peer as not-found). When cap is smaller
+ * than the chunk, return -EFBIG and set *len to its length: the node asks
+ * with buf NULL and cap 0 first, then copies straight into the buffer
+ * the response is sent from (one copy, no scratch buffer). */
 typedef int (*net_get_chunk_fn)(void *ctx, const st_hash *h, void *buf, size_t cap, size_t *len);
 /* An application frame (type >= NET_FRAME_APP_MIN) arrived from peer. */
 typedef void (*net_on_frame_fn)(void *ctx, const net_id *peer, uint16_t type,

@@ -210,7 +210,6 @@ struct net_node {
     uint32_t next_req;
     uint8_t *txbuf;
     uint8_t *rxbuf;
-    uint8_t *scratch;                    /* NET_CHUNK_MAX, for get_chunk */
     struct { ngtcp2_cid cid; struct net_conn *c; } *cids;
     unsigned ncids, cids_cap;
     struct net_conn *last_hit;

@@ -497,9 +497,8 @@ int net_node_new(const struct net_config *cfg, struct net_node **out)
     rc = -ENOMEM;
     n->txbuf = malloc(NET_TXBUF);
     n->rxbuf = malloc(NET_RXBUF);
-    n->scratch = malloc(NET_CHUNK_MAX);
     n->base = event_base_new();
-    if (!n->txbuf || !n->rxbuf || !n->scratch || !n->base)
+    if (!n->txbuf || !n->rxbuf || !n->base)
         goto fail;
     if ((rc = net_tls_init(n)) != 0)
         goto fail;
@@ -646,7 +645,6 @@ void net_node_free(struct net_node *n)
     free(n->stats);
     free(n->txbuf);
     free(n->rxbuf);
-    free(n->scratch);
     pthread_mutex_destroy(&n->lock);
     pthread_mutex_destroy(&n->vlock);
     pthread_cond_destroy(&n->vcv);

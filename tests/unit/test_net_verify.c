@@ -29,6 +29,7 @@ static int get_chunk(void *ctx, const st_hash *h, void *buf, size_t cap, size_t 
 {
     for (size_t i = 0; i < NSIZES + NMANY; i++)
         if (memcmp(h, &hashes[i], sizeof(*h)) == 0) {
+            *len = lens[i];
             if (lens[i] > cap)
                 return -EFBIG;
             memcpy(buf, data[i], lens[i]);

@@ -188,10 +188,10 @@ static int serve_chunk(void *ctx, const st_hash *h, void *buf, size_t cap, size_
     unsigned s = (unsigned)lr_get_le64(h->b) & (nslots - 1);
     for (; slots[s] != UINT32_MAX; s = (s + 1) & (nslots - 1))
         if (memcmp(&hashes[slots[s]], h, sizeof(*h)) == 0) {
+            *len = CHUNK;
             if (cap < CHUNK)
                 return -EFBIG;
             make_chunk(slots[s], buf);
-            *len = CHUNK;
             return 0;
         }
     return -ENOENT;
