@@ -60,6 +60,7 @@ struct item {
     int state, err;
     st_hash hash;
     size_t len;
+    const uint8_t *ext;  /* IT_CHUNK: net's buffer, taken over (net_chunk_keep); else data */
     uint8_t data[];
 };
 
@@ -220,6 +221,13 @@ void fs_sync_kick(struct fs_sync *s)
     pthread_mutex_unlock(&s->mu);
 }
 
+static void item_free(struct fs_sync *s, struct item *it)
+{
+    if (it->ext)
+        net_chunk_release(s->net, it->ext, it->len);
+    free(it);
+}
+
 /* The header zeroed, the payload not: callers fill it (calloc's memset of
  * every 64 KiB chunk was measurable on the cold-read path). */
 static struct item *item_new(size_t len)
@@ -290,7 +298,11 @@ static void on_fetched(void *ctx, int err, const st_hash *h, const uint8_t *data
                        const net_id *from)
 {
     struct fs_sync *s = ctx;
-    struct item *it = item_new(err ? 0 : len);
+    /* Keep net's verified buffer rather than copying every chunk. */
+    int keep = !err && net_chunk_keep(data);
+    struct item *it = item_new(err || keep ? 0 : len);
+    if (!it && keep)
+        net_chunk_release(s->net, data, len);
     if (!it) {
         /* No room for the bytes: still tell the waiters, with an error. */
         lr_error("sync: out of memory storing a fetched chunk");
@@ -306,8 +318,12 @@ static void on_fetched(void *ctx, int err, const st_hash *h, const uint8_t *data
         it->peer = *from;
         it->has_peer = 1;
     }
-    if (!err)
+    if (keep) {
+        it->ext = data;
+        it->len = len;
+    } else if (!err) {
         memcpy(it->data, data, len);
+    }
     push(s, it);
 }
 
@@ -1001,7 +1017,7 @@ static void handle_chunks(struct fs_sync *s, struct item *list)
         for (struct item *it = list; it && !rc; it = it->next) {
             if (it->kind != IT_CHUNK)
                 continue;
-            rc = st_chunk_put(t, &it->hash, it->data, it->len);
+            rc = st_chunk_put(t, &it->hash, it->ext ? it->ext : it->data, it->len);
             /* the peer that sent it holds it */
             if (!rc && it->has_peer)
                 rc = st_holder_set(t, &it->hash, it->peer.b, 1, NULL);
@@ -1019,7 +1035,7 @@ static void handle_chunks(struct fs_sync *s, struct item *list)
         struct item *it = list;
         list = it->next;
         waiters_done(inflight_take(s, &it->hash), it->kind == IT_CHUNK ? rc : it->err);
-        free(it);
+        item_free(s, it);
     }
 }
 
@@ -1915,7 +1931,7 @@ void fs_sync_stop(struct fs_sync *s)
     while (list) {
         struct item *it = list;
         list = it->next;
-        free(it);
+        item_free(s, it);
     }
     pthread_mutex_lock(&s->mu);
     size_t n = s->nfl;

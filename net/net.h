@@ -183,6 +183,12 @@ int net_peer_remove(struct net_node *n, const net_id *peer);
  * verifier thread; never after net_node_stop has returned. */
 typedef void (*net_fetch_cb)(void *ctx, int err, const st_hash *h, const uint8_t *data,
                              size_t len, const net_id *from);
+/* Inside a net_fetch_cb called with err 0: take data over instead of
+ * copying it. Returns 1 when taken (it stays valid after the callback; give
+ * it back with net_chunk_release(n, data, len), from any thread), 0 when
+ * this delivery cannot hand its buffer over (copy it then). */
+int net_chunk_keep(const uint8_t *data);
+void net_chunk_release(struct net_node *n, const uint8_t *data, size_t len);
 
 /* Ask peers for chunk h. peers: the ids of peers known to hold it
  * (npeers of them), or NULL = any connected peer. Tried in order of health;

@@ -59,6 +59,22 @@ static void post_done(struct net_node *n, struct net_vjob *j)
         lr_warn("cannot wake network thread: %s", strerror(errno));
 }
 
+/* The buffer the running fetch callback may take over (net_chunk_keep). */
+static __thread uint8_t **keep_slot;
+
+int net_chunk_keep(const uint8_t *data)
+{
+    if (!keep_slot || *keep_slot != data)
+        return 0;
+    *keep_slot = NULL;
+    return 1;
+}
+
+void net_chunk_release(struct net_node *n, const uint8_t *data, size_t len)
+{
+    net_buf_put(n, (uint8_t *)data, len);
+}
+
 static void *verifier_main(void *arg)
 {
     struct net_node *n = arg;
@@ -81,7 +97,9 @@ static void *verifier_main(void *arg)
         j->ok = st_hash_verify(j->buf, j->len, &j->f->h);
         if (j->ok) {
             struct net_fetch *f = j->f;
+            keep_slot = &j->buf;
             f->cb(f->ctx, 0, &f->h, j->buf, j->len, &j->from);
+            keep_slot = NULL;
             free(f->peers);
             free(f->tried);
             free(f);
