@@ -1176,12 +1176,10 @@ static void read_fetched(void *ctx, int err);
 #define READAHEAD_BYTES (8u << 20)
 #define READAHEAD_CHUNKS 64
 
-/* Start background fetches of the chunks of [off, off + len)
- * that only peers hold, so a sequential reader finds them local (or in
- * flight) instead of paying a round trip per chunk. */
-/* Prefetch the chunks of [off, off + len) of ino that only peers hold,
- * at most max of them; returns how many were started. *end gets 1 if the
- * range reaches the end of the file. */
+/* Prefetch the chunks of [off, off + len) of ino that only peers hold, at
+ * most max of them, so a sequential reader finds them local (or in flight)
+ * instead of paying a round trip per chunk; returns how many were started.
+ * *end gets 1 if the range reaches the end of the file. */
 static size_t prefetch_range(fs *f, st_txn *t, uint64_t ino, uint64_t off, uint64_t len, size_t max, int *end)
 {
     struct st_span sp[READ_SPANS];
