@@ -526,6 +526,7 @@ int fs_ctl_new(st_store *st, const struct fs_ctl_info *info, struct fs_ctl **out
         unlink(c->path);
         goto fail;
     }
+    pthread_setname_np(c->thr, "landro-ctl");
     *out = c;
     return 0;
 fail:

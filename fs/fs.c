@@ -2020,12 +2020,16 @@ int fs_new(st_store *st, const struct fs_opts *o, fs **out)
     /* Orphans of a previous run (unlinked while open, then the daemon
      * died or was unmounted) go now, in the background: nothing can have
      * them open. A failure (say, a full disk) only delays that. */
-    if (pthread_create(&f->reaper, NULL, reaper_main, f) == 0)
+    if (pthread_create(&f->reaper, NULL, reaper_main, f) == 0) {
+        pthread_setname_np(f->reaper, "landro-reaper"); /* for top -H, perf */
         f->reaper_started = 1;
+    }
     else
         lr_warn("cannot start the reaper thread: unlinked inodes are deleted inline");
-    if (pthread_create(&f->committer, NULL, committer_main, f) == 0)
+    if (pthread_create(&f->committer, NULL, committer_main, f) == 0) {
+        pthread_setname_np(f->committer, "landro-commit");
         f->committer_started = 1;
+    }
     else
         lr_warn("cannot start the committer thread: full stages are committed inline");
     st_txn *t;

@@ -1907,6 +1907,7 @@ int fs_sync_start(struct fs_sync *s)
         return rc;
     if ((rc = -pthread_create(&s->thr, NULL, sync_main, s)))
         return rc;
+    pthread_setname_np(s->thr, "landro-sync");
     s->running = 1;
     return 0;
 }

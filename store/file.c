@@ -350,6 +350,8 @@ static void hashq_start(struct hashq *q, struct newchunk *nc)
     pthread_cond_init(&q->work, NULL);
     pthread_cond_init(&q->done, NULL);
     q->running = pthread_create(&q->helper, NULL, hash_helper, q) == 0;
+    if (q->running)
+        pthread_setname_np(q->helper, "landro-hash");
 }
 
 /* Hand out nc[0..n). */
