@@ -248,12 +248,12 @@ static void render_json(const struct ctl_snap *s, st_store *st, const struct fs_
                  ",\"evicted_chunks\":%" PRIu64 ",\"evicted_bytes\":%" PRIu64 "}",
             s->usage.inodes, s->usage.chunks, s->usage.local_chunks, s->usage.map_bytes,
             s->usage.local_bytes, s->sync.cache_quota, s->sync.evicted_chunks, s->sync.evicted_bytes);
-    fprintf(out, ",\"conflicts\":%" PRIu64 ",\"copies\":%u,\"unreplicated_files\":", s->conflicts,
-            s->sync.copies);
+    fprintf(out, ",\"conflicts\":%" PRIu64 ",\"copies\":%u", s->conflicts, s->sync.copies);
     if (s->online && s->sync.unreplicated >= 0)
-        fprintf(out, "%" PRId64 "}\n", s->sync.unreplicated);
+        fprintf(out, ",\"unreplicated_files\":%" PRId64 ",\"replication_scan\":{\"whole_store\":%s,\"files\":%" PRIu64 "}}\n",
+                s->sync.unreplicated, s->sync.scan_whole ? "true" : "false", s->sync.scan_files);
     else
-        fprintf(out, "null}\n");
+        fprintf(out, ",\"unreplicated_files\":null,\"replication_scan\":null}\n");
 }
 
 static const char *human(uint64_t b, char *buf, size_t cap)

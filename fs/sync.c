@@ -34,6 +34,8 @@ _Static_assert((int)FS_SYNC_HELLO == (int)ST_SYNC_HELLO && (int)FS_SYNC_REPL == 
 #define SYNC_EVICT_LOW 90                /* % of the quota a round goes down to */
 #define SYNC_REPL_PERIOD_NS (5ull * 1000000000)
 #define SYNC_REPL_FILES 256              /* files per REPL frame */
+#define SYNC_REPL_FULL_NS (600ull * 1000000000) /* a whole-store walk at least this often */
+#define SYNC_REPL_MAX_CHANGED 65536      /* more changed files than this: walk the store */
 #define SYNC_MAX_REQS 256                /* HOLDQ requests awaiting answers */
 
 struct peer {
@@ -147,9 +149,13 @@ struct fs_sync {
     uint64_t repl_offer_changes; /* holder_changes at the last REPL */
     uint64_t holder_changes; /* bumped when holder records change */
     uint64_t repl_changes;   /* holder_changes at the last scan */
+    uint64_t repl_full_ns;   /* when the last whole-store walk ran (0: never) */
+    struct inos { uint64_t *v; size_t n, cap; } repl_under; /* files short of copies at the last scan */
     int last_quota_warn;
     /* status (mu) */
     int64_t unreplicated;
+    uint64_t scan_files;
+    int scan_whole;
     uint64_t evicted_chunks, evicted_bytes;
 };
 
@@ -496,6 +502,7 @@ static void reload_peers(struct fs_sync *s)
             net_peer_remove(s->net, &p->id);
             p->known = 0;
             p->streaming = 0;
+            s->repl_full_ns = 0; /* its copies no longer count */
         } else if (p->known == 2) {
             p->known = 1;
         }
@@ -1186,8 +1193,11 @@ static void handle_have(struct fs_sync *s, struct peer *p, const struct st_syncm
         memcpy(x.b, h + i * ST_HASH_LEN, ST_HASH_LEN);
         rc = st_holder_set(t, &x, p->id.b, m->kind, NULL);
     }
-    if (holders_end(p, t, rc) == 0)
+    if (holders_end(p, t, rc) == 0) {
         s->holder_changes++;
+        if (!m->kind)
+            s->repl_full_ns = 0; /* copies lost: any file may be short now */
+    }
 }
 
 /* Answer a HOLDQ: one byte per hash, 1 = held here, 2 = held but being
@@ -1279,6 +1289,8 @@ static void handle_holda(struct fs_sync *s, struct peer *p, const struct st_sync
         rc = st_holder_set(t, &r->hs.h[k], p->id.b, v == 1, &changed);
         if (changed)
             s->holder_changes++;
+        if (changed && v != 1)
+            s->repl_full_ns = 0; /* a copy we counted is gone: walk everything */
         if (v == 1 && r->evict) {
             st_hash *e = bsearch(&r->hs.h[k], s->ev.h, s->ev.n, sizeof(st_hash), hash_cmp);
             if (e)
@@ -1331,6 +1343,8 @@ struct repl_scan {
     uint8_t (*fids)[16];
     size_t nfids;
     int under;
+    struct inos *found;       /* the files found short of copies */
+    size_t looked;            /* regular files examined */
 };
 
 static int repl_extent(uint64_t ino, const struct st_extent *e, void *arg)
@@ -1345,11 +1359,32 @@ static int repl_extent(uint64_t ino, const struct st_extent *e, void *arg)
     return 0;
 }
 
+static int inos_add(struct inos *l, uint64_t ino)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        uint64_t *v = realloc(l->v, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = ino;
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 static int repl_inode(const struct st_inode *in, void *arg)
 {
     struct repl_scan *r = arg;
     if (!S_ISREG(in->mode) || in->nlink == 0 || in->size == 0)
         return 0;
+    r->looked++;
     r->under = 0;
     int rc = st_extent_foreach(r->t, in->ino, 0, repl_extent, r);
     if (rc < 0)
@@ -1357,21 +1392,44 @@ static int repl_inode(const struct st_inode *in, void *arg)
     if (!r->under)
         return 0;
     r->count++;
+    if ((rc = inos_add(r->found, in->ino)))
+        return rc;
     if ((uint64_t)in->mtime.tv_sec <= r->settled_before && r->nfids < SYNC_REPL_FILES)
         memcpy(r->fids[r->nfids++], in->fid, 16);
     return 0;
 }
 
-static int last_seq(uint64_t seq, const void *rec, size_t len, void *arg)
+/* Log records since the last scan: remember the files they name. */
+struct repl_log {
+    st_txn *t;
+    uint64_t seq;
+    struct inos *changed;
+    int overflow;
+};
+
+static int repl_log_rec(uint64_t seq, const void *rec, size_t len, void *arg)
 {
-    (void)rec;
-    (void)len;
-    *(uint64_t *)arg = seq;
+    struct repl_log *l = arg;
+    l->seq = seq;
+    if (l->overflow)
+        return 0;
+    uint8_t fids[4][16];
+    int n = st_rep_log_fids(rec, len, fids);
+    for (int i = 0; i < n; i++) {
+        uint64_t ino;
+        if (st_fid_lookup(l->t, fids[i], &ino) == 0 &&
+            (l->changed->n >= SYNC_REPL_MAX_CHANGED || inos_add(l->changed, ino)))
+            l->overflow = 1;
+    }
     return 0;
 }
 
 /* Count files whose local data is known on fewer than `copies` peers and
- * ask up to `copies` connected peers to fetch the settled ones. */
+ * ask up to `copies` connected peers to fetch the settled ones. Only the
+ * files that changed since the last scan (from the log) and those that
+ * were short of copies then are looked at; the whole store is walked at
+ * the first scan, every SYNC_REPL_FULL_NS, and when too many files
+ * changed to list. */
 static void repl_tick(struct fs_sync *s, uint64_t now)
 {
     if (s->o.copies <= 0 || now - s->last_repl_ns < SYNC_REPL_PERIOD_NS)
@@ -1383,30 +1441,59 @@ static void repl_tick(struct fs_sync *s, uint64_t now)
     st_txn *t;
     if (st_txn_begin(s->st, ST_TXN_READ, &t))
         return;
-    uint64_t seq = s->repl_seq;
-    st_log_foreach(t, seq + 1, last_seq, &seq);
-    /* Skip the walk when nothing changed, unless files were missing
-     * copies: then walk again once files may have aged past push_after
+    int full = !s->repl_full_ns || now - s->repl_full_ns >= SYNC_REPL_FULL_NS;
+    struct inos changed = { 0 };
+    struct repl_log lg = { .t = t, .seq = s->repl_seq, .changed = &changed, .overflow = full };
+    st_log_foreach(t, s->repl_seq + 1, repl_log_rec, &lg);
+    /* Skip the scan when nothing changed, unless files were missing
+     * copies: then look again once files may have aged past push_after
      * (at most every max(push_after, 5 s), so a peer that keeps declining
-     * does not cost a walk of the store every 5 s). */
-    int unchanged = seq == s->repl_seq && s->repl_changes == s->holder_changes;
+     * does not cost a scan every 5 s). */
+    int unchanged = lg.seq == s->repl_seq && s->repl_changes == s->holder_changes;
     uint64_t again = LR_MAX((uint64_t)s->o.push_after_s * 1000000000ull, SYNC_REPL_PERIOD_NS);
-    if (unchanged && (before == 0 || now - s->repl_walk_ns < again)) {
+    if (!full && unchanged && (before == 0 || now - s->repl_walk_ns < again)) {
         st_txn_abort(t);
+        free(changed.v);
         return;
     }
     s->repl_walk_ns = now;
-    s->repl_seq = seq;
+    s->repl_seq = lg.seq;
     static uint8_t fids[SYNC_REPL_FILES][16];
-    struct repl_scan r = { .s = s, .t = t, .need = (unsigned)s->o.copies, .fids = fids,
+    struct inos found = { 0 };
+    struct repl_scan r = { .s = s, .t = t, .need = (unsigned)s->o.copies, .fids = fids, .found = &found,
                            .settled_before = lr_now_real_ns() / 1000000000ull - (uint64_t)s->o.push_after_s };
-    int rc = st_inode_foreach(t, repl_inode, &r);
+    int rc = 0;
+    if (full || lg.overflow) {
+        rc = st_inode_foreach(t, repl_inode, &r);
+        if (!rc)
+            s->repl_full_ns = now;
+    } else {
+        for (size_t i = 0; i < s->repl_under.n && !rc; i++)
+            rc = inos_add(&changed, s->repl_under.v[i]);
+        if (changed.n)
+            qsort(changed.v, changed.n, sizeof(*changed.v), cmp_u64);
+        for (size_t i = 0; i < changed.n && !rc; i++) {
+            struct st_inode in;
+            if (i > 0 && changed.v[i] == changed.v[i - 1])
+                continue;
+            int g = st_inode_get(t, changed.v[i], &in);
+            rc = g == -ENOENT ? 0 : g ? g : repl_inode(&in, &r);
+        }
+    }
     st_txn_abort(t);
-    if (rc)
+    free(changed.v);
+    if (rc) {
+        free(found.v);
+        s->repl_full_ns = 0; /* do it all again next time */
         return;
+    }
+    free(s->repl_under.v);
+    s->repl_under = found;
     s->repl_changes = s->holder_changes;
     pthread_mutex_lock(&s->mu);
     s->unreplicated = r.count;
+    s->scan_files = r.looked;
+    s->scan_whole = full || lg.overflow;
     pthread_mutex_unlock(&s->mu);
     if (!r.nfids)
         return;
@@ -1760,6 +1847,8 @@ void fs_sync_status(struct fs_sync *s, struct fs_sync_status *out)
     out->cache_quota = s->o.cache_quota;
     out->copies = s->o.copies < 0 ? 0 : (unsigned)s->o.copies;
     out->unreplicated = s->o.copies > 0 ? s->unreplicated : 0;
+    out->scan_files = s->scan_files;
+    out->scan_whole = s->scan_whole;
     out->evicted_chunks = s->evicted_chunks;
     out->evicted_bytes = s->evicted_bytes;
     pthread_mutex_unlock(&s->mu);
@@ -1963,6 +2052,7 @@ void fs_sync_free(struct fs_sync *s)
     hashes_free(&s->dropped);
     hashes_free(&s->ev);
     free(s->ev_yes);
+    free(s->repl_under.v);
     while (s->nreqs)
         req_drop(s, 0);
     pthread_mutex_destroy(&s->mu);

@@ -85,6 +85,8 @@ struct fs_sync_status {
     uint64_t cache_quota;      /* 0: no limit */
     unsigned copies;
     int64_t unreplicated;      /* files with data here not yet known on `copies` peers; -1: not counted yet */
+    uint64_t scan_files;       /* files the last count looked at */
+    int scan_whole;            /* 1: it walked the whole store; 0: only changed and short files */
     uint64_t evicted_chunks, evicted_bytes; /* since the mount */
 };
 void fs_sync_status(struct fs_sync *s, struct fs_sync_status *out);

@@ -79,6 +79,10 @@ check "a file in a pinned directory stays whole" whole "$T/mnt-b/keep/g"
 check "A gets a copy of B's new files in the background" wait_for 30 whole "$T/mnt-a/h"
 check "B's status then counts no file as unreplicated" wait_for 20 sh -c "[ \"\$(\"$L\" status --json --store '$T/b' | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"unreplicated_files\"])')\" = 0 ]"
 check "A's copy is intact" cmp -s "$T/h" "$T/mnt-a/h"
+# The first scan walks the store; later ones look only at changed files
+# and those still short of copies.
+check "replication scans after the first look only at changed files" \
+    wait_for 20 sh -c "[ \"\$(\"$L\" status --json --store '$T/b' | python3 -c 'import json,sys; s=json.load(sys.stdin)[\"replication_scan\"]; print(s[\"whole_store\"] is False and s[\"files\"] < 20)')\" = True ]"
 check "once A holds it, B may evict it" wait_for 20 partial "$T/mnt-b/h"
 
 # unpin lets f2 go
