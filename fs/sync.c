@@ -307,11 +307,12 @@ static void on_fetched(void *ctx, int err, const st_hash *h, const uint8_t *data
     /* Keep net's verified buffer rather than copying every chunk. */
     int keep = !err && net_chunk_keep(data);
     struct item *it = item_new(err || keep ? 0 : len);
-    if (!it && keep)
-        net_chunk_release(s->net, data, len);
     if (!it) {
         /* No room for the bytes: still tell the waiters, with an error. */
         lr_error("sync: out of memory storing a fetched chunk");
+        if (keep)
+            net_chunk_release(s->net, data, len);
+        keep = 0;
         it = item_new(0);
         if (!it)
             return; /* waiters are answered when the node stops */
