@@ -65,7 +65,8 @@ local_rate=$(rate $((SIZE << 20)) "$t0" "$t1")
 # Small files: create on A, wait until B can read the last one. The same
 # creator (one process, as tar or cp would) on tmpfs, and through a plain
 # FUSE passthrough over tmpfs: every FUSE file system pays the kernel round
-# trips (7 requests per file here), so that is the floor for any of them.
+# trips (8 requests per file with this creator: Python's open() adds an
+# isatty ioctl), so that is the floor for any of them.
 cat > "$T/mk.py" <<'PY'
 import os, sys, time
 d, n = sys.argv[1], int(sys.argv[2])
