@@ -65,16 +65,12 @@ static int walk_one(const struct st_dirent *d, void *arg)
     if (memmem(d->name, d->namelen, ".sync-conflict-", 15))
         w->conflicts++;
     if (d->type == DT_DIR) {
-        if (w->n == w->cap) {
-            size_t cap = w->cap ? 2 * w->cap : 64;
-            uint64_t *s = realloc(w->stack, cap * sizeof(*s));
-            if (!s) {
-                w->err = -ENOMEM;
-                return 1;
-            }
-            w->stack = s;
-            w->cap = cap;
+        uint64_t *s = lr_grow(w->stack, &w->cap, w->n, sizeof(*s), 64);
+        if (!s) {
+            w->err = -ENOMEM;
+            return 1;
         }
+        w->stack = s;
         w->stack[w->n++] = d->child;
     }
     return 0;

@@ -295,14 +295,9 @@ static void reap_batch(fs *f, const uint64_t *v, size_t n)
 static void reap_queue(fs *f, uint64_t ino)
 {
     pthread_mutex_lock(&f->rlock);
-    if (f->reaper_started && f->rn == f->rcap) {
-        size_t cap = f->rcap ? 2 * f->rcap : 256;
-        uint64_t *q = realloc(f->rq, cap * sizeof(*q));
-        if (q) {
-            f->rq = q;
-            f->rcap = cap;
-        }
-    }
+    uint64_t *q = f->reaper_started ? lr_grow(f->rq, &f->rcap, f->rn, sizeof(*q), 256) : NULL;
+    if (q)
+        f->rq = q;
     if (f->reaper_started && f->rn < f->rcap) {
         f->rq[f->rn++] = ino;
         pthread_cond_signal(&f->rcond);
@@ -1501,14 +1496,10 @@ static void dir_clear(struct fs_dir *d)
 
 static int dir_add(struct fs_dir *d, uint64_t ino, uint8_t type, const char *name, size_t len)
 {
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? 2 * d->cap : 64;
-        struct fs_dent *e = realloc(d->e, cap * sizeof(*e));
-        if (!e)
-            return -ENOMEM;
-        d->e = e;
-        d->cap = cap;
-    }
+    struct fs_dent *e = lr_grow(d->e, &d->cap, d->n, sizeof(*e), 64);
+    if (!e)
+        return -ENOMEM;
+    d->e = e;
     char *nm = malloc(len + 1);
     if (!nm)
         return -ENOMEM;

@@ -161,14 +161,10 @@ struct fs_sync {
 
 static int hashes_add(struct hashes *l, const st_hash *h)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 256;
-        st_hash *n = realloc(l->h, cap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        l->h = n;
-        l->cap = cap;
-    }
+    st_hash *a = lr_grow(l->h, &l->cap, l->n, sizeof(*a), 256);
+    if (!a)
+        return -ENOMEM;
+    l->h = a;
     l->h[l->n++] = *h;
     return 0;
 }
@@ -359,18 +355,14 @@ static int inflight_add(struct fs_sync *s, const st_hash *h, void (*done)(void *
             return 0;
         }
     }
-    if (s->nfl == s->flcap) {
-        size_t cap = s->flcap ? s->flcap * 2 : 64;
-        struct inflight *n = realloc(s->fl, cap * sizeof(*n));
-        if (!n) {
-            pthread_mutex_unlock(&s->mu);
-            free(w);
-            *err = -ENOMEM;
-            return 0;
-        }
-        s->fl = n;
-        s->flcap = cap;
+    struct inflight *fl = lr_grow(s->fl, &s->flcap, s->nfl, sizeof(*fl), 64);
+    if (!fl) {
+        pthread_mutex_unlock(&s->mu);
+        free(w);
+        *err = -ENOMEM;
+        return 0;
     }
+    s->fl = fl;
     s->fl[s->nfl].h = *h;
     s->fl[s->nfl].w = w;
     if (w)
@@ -726,14 +718,10 @@ static int send_log(struct fs_sync *s, struct peer *p)
 static void hk_inode(void *ctx, uint64_t ino)
 {
     struct fs_sync *s = ctx;
-    if (s->ninv == s->invcap) {
-        size_t cap = s->invcap ? s->invcap * 2 : 64;
-        struct inval *n = realloc(s->inv, cap * sizeof(*n));
-        if (!n)
-            return;
-        s->inv = n;
-        s->invcap = cap;
-    }
+    struct inval *a = lr_grow(s->inv, &s->invcap, s->ninv, sizeof(*a), 64);
+    if (!a)
+        return;
+    s->inv = a;
     struct inval *v = &s->inv[s->ninv++];
     v->ino = ino;
     v->parent = 0;
@@ -756,14 +744,10 @@ static void hk_entry(void *ctx, uint64_t parent, const char *name, size_t len)
 static void hk_orphan(void *ctx, uint64_t ino)
 {
     struct fs_sync *s = ctx;
-    if (s->norph == s->orphcap) {
-        size_t cap = s->orphcap ? s->orphcap * 2 : 16;
-        uint64_t *n = realloc(s->orph, cap * sizeof(*n));
-        if (!n)
-            return;
-        s->orph = n;
-        s->orphcap = cap;
-    }
+    uint64_t *a = lr_grow(s->orph, &s->orphcap, s->norph, sizeof(*a), 16);
+    if (!a)
+        return;
+    s->orph = a;
     s->orph[s->norph++] = ino;
 }
 
@@ -795,14 +779,10 @@ static int keep_pending(struct fs_sync *s, const net_id *from, uint64_t seq, con
         lr_warn("sync: too many records waiting for their directory: dropping one");
         return 0;
     }
-    if (s->npend == s->pendcap) {
-        size_t cap = s->pendcap ? s->pendcap * 2 : 64;
-        struct pending *n = realloc(s->pend, cap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        s->pend = n;
-        s->pendcap = cap;
-    }
+    struct pending *a = lr_grow(s->pend, &s->pendcap, s->npend, sizeof(*a), 64);
+    if (!a)
+        return -ENOMEM;
+    s->pend = a;
     struct pending *p = &s->pend[s->npend];
     if (!(p->rec = malloc(len)))
         return -ENOMEM;
@@ -1061,14 +1041,10 @@ static void bg_queue(struct fs_sync *s, uint64_t ino)
     for (size_t i = 0; i < s->nbg; i++)
         if (s->bg[i] == ino)
             return;
-    if (s->nbg == s->bgcap) {
-        size_t cap = s->bgcap ? s->bgcap * 2 : 256;
-        uint64_t *n = realloc(s->bg, cap * sizeof(*n));
-        if (!n)
-            return; /* the next start's scan catches it */
-        s->bg = n;
-        s->bgcap = cap;
-    }
+    uint64_t *a = lr_grow(s->bg, &s->bgcap, s->nbg, sizeof(*a), 256);
+    if (!a)
+        return; /* the next start's scan catches it */
+    s->bg = a;
     s->bg[s->nbg++] = ino;
 }
 
@@ -1362,14 +1338,10 @@ static int repl_extent(uint64_t ino, const struct st_extent *e, void *arg)
 
 static int inos_add(struct inos *l, uint64_t ino)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 256;
-        uint64_t *v = realloc(l->v, cap * sizeof(*v));
-        if (!v)
-            return -ENOMEM;
-        l->v = v;
-        l->cap = cap;
-    }
+    uint64_t *a = lr_grow(l->v, &l->cap, l->n, sizeof(*a), 256);
+    if (!a)
+        return -ENOMEM;
+    l->v = a;
     l->v[l->n++] = ino;
     return 0;
 }
@@ -1680,14 +1652,10 @@ static int cand_each(const st_hash *h, const struct st_chunkref *r, void *arg)
     if (!(r->flags & ST_CHUNK_LOCAL) || (r->flags & ST_CHUNK_PINNED) || r->peers < c->need ||
         hashes_has(c->keep, h))
         return 0;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? 2 * c->cap : 1024;
-        struct cand *n = realloc(c->c, cap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        c->c = n;
-        c->cap = cap;
-    }
+    struct cand *a = lr_grow(c->c, &c->cap, c->n, sizeof(*a), 1024);
+    if (!a)
+        return -ENOMEM;
+    c->c = a;
     c->c[c->n++] = (struct cand){ r->last_use, r->len, *h };
     return 0;
 }

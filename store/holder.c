@@ -113,14 +113,10 @@ static int forget_each(const st_hash *h, const uint8_t *dev, void *arg)
     struct forget *f = arg;
     if (memcmp(dev, f->dev, ST_DEVICE_ID_LEN))
         return 0;
-    if (f->n == f->cap) {
-        size_t cap = f->cap ? 2 * f->cap : 256;
-        st_hash *n = realloc(f->h, cap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        f->h = n;
-        f->cap = cap;
-    }
+    st_hash *a = lr_grow(f->h, &f->cap, f->n, sizeof(*a), 256);
+    if (!a)
+        return -ENOMEM;
+    f->h = a;
     f->h[f->n++] = *h;
     return 0;
 }

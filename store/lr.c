@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -82,6 +83,19 @@ static uint64_t lr_clock(clockid_t id)
 
 uint64_t lr_now_mono_ns(void) { return lr_clock(CLOCK_MONOTONIC); }
 uint64_t lr_now_real_ns(void) { return lr_clock(CLOCK_REALTIME); }
+
+void *lr_grow(void *v, size_t *cap, size_t n, size_t elem, size_t first)
+{
+    if (n < *cap)
+        return v;
+    size_t nc = *cap ? 2 * *cap : first;
+    if (nc <= n)
+        nc = n + 1;
+    void *p = realloc(v, nc * elem);
+    if (p)
+        *cap = nc;
+    return p;
+}
 
 int lr_write_all(int fd, const void *buf, size_t len)
 {

@@ -60,6 +60,15 @@ void lr_log(enum lr_level lvl, const char *fmt, ...) __attribute__((format(print
  * 0 or -errno. */
 int lr_write_all(int fd, const void *buf, size_t len);
 
+/* Room for element n of a growing array v of *cap elements of elem bytes
+ * each (n <= *cap): when n == *cap, realloc it to twice *cap (first when
+ * empty) and update *cap. Returns the array, moved or not, or NULL with v
+ * and *cap untouched when memory runs out. Usage:
+ *   T *a = lr_grow(l->v, &l->cap, l->n, sizeof(*a), 64);
+ *   if (!a) return -ENOMEM;
+ *   l->v = a; l->v[l->n++] = x; */
+void *lr_grow(void *v, size_t *cap, size_t n, size_t elem, size_t first);
+
 /* Monotonic and wall clocks, nanoseconds. */
 uint64_t lr_now_mono_ns(void);
 uint64_t lr_now_real_ns(void);

@@ -729,16 +729,12 @@ static int collect_orphan(const struct st_inode *in, void *arg)
     struct orphan_list *l = arg;
     if (in->nlink != 0 || in->ino == ST_ROOT_INO)
         return 0;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        uint64_t *v = realloc(l->v, cap * sizeof(*v));
-        if (!v) {
-            l->err = -ENOMEM;
-            return 1;
-        }
-        l->v = v;
-        l->cap = cap;
+    uint64_t *v = lr_grow(l->v, &l->cap, l->n, sizeof(*v), 64);
+    if (!v) {
+        l->err = -ENOMEM;
+        return 1;
     }
+    l->v = v;
     l->v[l->n++] = in->ino;
     return 0;
 }

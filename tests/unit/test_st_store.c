@@ -667,8 +667,32 @@ static void test_holders_count_peers_and_go_with_the_chunk(void)
     st_close(st);
 }
 
+/* lr_grow: first capacity when empty, doubling when full, contents kept,
+ * and nothing reallocated while there is room. */
+static void test_lr_grow_doubles_and_keeps_contents(void)
+{
+    uint64_t *v = NULL;
+    size_t n = 0, cap = 0;
+    for (uint64_t i = 0; i < 100; i++) {
+        uint64_t *before = v;
+        size_t was = cap;
+        uint64_t *a = lr_grow(v, &cap, n, sizeof(*a), 16);
+        T_TRUE(a != NULL);
+        if (n < was)
+            T_TRUE(a == before);
+        T_EQ(cap, n < was ? was : was ? 2 * was : 16);
+        v = a;
+        v[n++] = i * 7;
+    }
+    T_EQ(cap, 128);
+    for (uint64_t i = 0; i < 100; i++)
+        T_EQ(v[i], i * 7);
+    free(v);
+}
+
 int main(void)
 {
+    T_RUN(test_lr_grow_doubles_and_keeps_contents);
     lr_log_set_level(getenv("V") ? LR_LOG_DEBUG : LR_LOG_QUIET);
     T_RUN(test_open_missing_store_is_enoent);
     T_RUN(test_create_then_reopen_keeps_meta_and_root);
