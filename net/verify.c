@@ -178,13 +178,20 @@ int net_verify_submit(struct net_node *n, struct net_fetch *f, const net_id *fro
     return 0;
 }
 
-/* Network thread: take the verifiers' outcomes. */
-void net_verify_drain(struct net_node *n)
+/* The verifiers' finished jobs, all of them, leaving none behind. */
+static struct net_vjob *take_done(struct net_node *n)
 {
     pthread_mutex_lock(&n->lock);
     struct net_vjob *j = n->vdone;
     n->vdone = NULL;
     pthread_mutex_unlock(&n->lock);
+    return j;
+}
+
+/* Network thread: take the verifiers' outcomes. */
+void net_verify_drain(struct net_node *n)
+{
+    struct net_vjob *j = take_done(n);
     while (j) {
         struct net_vjob *next = j->next;
         struct net_peer *p = net_node_find_peer(n, &j->from);
@@ -222,10 +229,7 @@ void net_verify_stop(struct net_node *n)
     n->nverifiers = 0;
     /* Outcomes the network thread did not take: cancel the fetches that
      * were waiting for another attempt. */
-    pthread_mutex_lock(&n->lock);
-    struct net_vjob *j = n->vdone;
-    n->vdone = NULL;
-    pthread_mutex_unlock(&n->lock);
+    struct net_vjob *j = take_done(n);
     while (j) {
         struct net_vjob *next = j->next;
         if (j->f) {
