@@ -3,6 +3,7 @@
 # mounted peers on loopback, beside baselines measured in the same run:
 #   cold read of a SIZE_MIB file held only by the other peer (MB/s), vs
 #     reading the same bytes from a tmpfs file (and vs a local landro read)
+#     and each daemon's CPU seconds per GiB during it
 #   time to first byte of that file on the second peer (ms)
 #   NFILES x 4 KiB files created on A until all are readable on B
 #     (files/s), vs creating them on tmpfs and through a FUSE passthrough
@@ -55,8 +56,17 @@ tmpfs_rate=$(rate $((SIZE << 20)) "$t0" "$t1")
 
 t0=$(now); dd if="$T/mb/big.bin" of=/dev/null bs=4k count=1 status=none; t1=$(now)
 ttfb_ms=$(python3 -c "import sys; print('%.1f' % ((float(sys.argv[2]) - float(sys.argv[1])) * 1000))" "$t0" "$t1")
+# Each daemon's CPU time (user + system, clock ticks) around the cold read:
+# both share this machine's cores, so their sum bounds the rate.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+pid_a=$(pgrep -f "landro mount --store $T/a " | head -n1)
+pid_b=$(pgrep -f "landro mount --store $T/b " | head -n1)
+ca0=$(cpu_ticks "$pid_a"); cb0=$(cpu_ticks "$pid_b")
 t0=$(now); dd if="$T/mb/big.bin" of=/dev/null bs=1M status=none; t1=$(now)
 cold_rate=$(rate $((SIZE << 20)) "$t0" "$t1")
+ca1=$(cpu_ticks "$pid_a"); cb1=$(cpu_ticks "$pid_b")
+per_gib() { python3 -c "import sys, os; print('%.2f' % ((int(sys.argv[2]) - int(sys.argv[1])) / os.sysconf('SC_CLK_TCK') * 1024 / int(sys.argv[3])))" "$@"; }
+cpu_b=$(per_gib "$cb0" "$cb1" "$SIZE"); cpu_a=$(per_gib "$ca0" "$ca1" "$SIZE")
 cmp -s "$T/mb/big.bin" "$T/tmpfs/src.bin" || { echo "bench-sync: the bytes read on B differ"; exit 1; }
 echo 3 > /proc/sys/vm/drop_caches
 t0=$(now); dd if="$T/ma/big.bin" of=/dev/null bs=1M status=none; t1=$(now)
@@ -117,6 +127,7 @@ local_read=$(readall "$T/mb/small")
 printf '%-52s %14s %14s %7s\n' "figure" "landro" "baseline" "ratio"
 printf '%-52s %11s MB/s %9s MB/s %7s\n' "cold read of ${SIZE} MiB held only by the peer (vs tmpfs)" \
     $((cold_rate / 1000000)) $((tmpfs_rate / 1000000)) "$(ratio "$cold_rate" "$tmpfs_rate")"
+printf '%-52s %12s s %15s %7s\n' "  CPU per GiB of that read: reader B (server A)" "$cpu_b" "($cpu_a s)" "-"
 printf '%-52s %11s MB/s %9s MB/s %7s\n' "  same file read on the peer that holds it (vs tmpfs)" \
     $((local_rate / 1000000)) $((tmpfs_rate / 1000000)) "$(ratio "$local_rate" "$tmpfs_rate")"
 printf '%-52s %12s ms %14s %7s\n' "time to first byte of that file on B" "$ttfb_ms" "-" "-"
