@@ -75,7 +75,7 @@
 #define FS_STAGE_MAX_BYTES  (32u << 20)          /* commit a stage beyond 32 MiB */
 #define FS_STAGE_MAX_RANGES 4096u                 /* ... or this many ranges */
 #define FS_STAGE_MAX_AGE_NS (5ull * 1000000000)  /* ... or 5 s after its first write */
-#define FS_TIMEOUT_S 1.0                         /* kernel entry/attr cache timeout */
+#define FS_TIMEOUT_S 60.0                        /* kernel entry/attr cache timeout */
 
 typedef struct fs fs;
 

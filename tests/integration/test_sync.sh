@@ -38,6 +38,30 @@ check "1 GiB file's metadata reaches B" wait_for 60 same_size "$T/gib" "$T/mnt-b
 check "1 GiB file reads on B byte for byte, fetched from A" cmp -s "$T/gib" "$T/mnt-b/gib.bin"
 rm -f "$T/gib" "$T/mnt-a/gib.bin"
 
+# 1c. B's kernel caches follow A's changes. The mount lets the kernel keep
+# entries and attributes for 60 s (FS_TIMEOUT_S), so only landro's own
+# invalidations can make B see these within the 5 s allowed here.
+mkdir "$T/mnt-a/cache"
+echo "first" > "$T/mnt-a/cache/data"
+echo "doomed" > "$T/mnt-a/cache/gone"
+echo "moving" > "$T/mnt-a/cache/old"
+wait_for 20 test -f "$T/mnt-b/cache/old"
+stat "$T/mnt-b/cache/data" "$T/mnt-b/cache/gone" "$T/mnt-b/cache/old" > /dev/null
+cat "$T/mnt-b/cache/data" > /dev/null
+ls "$T/mnt-b/cache" > /dev/null
+stat "$T/mnt-b/cache/new" > /dev/null 2>&1 # a negative entry, cached too
+chmod 600 "$T/mnt-a/cache/data"
+echo "other" > "$T/mnt-a/cache/data" # same length, other bytes
+echo "born" > "$T/mnt-a/cache/new"
+rm "$T/mnt-a/cache/gone"
+mv "$T/mnt-a/cache/old" "$T/mnt-a/cache/renamed"
+check "B sees a cached file's new mode at once" wait_for 5 sh -c "[ \$(stat -c %a '$T/mnt-b/cache/data') = 600 ]"
+check "B reads a cached file's new bytes at once" wait_for 5 sh -c "[ \"\$(cat '$T/mnt-b/cache/data')\" = other ]"
+check "B sees a name it looked up in vain once A creates it" wait_for 5 test -f "$T/mnt-b/cache/new"
+check "B loses a cached name A removed" wait_for 5 sh -c "! test -e '$T/mnt-b/cache/gone'"
+check "B sees a cached name renamed" wait_for 5 sh -c "test -f '$T/mnt-b/cache/renamed' && ! test -e '$T/mnt-b/cache/old'"
+rm -r "$T/mnt-a/cache"
+
 # 2. 10k small files.
 python3 - "$T/mnt-a/many" <<'PY'
 import os, sys

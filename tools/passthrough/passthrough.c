@@ -2,9 +2,11 @@
  * landro-passthrough - a minimal libfuse3 low-level passthrough file
  * system, the baseline for tools/bench-fs.sh: every operation is the
  * corresponding system call on a directory of the underlying file system.
- * Same settings as landro (1 s entry/attr timeouts, keep_cache,
- * default_permissions, multi-threaded loop, no writeback cache), so the
- * difference measured is landro's store, not FUSE itself.
+ * Same settings as landro (keep_cache, default_permissions,
+ * multi-threaded loop, no writeback cache), so the difference measured is
+ * landro's store, not FUSE itself; but 1 s entry/attr timeouts where
+ * landro keeps 60 s, because the source directory can change behind this
+ * file system's back and nothing would tell the kernel.
  *
  *   landro-passthrough SOURCE MOUNTPOINT   (runs in the foreground)
  *
