@@ -2039,11 +2039,20 @@ int fs_new(st_store *st, const struct fs_opts *o, fs **out)
     free(orph);
     rc = 0;
 
-    char opts[512];
-    snprintf(opts, sizeof(opts), "default_permissions,fsname=landro:%s,subtype=landro%s",
-             st_dir(st), o->allow_other ? ",allow_other" : "");
-    for (char *p = opts; *p; p++)
-        if (*p == ' ')
+    /* The flags come before fsname, whose store path is the only part of
+     * unbounded length: a truncated path must never cost ro. */
+    char opts[PATH_MAX + 128];
+    int olen = snprintf(opts, sizeof(opts), "default_permissions%s%s,subtype=landro,fsname=landro:%s",
+                        o->allow_other ? ",allow_other" : "", o->read_only ? ",ro" : "", st_dir(st));
+    if (olen < 0 || (size_t)olen >= sizeof(opts)) {
+        lr_error("store path '%s' is too long for the mount options", st_dir(st));
+        rc = -ENAMETOOLONG;
+        goto fail;
+    }
+    /* fsname is only what df and /proc/mounts show; a comma in the path
+     * would start another option (a store named "x,allow_other"). */
+    for (char *p = strstr(opts, ",fsname=") + 8; *p; p++)
+        if (*p == ' ' || *p == ',' || *p == '\\')
             *p = '_';
     char *argv[] = { "landro", "-o", opts, o->debug ? "-d" : NULL, NULL };
     struct fuse_args args = FUSE_ARGS_INIT(o->debug ? 4 : 3, argv);

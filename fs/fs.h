@@ -82,6 +82,7 @@ typedef struct fs fs;
 struct fs_opts {
     const char *mountpoint;
     int allow_other;     /* -o allow_other */
+    int read_only;       /* -o ro: the kernel refuses every change (EROFS) */
     int debug;           /* libfuse debug output */
     unsigned max_threads;/* 0: libfuse's default */
 };

@@ -171,7 +171,11 @@ rm -f "$T/a/landro.conf"
 mkdir -p "$T/bin"
 ln -s "$L" "$T/bin/landro"
 check "helper form refuses an unknown option" expect 2 "unknown mount option 'bogus' for store '$T/a'" "$L" "$T/a" "$T/mnt-h" -o rw,bogus
-check "helper form refuses ro" expect 2 "cannot mount store '$T/a' read-only" "$L" "$T/a" "$T/mnt-h" -o ro
+check "helper form mounts read-only with -o ro" bash -c "PATH='$T/bin':\$PATH mount.fuse3 '$T/a' '$T/mnt-h' -t landro -o nosuid,ro,offline 2>>'$T/log-h'"
+check "the helper's ro reached the kernel" sh -c "grep ' $T/mnt-h ' /proc/mounts | awk '{ print \$4 }' | grep -q '^ro,'"
+check "a write to the helper's ro mount is refused" expect 1 "Read-only file system" bash -c "echo x > '$T/mnt-h/ro-test'"
+check "umount of the ro helper mount" umount "$T/mnt-h"
+wait_for 10 sh -c "! test -e '$T/a/control.sock'"
 check "mount.fuse3 -t landro mounts through the helper form" sh -c "PATH='$T/bin':\$PATH mount.fuse3 '$T/a' '$T/mnt-h' -t landro -o rw,nosuid,nodev,_netdev,x-systemd.automount,listen=127.0.0.1:$(port 2) 2>>'$T/log-h'"
 check "the helper's listen= option reached the daemon" sh -c "'$L' status --json '$T/mnt-h' | grep -q '\"port\":$(port 2)'"
 check "files written before are there" [ "$(sha256sum < "$T/mnt-h/dir/sub/f2")" = "$sum_f2" ]
@@ -196,6 +200,32 @@ if command -v unshare >/dev/null; then
 else
     bad "unshare(1) is missing: mount -t fuse.landro not tested"
 fi
+
+# --- read-only mounts ---------------------------------------------------------
+# -o ro: the kernel refuses every change with EROFS; reads work, and peers'
+# changes still arrive.
+wait_for 10 sh -c "! test -e '$T/a/control.sock'"
+check "mount -o ro" sh -c "'$L' mount --store '$T/a' --listen '127.0.0.1:$(port 0)' -o ro '$T/mnt-a' 2>>'$T/log-a'"
+check "ro shows in /proc/mounts" sh -c "grep ' $T/mnt-a ' /proc/mounts | awk '{ print \$4 }' | grep -q '^ro,'"
+check "ro mount: files read" [ "$(sha256sum < "$T/mnt-a/dir/sub/f2")" = "$sum_f2" ]
+check "ro mount: create is refused" expect 1 "Read-only file system" bash -c "echo x > '$T/mnt-a/new-file'"
+check "ro mount: writing a file is refused" expect 1 "Read-only file system" bash -c "echo x >> '$T/mnt-a/dir/sub/f2'"
+check "ro mount: mkdir is refused" expect 1 "Read-only file system" mkdir "$T/mnt-a/new-dir"
+check "ro mount: unlink is refused" expect 1 "Read-only file system" rm "$T/mnt-a/dir/sub/f2"
+check "ro mount: chmod is refused" expect 1 "Read-only file system" chmod 600 "$T/mnt-a/dir/sub/f2"
+check "ro mount: rename is refused" expect 1 "Read-only file system" mv "$T/mnt-a/dir/sub/f2" "$T/mnt-a/f2-moved"
+check "ro mount: the file is unchanged" [ "$(sha256sum < "$T/mnt-a/dir/sub/f2")" = "$sum_f2" ]
+check "peer b mounted read-write" sh -c "'$L' mount --store '$T/b' --listen '127.0.0.1:$(port 1)' '$T/mnt-b' 2>>'$T/log-b'"
+echo "from b" > "$T/mnt-b/to-ro.txt"
+check "b's new file reaches the ro mount" wait_for 20 grep -q "from b" "$T/mnt-a/to-ro.txt"
+"$L" unmount "$T/mnt-a"; "$L" unmount "$T/mnt-b"
+wait_for 10 sh -c "! test -e '$T/a/control.sock' && ! test -e '$T/b/control.sock'"
+# A comma in the store's path is not a mount option.
+"$L" init --store "$T/s,allow_other" >/dev/null
+check "a store path with a comma mounts" "$L" mount --store "$T/s,allow_other" --offline "$T/mnt-h"
+check "... and its comma adds no mount option" sh -c "grep ' $T/mnt-h ' /proc/mounts | awk '{ print \$4 }' | grep -qv allow_other"
+"$L" unmount "$T/mnt-h"
+wait_for 10 sh -c "! test -e '$T/s,allow_other/control.sock'"
 
 # --- landro fsck runs landro-fsck with its own flags ----------------------------
 check "landro fsck -n -v checks a store (exit 0, pass statistics)" sh -c "

@@ -1,14 +1,14 @@
 /* helper.c - `landro STORE MOUNTPOINT [-o OPTS]`: the form mount.fuse3
  * runs for `mount -t fuse.landro STORE MOUNTPOINT -o OPTS` and for an
  * /etc/fstab line of type fuse.landro. It becomes
- * `landro mount --store STORE [--listen A:P]... [-o allow_other] MOUNTPOINT`
+ * `landro mount --store STORE [--listen A:P]... [--offline] [-o allow_other,ro] MOUNTPOINT`
  * (detached: mount(8) returns once the file system is mounted).
  *
- * Options: listen=HOST:PORT (repeatable), offline, allow_other. Generic
- * mount options that mount(8) and mount.fuse3 add or that only matter to
- * fstab (rw, dev, suid, exec, atime flavours, auto, user, nofail, _netdev,
- * defaults, x-*, comment=*) are ignored: landro always mounts
- * nosuid,nodev. ro is refused (not supported). */
+ * Options: listen=HOST:PORT (repeatable), offline, allow_other, ro / rw.
+ * Generic mount options that mount(8) and mount.fuse3 add or that only
+ * matter to fstab (dev, suid, exec, atime flavours, auto, user, nofail,
+ * _netdev, defaults, x-*, comment=*) are ignored: landro always mounts
+ * nosuid,nodev. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +17,7 @@
 #include "config.h"
 
 static const char *const ignored[] = {
-    "rw", "dev", "nodev", "suid", "nosuid", "exec", "noexec", "atime", "noatime", "relatime",
+    "dev", "nodev", "suid", "nosuid", "exec", "noexec", "atime", "noatime", "relatime",
     "norelatime", "strictatime", "nostrictatime", "diratime", "nodiratime", "lazytime", "nolazytime",
     "async", "auto", "noauto", "user", "nouser", "users", "owner", "group", "nofail", "_netdev",
     "defaults", "silent", "loud",
@@ -28,7 +28,7 @@ static void helper_usage(FILE *out)
     fprintf(out, "usage: landro STORE MOUNTPOINT [-o OPTS]\n\n"
                  "What 'mount -t fuse.landro STORE MOUNTPOINT -o OPTS' (through mount.fuse3)\n"
                  "and an /etc/fstab line run. OPTS, comma-separated: listen=HOST:PORT\n"
-                 "(repeatable), offline, allow_other; generic mount options are ignored.\n");
+                 "(repeatable), offline, allow_other, ro; generic mount options are ignored.\n");
 }
 
 static int is_ignored(const char *o)
@@ -44,12 +44,13 @@ static int is_ignored(const char *o)
 int helper_main(int argc, char **argv)
 {
     const char *store = argv[1], *mp = argv[2];
-    /* worst case: every option a --listen pair */
-    char **av = calloc((size_t)argc * 2 + 16, sizeof(*av));
+    /* mount --store STORE, the --listen pairs, --offline, -o OPTS,
+     * MOUNTPOINT, NULL: flags repeated in the options count once. */
+    char **av = calloc(3 + 2 * NET_MAX_LISTEN + 1 + 2 + 2, sizeof(*av));
     char *opts = NULL;
     if (!av)
         return 1;
-    int n = 0, nlisten = 0, rc = 2;
+    int n = 0, nlisten = 0, rc = 2, offline = 0, allow_other = 0, ro = 0;
     av[n++] = "mount";
     av[n++] = "--store";
     av[n++] = (char *)store;
@@ -88,18 +89,22 @@ int helper_main(int argc, char **argv)
                 av[n++] = "--listen";
                 av[n++] = strdup(t + 7);
             } else if (!strcmp(t, "offline")) {
-                av[n++] = "--offline";
+                offline = 1;
             } else if (!strcmp(t, "allow_other")) {
-                av[n++] = "-o";
-                av[n++] = "allow_other";
-            } else if (!strcmp(t, "ro")) {
-                fprintf(stderr, "landro: cannot mount store '%s' read-only: not supported\n", store);
-                goto out;
+                allow_other = 1;
+            } else if (!strcmp(t, "ro") || !strcmp(t, "rw")) {
+                ro = t[1] == 'o'; /* the last one wins, as in mount(8) */
             } else if (!is_ignored(t)) {
                 fprintf(stderr, "landro: unknown mount option '%s' for store '%s'\n", t, store);
                 goto out;
             }
         }
+    }
+    if (offline)
+        av[n++] = "--offline";
+    if (allow_other || ro) {
+        av[n++] = "-o";
+        av[n++] = allow_other && ro ? "allow_other,ro" : allow_other ? "allow_other" : "ro";
     }
     av[n++] = (char *)mp;
     av[n] = NULL;

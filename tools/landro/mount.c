@@ -24,7 +24,7 @@
 static void mount_usage(FILE *out)
 {
     fprintf(out, "usage: landro mount [-f] [-d] [--store DIR] [--listen ADDR:PORT]... [--offline]\n"
-                 "                    [-o allow_other] MOUNTPOINT\n\n"
+                 "                    [-o allow_other,ro] MOUNTPOINT\n\n"
                  "Mount the store's file system at MOUNTPOINT and serve it, syncing with the\n"
                  "store's peers ('landro peer add').\n"
                  "  -l, --listen A:P   where peers reach this daemon (UDP, QUIC), e.g.\n"
@@ -42,7 +42,9 @@ static void mount_usage(FILE *out)
                  "  -f, --foreground   do not detach; log to stderr\n"
                  "  -d, --debug        debug logging (implies -f)\n"
                  "  -s, --store DIR    the store (default $XDG_DATA_HOME/landro/default)\n"
-                 "  -o OPTS            comma-separated: allow_other\n"
+                 "  -o OPTS            comma-separated: allow_other (other users may enter);\n"
+                 "                     ro (read-only: nothing can be changed here, peers'\n"
+                 "                     changes still arrive); rw (the default)\n"
                  "Settings in STORE/landro.conf (listen, fetch_timeout_ms, log_level,\n"
                  "replicate, cache_quota, copies, push_after) apply\n"
                  "unless a flag overrides them. 'landro status' asks the daemon over\n"
@@ -58,6 +60,8 @@ static int parse_o(const char *arg, struct fs_opts *o)
     for (char *t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         if (!strcmp(t, "allow_other"))
             o->allow_other = 1;
+        else if (!strcmp(t, "ro") || !strcmp(t, "rw"))
+            o->read_only = t[1] == 'o';
         else if (!strcmp(t, "debug"))
             o->debug = 1;
         else {
