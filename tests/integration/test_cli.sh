@@ -220,6 +220,12 @@ echo "from b" > "$T/mnt-b/to-ro.txt"
 check "b's new file reaches the ro mount" wait_for 20 grep -q "from b" "$T/mnt-a/to-ro.txt"
 "$L" unmount "$T/mnt-a"; "$L" unmount "$T/mnt-b"
 wait_for 10 sh -c "! test -e '$T/a/control.sock' && ! test -e '$T/b/control.sock'"
+# Relative paths: the daemon leaves its working directory once mounted.
+check "mount with a relative --store and mountpoint" sh -c "cd '$T' && '$L' mount --store a --offline mnt-h"
+check "statfs (df) works on it" sh -c "df '$T/mnt-h' > /dev/null && stat -f '$T/mnt-h' > /dev/null"
+check "status names the mountpoint as an absolute path" sh -c "'$L' status '$T/mnt-h' | grep -q 'mounted on:  $T/mnt-h '"
+"$L" unmount "$T/mnt-h"
+wait_for 10 sh -c "! test -e '$T/a/control.sock'"
 # A comma in the store's path is not a mount option.
 "$L" init --store "$T/s,allow_other" >/dev/null
 check "a store path with a comma mounts" "$L" mount --store "$T/s,allow_other" --offline "$T/mnt-h"

@@ -219,6 +219,14 @@ int mount_main(int argc, char **argv)
     char *dir = cmd_store_dir(store);
     if (!dir)
         return 1;
+    /* The daemon leaves its working directory for / once mounted, and
+     * statfs, the control socket and the reaper name the store by path
+     * from then on: a relative --store must become absolute first. */
+    char *abs = realpath(dir, NULL);
+    if (abs) {
+        free(dir);
+        dir = abs;
+    }
     /* The config file: flags (--listen, -d/-v/-q) win over it; a bad line
      * stops here, before anything is started. */
     struct cmd_config cfg;
@@ -255,6 +263,10 @@ int mount_main(int argc, char **argv)
         free(dir);
         return 1;
     }
+    /* status and the log name it as the kernel does */
+    char *mabs = realpath(fo.mountpoint, NULL);
+    if (mabs)
+        fo.mountpoint = mabs;
 
     int notify = -1;
     if (!foreground && daemonize(&notify) != 0) {
@@ -349,5 +361,6 @@ int mount_main(int argc, char **argv)
     lr_info("unmounted '%s'", fo.mountpoint);
     cmd_config_release(&cfg);
     free(dir);
+    free(mabs);
     return rc || src ? 1 : 0;
 }
