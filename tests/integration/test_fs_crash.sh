@@ -86,11 +86,20 @@ time.sleep(60)" "$mnt/aged" "$work/aged" &
 holder=$!
 sleep 8
 kill -9 "$daemon_pid"; wait "$daemon_pid" 2>/dev/null; daemon_pid=
-fusermount3 -u -z "$mnt" 2>/dev/null || umount -l "$mnt"
 kill -9 "$holder"; wait "$holder" 2>/dev/null
-check "remount after kill -9 with a file held open" fs_mount
+# The dead mount stays until someone unmounts it; landro mount does that
+# itself instead of failing with "something is already mounted there".
+check "the dead daemon's mount answers ENOTCONN" sh -c "stat -f '$mnt' 2>&1 | grep -q 'not connected'"
+check "remount after kill -9 with no manual unmount" sh -c "'$LANDRO' mount --store '$store' '$mnt' 2>'$work/remount.err'"
+check "it says it removed the dead mount" grep -q "left mounted by a landro daemon that is gone" "$work/remount.err"
 check "bytes staged in an open file were committed by the age bound" cmp "$mnt/aged" "$work/aged"
 check "store still consistent: every file readable" bash -c "find '$mnt' -type f -print0 | xargs -0 cat > /dev/null"
+check "unmount of the detached daemon" "$LANDRO" unmount "$mnt"
+check "mounted again in the foreground" fs_mount
+kill -9 "$daemon_pid"; wait "$daemon_pid" 2>/dev/null; daemon_pid=
+check "landro unmount takes a dead daemon's mount away" "$LANDRO" unmount "$mnt"
+check "... leaving nothing mounted" sh -c "! grep -q ' $mnt ' /proc/mounts"
+check "mounted again" fs_mount
 
 # fsx churn, then compare with the same deterministic run on the real disk.
 FSX=$top/${O:-build}/bin/landro-fsx

@@ -46,6 +46,14 @@ char *cmd_store_dir(const char *dir);
  * and mount point, malloc'd (mountpoint may be NULL). -ENOENT if path is
  * on no landro mount, -errno if it cannot be resolved. No message. */
 int cmd_landro_mount(const char *path, char **store, char **mountpoint);
+/* 1 if path is itself the mount point of a landro mount whose daemon is
+ * gone (kill -9, a crash): the kernel answers ENOTCONN there and nothing
+ * can be mounted on it until it is unmounted. 0 otherwise. No message. */
+int cmd_dead_landro_mount(const char *path);
+/* Unmount mp with fusermount3 (root falls back to umount2), lazily
+ * (detach even if busy) when lazy. 0 or -1 with a message on stderr.
+ * Does not wait for the daemon (unmount.c). */
+int cmd_unmount(const char *mp, int lazy);
 /* mkdir -p the parents of path (not path itself). 0 or -errno. */
 int cmd_mkparents(const char *path);
 

@@ -251,6 +251,18 @@ int mount_main(int argc, char **argv)
     if (cfg.has_log_level && !cmd_log_level_set && lr_log_get_level() != LR_LOG_DEBUG)
         lr_log_set_level(cfg.log_level);
 
+    /* A landro mount left behind by a daemon that died (kill -9, a crash)
+     * answers ENOTCONN to everything and blocks the mount point: take it
+     * away first, as the user would have to. Nothing is lost with it; the
+     * store's own state is whatever the daemon had committed. */
+    if (cmd_dead_landro_mount(fo.mountpoint)) {
+        fprintf(stderr, "landro: '%s' was left mounted by a landro daemon that is gone: unmounting it\n",
+                fo.mountpoint);
+        if (cmd_unmount(fo.mountpoint, 1) != 0) {
+            free(dir);
+            return 1;
+        }
+    }
     /* Cheap checks first, before detaching, for the clearest messages. */
     struct stat s;
     if (stat(fo.mountpoint, &s) != 0) {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/vfs.h>
 
 #include "cmd.h"
 
@@ -81,4 +82,58 @@ int cmd_landro_mount(const char *path, char **store, char **mountpoint)
     else
         free(best_mp);
     return 0;
+}
+
+int cmd_dead_landro_mount(const char *path)
+{
+    /* realpath would stat the dead mount itself: resolve its parent. */
+    char copy[PATH_MAX], parent[PATH_MAX], abs[PATH_MAX];
+    if (snprintf(copy, sizeof(copy), "%s", path) >= (int)sizeof(copy))
+        return 0;
+    size_t n = strlen(copy);
+    while (n > 1 && copy[n - 1] == '/')
+        copy[--n] = '\0';
+    char *slash = strrchr(copy, '/');
+    const char *base = slash ? slash + 1 : copy;
+    if (slash == copy)
+        snprintf(parent, sizeof(parent), "/");
+    else if (slash) {
+        *slash = '\0';
+        if (!realpath(copy, parent))
+            return 0;
+    } else if (!realpath(".", parent)) {
+        return 0;
+    }
+    if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
+        return 0;
+    if (snprintf(abs, sizeof(abs), "%s%s%s", parent, strcmp(parent, "/") ? "/" : "", base) >=
+        (int)sizeof(abs))
+        return 0;
+    struct statfs sf;
+    if (statfs(abs, &sf) == 0 || errno != ENOTCONN)
+        return 0;
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (!f)
+        return 0;
+    char *line = NULL;
+    size_t cap = 0;
+    int dead = 0;
+    while (!dead && getline(&line, &cap, f) > 0) {
+        char *save = NULL, *tok = strtok_r(line, " \n", &save);
+        for (int i = 1; tok && i < 4; i++)
+            tok = strtok_r(NULL, " \n", &save);
+        char *point = tok ? strtok_r(NULL, " \n", &save) : NULL;
+        if (!point)
+            continue;
+        while ((tok = strtok_r(NULL, " \n", &save)) && strcmp(tok, "-"))
+            ;
+        char *type = tok ? strtok_r(NULL, " \n", &save) : NULL;
+        if (!type || strcmp(type, "fuse.landro"))
+            continue;
+        unescape(point);
+        dead = !strcmp(point, abs);
+    }
+    free(line);
+    fclose(f);
+    return dead;
 }

@@ -52,6 +52,36 @@ static void unmount_usage(FILE *out)
                  "  -z, --lazy   detach now even if busy, finish when no longer used\n");
 }
 
+int cmd_unmount(const char *mp, int lazy)
+{
+    /* fusermount3 works for unprivileged users too; root may fall back to
+     * umount2 when it is not installed. */
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "landro: cannot unmount '%s': fork: %s\n", mp, strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        if (lazy)
+            execlp("fusermount3", "fusermount3", "-u", "-z", "--", mp, (char *)NULL);
+        else
+            execlp("fusermount3", "fusermount3", "-u", "--", mp, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!ok && WIFEXITED(status) && WEXITSTATUS(status) == 127 && geteuid() == 0) {
+        ok = umount2(mp, lazy ? MNT_DETACH : 0) == 0;
+        if (!ok)
+            fprintf(stderr, "landro: cannot unmount '%s': %s\n", mp, strerror(errno));
+    } else if (!ok) {
+        fprintf(stderr, "landro: cannot unmount '%s' (fusermount3 failed)\n", mp);
+    }
+    return ok ? 0 : -1;
+}
+
 int unmount_main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -73,36 +103,13 @@ int unmount_main(int argc, char **argv)
         return 2;
     }
     const char *mp = argv[optind];
-    if (access(mp, F_OK) != 0) {
+    /* ENOTCONN: a mount whose daemon is gone, which is what unmount is for */
+    if (access(mp, F_OK) != 0 && errno != ENOTCONN) {
         fprintf(stderr, "landro: cannot unmount '%s': %s\n", mp, strerror(errno));
         return 1;
     }
     char *store = mounted_store(mp);
-    /* fusermount3 works for unprivileged users too; root may fall back to
-     * umount2 when it is not installed. */
-    pid_t pid = fork();
-    if (pid < 0) {
-        fprintf(stderr, "landro: cannot unmount '%s': fork: %s\n", mp, strerror(errno));
-        return 1;
-    }
-    if (pid == 0) {
-        if (lazy)
-            execlp("fusermount3", "fusermount3", "-u", "-z", "--", mp, (char *)NULL);
-        else
-            execlp("fusermount3", "fusermount3", "-u", "--", mp, (char *)NULL);
-        _exit(127);
-    }
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    if (!ok && WIFEXITED(status) && WEXITSTATUS(status) == 127 && geteuid() == 0) {
-        ok = umount2(mp, lazy ? MNT_DETACH : 0) == 0;
-        if (!ok)
-            fprintf(stderr, "landro: cannot unmount '%s': %s\n", mp, strerror(errno));
-    } else if (!ok) {
-        fprintf(stderr, "landro: cannot unmount '%s' (fusermount3 failed)\n", mp);
-    }
+    int ok = cmd_unmount(mp, lazy) == 0;
     if (ok && store && !lazy)
         ok = wait_daemon(store) == 0;
     free(store);
