@@ -926,45 +926,116 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
     reply_err(req, rc);
 }
 
-static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+/* A symlink's target is stored like file data, as a chunk: on a peer that
+ * never read it the chunk is not here yet, and readlink fetches it like a
+ * read does (the reply is deferred; no worker waits). */
+struct deferred_link {
+    fs *f;
+    fuse_req_t req;
+    uint64_t ino;
+    st_hash want;
+    int rounds;
+};
+
+static void link_fetched(void *ctx, int err);
+
+/* Answer readlink of ino from the store: 0 once answered (target or
+ * error), 1 if a chunk of the target is held only by peers (*want). */
+static int readlink_try(fs *f, fuse_req_t req, uint64_t ino, st_hash *want)
 {
-    fs *f = req_fs(req);
     st_txn *t;
     struct st_inode in;
     char buf[4097];
     int rc = st_txn_begin(f->st, ST_TXN_READ, &t);
     if (rc)
-        { reply_err(req, rc); return; }
+        { reply_err(req, rc); return 0; }
     rc = st_inode_get(t, ino, &in);
     if (rc == 0 && !S_ISLNK(in.mode))
         rc = -EINVAL;
     if (rc == 0 && in.size > 4096)
         rc = LR_ECORRUPT;
     size_t pos = 0;
-    while (rc == 0 && pos < in.size) {
+    int missing = 0;
+    while (rc == 0 && !missing && pos < in.size) {
         struct st_span sp[16];
         size_t n = 0;
         rc = st_file_read(t, ino, pos, (size_t)in.size - pos, sp, 16, &n);
-        for (size_t i = 0; rc == 0 && i < n; i++) {
+        for (size_t i = 0; rc == 0 && !missing && i < n; i++) {
             if (sp[i].kind == ST_SPAN_DATA)
                 memcpy(buf + pos, sp[i].data, sp[i].len);
             else if (sp[i].kind == ST_SPAN_HOLE)
                 memset(buf + pos, 0, sp[i].len);
-            else
-                rc = LR_EMISSING;
+            else {
+                *want = sp[i].hash;
+                missing = 1;
+            }
             pos += sp[i].len;
         }
         if (n == 0 && rc == 0)
             rc = LR_ECORRUPT;
     }
     st_txn_abort(t);
+    if (missing)
+        return 1;
     if (rc) {
         if (rc != -EINVAL)
             lr_error("cannot read symlink inode %llu: %s", (unsigned long long)ino, lr_strerror(rc));
-        { reply_err(req, rc); return; }
+        reply_err(req, rc);
+        return 0;
     }
     buf[in.size] = '\0';
     fuse_reply_readlink(req, buf);
+    return 0;
+}
+
+/* Fetch d->want for d's readlink; d is link_fetched's from then on. */
+static void fetch_for_link(struct deferred_link *d)
+{
+    int rc = d->f->sync ? fs_sync_fetch(d->f->sync, &d->want, link_fetched, d) : -ENOTCONN;
+    if (rc == 0)
+        return;
+    lr_error("cannot read symlink inode %llu: its target is held only by a peer and %s",
+             (unsigned long long)d->ino, d->f->sync ? lr_strerror(rc) : "this mount has no network");
+    fuse_reply_err(d->req, EIO);
+    free(d);
+}
+
+static void link_fetched(void *ctx, int err)
+{
+    struct deferred_link *d = ctx;
+    if (err) {
+        lr_error("cannot read symlink inode %llu: fetching its target from peers failed: %s",
+                 (unsigned long long)d->ino, lr_strerror(err));
+        fuse_reply_err(d->req, EIO);
+        free(d);
+        return;
+    }
+    /* a target is at most 4 KiB: one chunk, but allow for a few rounds */
+    if (readlink_try(d->f, d->req, d->ino, &d->want) == 1) {
+        if (++d->rounds < 8) {
+            fetch_for_link(d);
+            return;
+        }
+        lr_error("cannot read symlink inode %llu: its chunk keeps vanishing", (unsigned long long)d->ino);
+        fuse_reply_err(d->req, EIO);
+    }
+    free(d);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+    fs *f = req_fs(req);
+    st_hash want;
+    if (readlink_try(f, req, ino, &want) == 0)
+        return;
+    struct deferred_link *d = calloc(1, sizeof(*d));
+    if (!d)
+        { fuse_reply_err(req, ENOMEM); return; }
+    d->f = f;
+    d->req = req;
+    d->ino = ino;
+    d->want = want;
+    fetch_for_link(d);
 }
 
 /* ---- files ----------------------------------------------------------------- */

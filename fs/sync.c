@@ -827,6 +827,15 @@ static uint64_t pending_floor(struct fs_sync *s, const net_id *from)
     return lo;
 }
 
+/* 1 if ino is a symbolic link: its target is a chunk like file data, and
+ * is fetched as soon as its record lands, so readlink works with every
+ * peer offline, as listing and stat do. */
+static int is_symlink(st_txn *t, uint64_t ino)
+{
+    struct st_inode in;
+    return st_inode_get(t, ino, &in) == 0 && S_ISLNK(in.mode);
+}
+
 /* 1 if ino or a directory above it is pinned (follows the parent hints). */
 static int is_pinned(st_txn *t, uint64_t ino)
 {
@@ -851,7 +860,7 @@ static void finish_apply(struct fs_sync *s)
             continue;
         if (s->o.replicate)
             bg_add(s, s->inv[i].ino);
-        else if (t && is_pinned(t, s->inv[i].ino))
+        else if (t && (is_symlink(t, s->inv[i].ino) || is_pinned(t, s->inv[i].ino)))
             bg_queue(s, s->inv[i].ino); /* pinned data stays local: fetch the new data */
     }
     st_txn_abort(t);
@@ -1050,7 +1059,7 @@ static void bg_queue(struct fs_sync *s, uint64_t ino)
 
 static int bg_scan_one(const struct st_inode *in, void *arg)
 {
-    if (S_ISREG(in->mode) && in->size > 0)
+    if ((S_ISREG(in->mode) || S_ISLNK(in->mode)) && in->size > 0)
         bg_add(arg, in->ino);
     return 0;
 }
@@ -1072,7 +1081,8 @@ static int bg_step(struct fs_sync *s)
         struct st_inode in;
         struct st_span sp[256];
         size_t k = 0;
-        int done = st_inode_get(t, ino, &in) != 0 || !S_ISREG(in.mode) || s->bg_off >= in.size;
+        int done = st_inode_get(t, ino, &in) != 0 || !(S_ISREG(in.mode) || S_ISLNK(in.mode)) ||
+                   s->bg_off >= in.size;
         if (!done && st_file_read(t, ino, s->bg_off, (size_t)LR_MIN((uint64_t)SYNC_BG_WINDOW,
                                                                      in.size - s->bg_off),
                                   sp, LR_ARRAY_SIZE(sp), &k) != 0)

@@ -113,10 +113,17 @@ up b
 check "a killed daemon catches up after remount" wait_for 20 sh -c "grep -q 'while B was dead' '$T/mnt-b/after-kill.txt'"
 
 # 6. a peer killed mid-read: with two peers the read fails with EIO in bound.
+# Symbolic links made just before: their targets are data (a chunk), which
+# B fetches as soon as the records land, so they read with A dead.
+long_target=$(head -c 3000 /dev/zero | tr '\0' x)
+ln -s "target/of/a/link" "$T/mnt-a/link-short"
+ln -s "$long_target" "$T/mnt-a/link-long"
 dd if=/dev/urandom of="$T/mnt-a/only-on-a.bin" bs=1M count=64 status=none
 wait_for 20 same_size "$T/mnt-a/only-on-a.bin" "$T/mnt-b/only-on-a.bin"
 kill -9 "$(daemon_pid a)"
 fusermount3 -u -z "$T/mnt-a"
+check "B reads a symlink made on A, with A dead" [ "$(readlink "$T/mnt-b/link-short")" = "target/of/a/link" ]
+check "... and a 3000-byte one" [ "$(readlink "$T/mnt-b/link-long")" = "$long_target" ]
 start=$SECONDS
 if timeout 60 cat "$T/mnt-b/only-on-a.bin" > /dev/null 2>"$T/cat.err"; then
     bad "read of data held only by a dead peer fails (it succeeded)"
