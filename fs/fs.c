@@ -2110,31 +2110,39 @@ int fs_new(st_store *st, const struct fs_opts *o, fs **out)
     free(orph);
     rc = 0;
 
-    /* The flags come before fsname, whose store path is the only part of
-     * unbounded length: a truncated path must never cost ro. */
-    char opts[PATH_MAX + 128];
-    int olen = snprintf(opts, sizeof(opts), "default_permissions%s%s,subtype=landro,fsname=landro:%s",
-                        o->allow_other ? ",allow_other" : "", o->read_only ? ",ro" : "", st_dir(st));
-    if (olen < 0 || (size_t)olen >= sizeof(opts)) {
-        lr_error("store path '%s' is too long for the mount options", st_dir(st));
-        rc = -ENAMETOOLONG;
+    /* fsname (what df and /proc/mounts show, and how `landro status`
+     * finds the store of a mount point) is the store path with libfuse's
+     * option escapes: a comma would end the option and start another one
+     * (a store at "/x,allow_other" mounted with allow_other). */
+    const char *dir = st_dir(st);
+    size_t dlen = strlen(dir);
+    char *opts = malloc(2 * dlen + 128);
+    if (!opts) {
+        rc = -ENOMEM;
         goto fail;
     }
-    /* fsname is only what df and /proc/mounts show; a comma in the path
-     * would start another option (a store named "x,allow_other"). */
-    for (char *p = strstr(opts, ",fsname=") + 8; *p; p++)
-        if (*p == ' ' || *p == ',' || *p == '\\')
-            *p = '_';
+    int olen = snprintf(opts, 128, "default_permissions%s%s,subtype=landro,fsname=landro:",
+                        o->allow_other ? ",allow_other" : "", o->read_only ? ",ro" : "");
+    char *e = opts + olen;
+    for (const char *p = dir; *p; p++) {
+        if (*p == ',' || *p == '\\')
+            *e++ = '\\';
+        *e++ = *p;
+    }
+    *e = '\0';
     char *argv[] = { "landro", "-o", opts, o->debug ? "-d" : NULL, NULL };
     struct fuse_args args = FUSE_ARGS_INIT(o->debug ? 4 : 3, argv);
     f->se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), f);
     fuse_opt_free_args(&args);
     if (!f->se) {
+        free(opts);
         lr_error("cannot create fuse session for '%s'", o->mountpoint);
         rc = -EIO;
         goto fail;
     }
-    if (fuse_session_mount(f->se, f->mountpoint) != 0) {
+    int mrc = fuse_session_mount(f->se, f->mountpoint);
+    free(opts); /* after the mount, in case libfuse kept a pointer into it */
+    if (mrc != 0) {
         lr_error("cannot mount on '%s' (is /dev/fuse usable and fusermount3 installed?)", f->mountpoint);
         rc = -EIO;
         goto fail;

@@ -34,6 +34,33 @@ static int contains(const char *mp, const char *path)
     return !strncmp(mp, path, n) && (path[n] == '/' || path[n] == '\0');
 }
 
+/* The next line of /proc/self/mountinfo whose type is fuse.landro: its
+ * mount point and source, unescaped, pointing into *line. 0 at the end. */
+static int next_landro(FILE *f, char **line, size_t *cap, char **point, char **src)
+{
+    while (getline(line, cap, f) > 0) {
+        /* id parent maj:min root mountpoint opts [tags...] - fstype source superopts */
+        char *save = NULL, *tok = strtok_r(*line, " \n", &save);
+        for (int i = 1; tok && i < 4; i++)
+            tok = strtok_r(NULL, " \n", &save);
+        char *pt = tok ? strtok_r(NULL, " \n", &save) : NULL;
+        if (!pt)
+            continue;
+        while ((tok = strtok_r(NULL, " \n", &save)) && strcmp(tok, "-"))
+            ;
+        char *type = tok ? strtok_r(NULL, " \n", &save) : NULL;
+        char *sr = type ? strtok_r(NULL, " \n", &save) : NULL;
+        if (!type || !sr || strcmp(type, "fuse.landro"))
+            continue;
+        unescape(pt);
+        unescape(sr);
+        *point = pt;
+        *src = sr;
+        return 1;
+    }
+    return 0;
+}
+
 int cmd_landro_mount(const char *path, char **store, char **mountpoint)
 {
     char real[PATH_MAX];
@@ -44,22 +71,10 @@ int cmd_landro_mount(const char *path, char **store, char **mountpoint)
         return -errno;
     char *line = NULL, *best_store = NULL, *best_mp = NULL;
     size_t cap = 0, best_len = 0;
-    while (getline(&line, &cap, f) > 0) {
-        /* id parent maj:min root mountpoint opts [tags...] - fstype source superopts */
-        char *save = NULL, *tok = strtok_r(line, " \n", &save);
-        for (int i = 1; tok && i < 4; i++)
-            tok = strtok_r(NULL, " \n", &save);
-        char *point = tok ? strtok_r(NULL, " \n", &save) : NULL;
-        if (!point)
+    char *point, *src;
+    while (next_landro(f, &line, &cap, &point, &src)) {
+        if (strncmp(src, "landro:", 7))
             continue;
-        while ((tok = strtok_r(NULL, " \n", &save)) && strcmp(tok, "-"))
-            ;
-        char *type = tok ? strtok_r(NULL, " \n", &save) : NULL;
-        char *src = type ? strtok_r(NULL, " \n", &save) : NULL;
-        if (!type || !src || strcmp(type, "fuse.landro") || strncmp(src, "landro:", 7))
-            continue;
-        unescape(point);
-        unescape(src);
         size_t n = strlen(point);
         /* The deepest mount wins; on one point the last mount is visible. */
         if (!contains(point, real) || n < best_len)
@@ -118,21 +133,9 @@ int cmd_dead_landro_mount(const char *path)
     char *line = NULL;
     size_t cap = 0;
     int dead = 0;
-    while (!dead && getline(&line, &cap, f) > 0) {
-        char *save = NULL, *tok = strtok_r(line, " \n", &save);
-        for (int i = 1; tok && i < 4; i++)
-            tok = strtok_r(NULL, " \n", &save);
-        char *point = tok ? strtok_r(NULL, " \n", &save) : NULL;
-        if (!point)
-            continue;
-        while ((tok = strtok_r(NULL, " \n", &save)) && strcmp(tok, "-"))
-            ;
-        char *type = tok ? strtok_r(NULL, " \n", &save) : NULL;
-        if (!type || strcmp(type, "fuse.landro"))
-            continue;
-        unescape(point);
+    char *point, *src;
+    while (!dead && next_landro(f, &line, &cap, &point, &src))
         dead = !strcmp(point, abs);
-    }
     free(line);
     fclose(f);
     return dead;
