@@ -2276,3 +2276,8 @@ int fs_inval_entry(fs *f, uint64_t parent, const char *name, size_t len)
 {
     return fuse_lowlevel_notify_inval_entry(f->se, parent, name, len);
 }
+
+int fs_notify_delete(fs *f, uint64_t parent, uint64_t child, const char *name, size_t len)
+{
+    return fuse_lowlevel_notify_delete(f->se, parent, child, name, len);
+}

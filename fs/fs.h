@@ -118,6 +118,10 @@ int fs_open_inodes(fs *f, uint64_t **out, size_t *n);
 int fs_inval_inode(fs *f, uint64_t ino, int64_t off, int64_t len);
 /* Tell the kernel that name in directory parent changed or vanished. */
 int fs_inval_entry(fs *f, uint64_t parent, const char *name, size_t len);
+/* Tell the kernel that name in parent, which named child, was deleted:
+ * it also drops child's link count, so the inode is forgotten once
+ * unused. -ENOENT if the kernel has no such entry cached. */
+int fs_notify_delete(fs *f, uint64_t parent, uint64_t child, const char *name, size_t len);
 /* Inode ino's nlink reached 0 in a transaction made outside fs/ (a peer
  * deleted it): delete it from the store now if the kernel holds no lookup
  * and no handle is open, else when the last of those goes. Logs failures.

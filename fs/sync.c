@@ -85,7 +85,7 @@ struct pending {
 };
 
 struct inval {
-    uint64_t ino, parent;
+    uint64_t ino, parent, gone; /* gone: the deleted file of entry parent/name */
     uint16_t len;
     char name[ST_NAME_MAX + 1];
 };
@@ -724,11 +724,11 @@ static void hk_inode(void *ctx, uint64_t ino)
     s->inv = a;
     struct inval *v = &s->inv[s->ninv++];
     v->ino = ino;
-    v->parent = 0;
+    v->parent = v->gone = 0;
     v->len = 0;
 }
 
-static void hk_entry(void *ctx, uint64_t parent, const char *name, size_t len)
+static void hk_entry(void *ctx, uint64_t parent, const char *name, size_t len, uint64_t gone)
 {
     struct fs_sync *s = ctx;
     hk_inode(ctx, 0);
@@ -736,6 +736,7 @@ static void hk_entry(void *ctx, uint64_t parent, const char *name, size_t len)
         return;
     struct inval *v = &s->inv[s->ninv - 1];
     v->parent = parent;
+    v->gone = gone;
     v->len = (uint16_t)len;
     memcpy(v->name, name, len);
     v->name[len] = 0;
@@ -867,10 +868,14 @@ static void finish_apply(struct fs_sync *s)
     for (size_t i = 0; i < s->ninv; i++) {
         if (!s->fs)
             break;
-        if (s->inv[i].ino)
-            fs_inval_inode(s->fs, s->inv[i].ino, -1, 0);
-        else
-            fs_inval_entry(s->fs, s->inv[i].parent, s->inv[i].name, s->inv[i].len);
+        struct inval *v = &s->inv[i];
+        if (v->ino)
+            fs_inval_inode(s->fs, v->ino, -1, 0);
+        /* A deleted file: the kernel drops its link count too, so it lets
+         * the inode go (FORGET) once unused and the reaper frees the data;
+         * a plain invalidation would leave the inode cached, data and all. */
+        else if (!v->gone || fs_notify_delete(s->fs, v->parent, v->gone, v->name, v->len) != 0)
+            fs_inval_entry(s->fs, v->parent, v->name, v->len);
     }
     s->ninv = 0;
     for (size_t i = 0; i < s->norph; i++) {

@@ -402,7 +402,12 @@ struct app {
 };
 
 static void hk_inode(struct app *a, uint64_t ino) { if (a->h && a->h->inode) a->h->inode(a->h->ctx, ino); }
-static void hk_entry(struct app *a, uint64_t p, const char *n, size_t l) { if (a->h && a->h->entry) a->h->entry(a->h->ctx, p, n, l); }
+static void hk_gone(struct app *a, uint64_t p, const char *n, size_t l, uint64_t gone)
+{
+    if (a->h && a->h->entry)
+        a->h->entry(a->h->ctx, p, n, l, gone);
+}
+static void hk_entry(struct app *a, uint64_t p, const char *n, size_t l) { hk_gone(a, p, n, l, 0); }
 static void hk_orphan(struct app *a, uint64_t ino) { if (a->h && a->h->orphan) a->h->orphan(a->h->ctx, ino); }
 
 static int log_rep(st_txn *t, const uint8_t fid[16], const uint8_t pfid[16])
@@ -470,7 +475,7 @@ static int drop_names(struct app *a, struct st_inode *in)
     int rc = st_dirent_names(a->t, in->ino, collect_names, &cur);
     for (int i = 0; i < cur.n && !rc; i++) {
         if (!(rc = st_dirent_del(a->t, cur.parent[i], cur.name[i], cur.len[i]))) {
-            hk_entry(a, cur.parent[i], cur.name[i], cur.len[i]);
+            hk_gone(a, cur.parent[i], cur.name[i], cur.len[i], S_ISDIR(in->mode) ? 0 : in->ino);
             if (S_ISDIR(in->mode))
                 rc = adjust_nlink(a->t, cur.parent[i], -1);
         }
@@ -766,8 +771,9 @@ static int adopt(struct app *a, struct st_inode *in, const struct st_rep_file *f
         if ((rc = drop_names(a, in)))
             return rc;
         in->nlink = 0;
-        if ((rc = set_extents(a, in->ino, f)))
-            return rc;
+        /* The data stays until the file is unused here: a reader that has
+         * it open goes on reading it (as after a local unlink), and the
+         * reaper drops the extents with the inode (hk_orphan). */
         if (was_live)
             hk_orphan(a, in->ino);
     } else {

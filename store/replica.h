@@ -116,7 +116,9 @@ int st_rep_log_fids(const void *rec, size_t len, uint8_t fids[4][16]);
  * call into the kernel from them, queue the work instead. */
 struct st_rep_hooks {
     void (*inode)(void *ctx, uint64_t ino);                 /* attributes or data changed */
-    void (*entry)(void *ctx, uint64_t parent, const char *name, size_t len); /* name added/removed */
+    /* name added, changed or removed; gone: the file (not a directory)
+     * whose last name this was, as it is deleted, else 0 */
+    void (*entry)(void *ctx, uint64_t parent, const char *name, size_t len, uint64_t gone);
     void (*orphan)(void *ctx, uint64_t ino);                /* nlink reached 0: reap when unused */
     void *ctx;
 };

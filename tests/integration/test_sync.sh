@@ -89,6 +89,25 @@ check "moved file still reads on B" same_file "$T/mnt-a/tree/big-moved.bin" "$T/
 # (peers fetch from whoever has the data).
 check "B reads the whole tree" sh -c "find '$T/mnt-b' -type f -print0 | xargs -0 cat > /dev/null"
 
+# 3b. A deletes a file B has open: B reads it whole, as after a local
+# unlink (before, B's copy turned into zeros at once); once closed, and for
+# a file B only had cached, B frees the data.
+head -c 8M /dev/urandom > "$T/del.ref"
+cp "$T/del.ref" "$T/mnt-a/del-open.bin"
+head -c 8M /dev/urandom > "$T/mnt-a/del-cached.bin"
+wait_for 20 same_size "$T/mnt-a/del-cached.bin" "$T/mnt-b/del-cached.bin"
+cat "$T/mnt-b/del-open.bin" "$T/mnt-b/del-cached.bin" > /dev/null
+b_bytes() { "$L" status --json --store "$T/b" | python3 -c 'import json, sys; print(json.load(sys.stdin)["cache"]["bytes"])'; }
+before=$(b_bytes)
+exec 7<"$T/mnt-b/del-open.bin"
+rm "$T/mnt-a/del-open.bin" "$T/mnt-a/del-cached.bin"
+check "A's deletes reach B" wait_for 20 sh -c "! test -e '$T/mnt-b/del-open.bin' && ! test -e '$T/mnt-b/del-cached.bin'"
+echo 3 > /proc/sys/vm/drop_caches # read from the store, not the page cache
+check "B reads the file it had open, byte for byte" cmp "$T/del.ref" /dev/fd/7
+exec 7<&-
+b_bytes_at_most() { [ "$(b_bytes)" -le "$1" ]; }
+check "B frees both files' data once unused" wait_for 20 b_bytes_at_most $((before - 16777216))
+
 # 4. concurrent edits while B is offline: both versions survive.
 echo "base" > "$T/mnt-a/notes.txt"
 wait_for 20 test -f "$T/mnt-b/notes.txt"
