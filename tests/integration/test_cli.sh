@@ -73,6 +73,9 @@ printf '\nlisten\n' > "$T/a/landro.conf"
 check "mount: a line without '=' is refused" expect 1 "landro.conf:2: syntax error" "$L" mount --store "$T/a" "$T/mnt-a"
 # A good file: A's listen address and log level come from it.
 printf '# landro.conf\nlisten = 127.0.0.1:%s\nfetch_timeout_ms = 4000\nlog_level = warn\n' "$(port 0)" > "$T/a/landro.conf"
+# Mounted over its own store the daemon would reach the store through itself.
+check "mount: onto the store's own directory is refused" expect 1 "cannot mount on '$T/a': it is the store's own directory" timeout 20 "$L" mount --store "$T/a" "$T/a"
+check "mount: onto a directory holding the store is refused" expect 1 "cannot mount on '$T': the store '$T/a' is inside it" timeout 20 "$L" mount --store "$T/a" "$T"
 
 # --- two mounted peers ------------------------------------------------------
 check "mount a (listen address from landro.conf)" sh -c "'$L' mount --store '$T/a' '$T/mnt-a' 2>>'$T/log-a'"

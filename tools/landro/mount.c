@@ -279,6 +279,19 @@ int mount_main(int argc, char **argv)
     char *mabs = realpath(fo.mountpoint, NULL);
     if (mabs)
         fo.mountpoint = mabs;
+    /* Mounted over its own store (or a directory above it), the daemon
+     * would reach its store through itself and hang. */
+    size_t mlen = strlen(fo.mountpoint);
+    if (mabs && (!strcmp(mabs, "/") ||
+                 (!strncmp(dir, mabs, mlen) && (dir[mlen] == '\0' || dir[mlen] == '/')))) {
+        if (!strcmp(dir, mabs))
+            fprintf(stderr, "landro: cannot mount on '%s': it is the store's own directory\n", fo.mountpoint);
+        else
+            fprintf(stderr, "landro: cannot mount on '%s': the store '%s' is inside it\n", fo.mountpoint, dir);
+        free(mabs);
+        free(dir);
+        return 1;
+    }
 
     int notify = -1;
     if (!foreground && daemonize(&notify) != 0) {
