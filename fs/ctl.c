@@ -232,9 +232,15 @@ static void render_json(const struct ctl_snap *s, st_store *st, const struct fs_
                      ",\"chunks_sent\":%" PRIu64 ",\"bytes_sent\":%" PRIu64
                      ",\"receive_bytes_per_s\":%" PRIu64 ",\"send_bytes_per_s\":%" PRIu64
                      ",\"timeouts\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"fetches_in_flight\":%u"
-                     ",\"reconnects\":%" PRIu64 "}",
+                     ",\"reconnects\":%" PRIu64 ",\"last_error\":",
                 p->chunks_ok, p->bytes_rx, p->chunks_tx, p->bytes_tx, p->rx_bps, p->tx_bps, p->timeouts,
                 p->errors, p->inflight, p->reconnects);
+        if (p->last_error[0]) {
+            json_str(out, p->last_error);
+            fprintf(out, ",\"last_error_age_ms\":%" PRIu64 "}", p->last_error_age_ms);
+        } else {
+            fprintf(out, "null,\"last_error_age_ms\":null}");
+        }
     }
     fprintf(out, "],\"transfers\":{\"fetches_in_flight\":%u,\"receive_bytes_per_s\":%" PRIu64
                  ",\"send_bytes_per_s\":%" PRIu64 "}",
@@ -305,6 +311,8 @@ static void render_text(const struct ctl_snap *s, st_store *st, const struct fs_
         if (p->rx_bps >= 1024 || p->tx_bps >= 1024)
             fprintf(out, ", now %s/s in, %s/s out", human(p->rx_bps, h, sizeof(h)), human(p->tx_bps, h2, sizeof(h2)));
         fprintf(out, "\n");
+        if (p->last_error[0])
+            fprintf(out, "    last error: %s (%.1f s ago)\n", p->last_error, (double)p->last_error_age_ms / 1000.0);
     }
     fprintf(out, "transfers:   %u chunk fetch%s in flight", s->inflight, s->inflight == 1 ? "" : "es");
     if (s->rx_bps >= 1024 || s->tx_bps >= 1024) {

@@ -1044,6 +1044,19 @@ static void describe_remote_close(struct net_conn *c, char *out, size_t cap)
                  rl ? ": " : "", rl, e->reason ? (const char *)e->reason : "");
 }
 
+/* Remember on c's peer why its connection failed or ended, for status. */
+static void conn_note_error(struct net_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void conn_note_error(struct net_conn *c, const char *fmt, ...)
+{
+    if (!c->peer)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->peer->last_error, sizeof(c->peer->last_error), fmt, ap);
+    va_end(ap);
+    c->peer->last_error_ns = net_now();
+}
+
 void net_conn_read(struct net_conn *c, const uint8_t *pkt, size_t len)
 {
     if (c->want_close || c->closed)
@@ -1058,10 +1071,12 @@ void net_conn_read(struct net_conn *c, const uint8_t *pkt, size_t len)
     char why[160];
     if (rc == NGTCP2_ERR_DRAINING) {
         describe_remote_close(c, why, sizeof(why));
-        if (!c->established)
+        if (!c->established) {
             lr_warn("connection %s %s refused by peer: %s", c->is_client ? "to" : "from", c->name, why);
-        else
+            conn_note_error(c, "refused by peer: %s", why);
+        } else {
             lr_info("peer %s closed the connection: %s", c->name, why);
+        }
         c->closed = 1; /* draining: send nothing more */
         net_conn_want_close(c, 0, "closed by peer");
         return;
@@ -1256,8 +1271,10 @@ void net_conn_close(struct net_conn *c)
             net_node_send_batch(n, c, n->txbuf, (size_t)nw, (size_t)nw);
     }
     if (c->close_reason[0] && strcmp(c->close_reason, "closed by peer") != 0 &&
-        strcmp(c->close_reason, "shutdown") != 0)
+        strcmp(c->close_reason, "shutdown") != 0) {
         lr_info("closing connection %s: %s", c->name, c->close_reason);
+        conn_note_error(c, "%s", c->close_reason);
+    }
     /* unlink */
     if (c->prev)
         c->prev->next = c->next;

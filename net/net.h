@@ -234,6 +234,8 @@ struct net_peer_stats {
     unsigned inflight;           /* chunk requests in flight now */
     uint64_t reconnects;         /* connection attempts made */
     char addr[64];               /* address of the best connection, or first known */
+    char last_error[96];         /* why the last connection was refused or lost; "" if none */
+    uint64_t last_error_age_ms;  /* since then */
 };
 /* Copy up to max snapshots into out; returns the number of peers (may be
  * more than max). Any thread; figures are at most 250 ms old. */

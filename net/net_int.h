@@ -142,6 +142,8 @@ struct net_peer {
     uint64_t rate_ns, rate_rx, rate_tx; /* counters at the last rate sample */
     uint64_t rx_bps, tx_bps;      /* smoothed rates, bytes per second */
     unsigned inflight;
+    char last_error[96];          /* why the last connection failed or ended, for status */
+    uint64_t last_error_ns;
 };
 
 struct net_fetch {

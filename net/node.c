@@ -338,6 +338,10 @@ static void update_stats(struct net_node *n)
         s->errors = p->errors;
         s->inflight = p->inflight;
         s->reconnects = p->dials;
+        if (p->last_error[0]) {
+            memcpy(s->last_error, p->last_error, sizeof(s->last_error));
+            s->last_error_age_ms = (now - p->last_error_ns) / 1000000;
+        }
         struct net_conn *best = NULL;
         for (struct net_conn *c = n->conns; c; c = c->next)
             if (c->peer == p && c->established && (!best || c->ninflight < best->ninflight))

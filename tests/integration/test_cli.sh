@@ -102,8 +102,9 @@ assert len(p) == 1, d["peers"]
 p = p[0]
 for k in ("state", "address", "connections", "rtt_us", "last_pong_ms", "chunks_received",
           "bytes_received", "chunks_sent", "bytes_sent", "receive_bytes_per_s", "send_bytes_per_s",
-          "timeouts", "errors", "fetches_in_flight", "reconnects"):
+          "timeouts", "errors", "fetches_in_flight", "reconnects", "last_error", "last_error_age_ms"):
     assert k in p, k
+assert p["last_error"] is None or isinstance(p["last_error"], str), p
 assert p["connections"] >= 1 and p["rtt_us"] > 0, p
 t = d["transfers"]
 assert isinstance(t["fetches_in_flight"], int) and t["receive_bytes_per_s"] >= 0 and t["send_bytes_per_s"] >= 0, t
@@ -223,6 +224,17 @@ echo "from b" > "$T/mnt-b/to-ro.txt"
 check "b's new file reaches the ro mount" wait_for 20 grep -q "from b" "$T/mnt-a/to-ro.txt"
 "$L" unmount "$T/mnt-a"; "$L" unmount "$T/mnt-b"
 wait_for 10 sh -c "! test -e '$T/a/control.sock' && ! test -e '$T/b/control.sock'"
+# A peer from another volume is refused, and status says why.
+"$L" init --store "$T/other" >/dev/null
+"$L" peer add --store "$T/a" "$("$L" id --store "$T/other")" "127.0.0.1:$(port 5)" >/dev/null
+"$L" peer add --store "$T/other" "$ida" "127.0.0.1:$(port 0)" >/dev/null
+mkdir -p "$T/mnt-o"
+"$L" mount --store "$T/a" --listen "127.0.0.1:$(port 0)" "$T/mnt-a" 2>>"$T/log-a"
+"$L" mount --store "$T/other" --listen "127.0.0.1:$(port 5)" "$T/mnt-o" 2>>"$T/log-o"
+check "status names the last error of a peer from another volume" wait_for 15 sh -c "'$L' status '$T/mnt-a' | grep -q 'last error: .*volume mismatch'"
+"$L" unmount "$T/mnt-a"; "$L" unmount "$T/mnt-o"
+"$L" peer remove --store "$T/a" "$("$L" id --store "$T/other")" >/dev/null
+wait_for 10 sh -c "! test -e '$T/a/control.sock' && ! test -e '$T/other/control.sock'"
 # Relative paths: the daemon leaves its working directory once mounted.
 check "mount with a relative --store and mountpoint" sh -c "cd '$T' && '$L' mount --store a --offline mnt-h"
 check "statfs (df) works on it" sh -c "df '$T/mnt-h' > /dev/null && stat -f '$T/mnt-h' > /dev/null"
