@@ -223,6 +223,7 @@ int mount_main(int argc, char **argv)
      * statfs, the control socket and the reaper name the store by path
      * from then on: a relative --store must become absolute first. */
     char *abs = realpath(dir, NULL);
+    int store_found = abs != NULL; /* else the open below says what is wrong */
     if (abs) {
         free(dir);
         dir = abs;
@@ -282,7 +283,7 @@ int mount_main(int argc, char **argv)
     /* Mounted over its own store (or a directory above it), the daemon
      * would reach its store through itself and hang. */
     size_t mlen = strlen(fo.mountpoint);
-    if (mabs && (!strcmp(mabs, "/") ||
+    if (mabs && store_found && (!strcmp(mabs, "/") ||
                  (!strncmp(dir, mabs, mlen) && (dir[mlen] == '\0' || dir[mlen] == '/')))) {
         if (!strcmp(dir, mabs))
             fprintf(stderr, "landro: cannot mount on '%s': it is the store's own directory\n", fo.mountpoint);
