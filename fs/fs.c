@@ -364,29 +364,14 @@ static int mount_devno(const char *mp, unsigned *maj, unsigned *min)
     FILE *fp = fopen("/proc/self/mountinfo", "re");
     if (!fp)
         return -errno;
-    char *line = NULL, path[PATH_MAX];
+    char *line = NULL;
     size_t cap = 0;
     int found = -ENOENT;
-    while (getline(&line, &cap, fp) > 0) {
-        unsigned a, b;
-        int pos = 0;
-        if (sscanf(line, "%*u %*u %u:%u %*s %n", &a, &b, &pos) != 2 || !pos)
-            continue;
-        /* The mount point field escapes space, tab, newline and backslash
-         * as \ooo (octal). */
-        size_t n = 0;
-        for (const char *c = line + pos; *c && *c != ' ' && n + 1 < sizeof(path); n++) {
-            if (c[0] == '\\' && c[1] >= '0' && c[1] <= '7' && c[2] && c[3]) {
-                path[n] = (char)((c[1] - '0') * 64 + (c[2] - '0') * 8 + (c[3] - '0'));
-                c += 4;
-            } else {
-                path[n] = *c++;
-            }
-        }
-        path[n] = 0;
-        if (!strcmp(path, mp)) { /* the last match is the mount on top */
-            *maj = a;
-            *min = b;
+    struct lr_mount m;
+    while (lr_mountinfo_next(fp, &line, &cap, &m)) {
+        if (!strcmp(m.point, mp)) { /* the last match is the mount on top */
+            *maj = m.major;
+            *min = m.minor;
             found = 0;
         }
     }
@@ -401,7 +386,7 @@ static void raise_readahead(fs *f)
     if (f->ra_done || !init || lr_now_mono_ns() - init < 100000000ull)
         return;
     f->ra_done = 1;
-    unsigned maj, min;
+    unsigned maj = 0, min = 0;
     char path[96];
     if (mount_devno(f->mountpoint, &maj, &min))
         return;

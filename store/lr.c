@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -109,6 +110,49 @@ int lr_write_all(int fd, const void *buf, size_t len)
         }
         p += w;
         len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Undo mountinfo's octal escapes (\040 for a space, ...) in place. */
+static void mountinfo_unescape(char *s)
+{
+    char *o = s;
+    for (char *p = s; *p; p++) {
+        if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' && p[3] >= '0' &&
+            p[3] <= '7') {
+            *o++ = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+            p += 3;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = '\0';
+}
+
+int lr_mountinfo_next(FILE *f, char **line, size_t *cap, struct lr_mount *m)
+{
+    while (getline(line, cap, f) > 0) {
+        /* id parent maj:min root mountpoint opts [tags...] - fstype source superopts */
+        char *save = NULL, *tok = strtok_r(*line, " \n", &save);
+        tok = tok ? strtok_r(NULL, " \n", &save) : NULL;           /* parent */
+        char *dev = tok ? strtok_r(NULL, " \n", &save) : NULL;     /* maj:min */
+        tok = dev ? strtok_r(NULL, " \n", &save) : NULL;           /* root */
+        char *point = tok ? strtok_r(NULL, " \n", &save) : NULL;
+        if (!point || sscanf(dev, "%u:%u", &m->major, &m->minor) != 2)
+            continue;
+        while ((tok = strtok_r(NULL, " \n", &save)) && strcmp(tok, "-"))
+            ;
+        char *type = tok ? strtok_r(NULL, " \n", &save) : NULL;
+        char *source = type ? strtok_r(NULL, " \n", &save) : NULL;
+        if (!source)
+            continue;
+        mountinfo_unescape(point);
+        mountinfo_unescape(source);
+        m->point = point;
+        m->type = type;
+        m->source = source;
+        return 1;
     }
     return 0;
 }

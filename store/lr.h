@@ -1,6 +1,6 @@
 /*
  * lr.h - the few helpers shared by every landro layer: error codes,
- * logging, little-endian/big-endian codecs, time.
+ * logging, little-endian/big-endian codecs, time, the mount table.
  *
  * Errors. Every landro function that can fail returns int: 0 on success,
  * a negative errno (-ENOENT, -ENOMEM, ...) or one of the LR_E* codes below.
@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -68,6 +69,18 @@ int lr_write_all(int fd, const void *buf, size_t len);
  *   if (!a) return -ENOMEM;
  *   l->v = a; l->v[l->n++] = x; */
 void *lr_grow(void *v, size_t *cap, size_t n, size_t elem, size_t first);
+
+/* One line of /proc/self/mountinfo. lr_mountinfo_next reads the next
+ * line of f (opened by the caller) into *line (getline's buffer, the
+ * caller frees it) and points m's strings into it, the mount point and
+ * source with the kernel's \ooo escapes undone; valid until the next
+ * call. Returns 1, or 0 at the end of the file. Malformed lines are
+ * skipped. */
+struct lr_mount {
+    unsigned major, minor; /* the mounted file system's device */
+    char *point, *type, *source;
+};
+int lr_mountinfo_next(FILE *f, char **line, size_t *cap, struct lr_mount *m);
 
 /* Monotonic and wall clocks, nanoseconds. */
 uint64_t lr_now_mono_ns(void);

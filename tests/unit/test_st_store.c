@@ -690,9 +690,38 @@ static void test_lr_grow_doubles_and_keeps_contents(void)
     free(v);
 }
 
+/* lr_mountinfo_next: fields by position (optional tags before "-"), the
+ * kernel's octal escapes undone in mount point and source, malformed
+ * lines skipped. */
+static void test_mountinfo_lines(void)
+{
+    static const char text[] =
+        "36 35 98:0 / /mnt1 rw,noatime master:1 - ext3 /dev/root rw,errors=continue\n"
+        "garbage\n"
+        "90 25 0:53 / /tmp/my\\040mount rw,nosuid shared:5 master:2 - fuse.landro landro:/s\\134p\\054q rw\n";
+    FILE *f = fmemopen((void *)text, sizeof(text) - 1, "r");
+    T_TRUE(f != NULL);
+    char *line = NULL;
+    size_t cap = 0;
+    struct lr_mount m;
+    T_EQ(lr_mountinfo_next(f, &line, &cap, &m), 1);
+    T_EQ(m.major, 98);
+    T_EQ(m.minor, 0);
+    T_TRUE(!strcmp(m.point, "/mnt1") && !strcmp(m.type, "ext3") && !strcmp(m.source, "/dev/root"));
+    T_EQ(lr_mountinfo_next(f, &line, &cap, &m), 1);
+    T_EQ(m.minor, 53);
+    T_TRUE(!strcmp(m.point, "/tmp/my mount"));
+    T_TRUE(!strcmp(m.type, "fuse.landro"));
+    T_TRUE(!strcmp(m.source, "landro:/s\\p,q"));
+    T_EQ(lr_mountinfo_next(f, &line, &cap, &m), 0);
+    free(line);
+    fclose(f);
+}
+
 int main(void)
 {
     T_RUN(test_lr_grow_doubles_and_keeps_contents);
+    T_RUN(test_mountinfo_lines);
     lr_log_set_level(getenv("V") ? LR_LOG_DEBUG : LR_LOG_QUIET);
     T_RUN(test_open_missing_store_is_enoent);
     T_RUN(test_create_then_reopen_keeps_meta_and_root);

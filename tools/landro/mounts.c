@@ -9,22 +9,6 @@
 
 #include "cmd.h"
 
-/* Undo mountinfo's octal escapes (\040 for a space, ...) in place. */
-static void unescape(char *s)
-{
-    char *o = s;
-    for (char *p = s; *p; p++) {
-        if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' && p[3] >= '0' &&
-            p[3] <= '7') {
-            *o++ = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
-            p += 3;
-        } else {
-            *o++ = *p;
-        }
-    }
-    *o = '\0';
-}
-
 /* 1 if mount point mp contains path (both absolute, canonical). */
 static int contains(const char *mp, const char *path)
 {
@@ -34,30 +18,12 @@ static int contains(const char *mp, const char *path)
     return !strncmp(mp, path, n) && (path[n] == '/' || path[n] == '\0');
 }
 
-/* The next line of /proc/self/mountinfo whose type is fuse.landro: its
- * mount point and source, unescaped, pointing into *line. 0 at the end. */
-static int next_landro(FILE *f, char **line, size_t *cap, char **point, char **src)
+/* The next mount of type fuse.landro in f (lr_mountinfo_next). */
+static int next_landro(FILE *f, char **line, size_t *cap, struct lr_mount *m)
 {
-    while (getline(line, cap, f) > 0) {
-        /* id parent maj:min root mountpoint opts [tags...] - fstype source superopts */
-        char *save = NULL, *tok = strtok_r(*line, " \n", &save);
-        for (int i = 1; tok && i < 4; i++)
-            tok = strtok_r(NULL, " \n", &save);
-        char *pt = tok ? strtok_r(NULL, " \n", &save) : NULL;
-        if (!pt)
-            continue;
-        while ((tok = strtok_r(NULL, " \n", &save)) && strcmp(tok, "-"))
-            ;
-        char *type = tok ? strtok_r(NULL, " \n", &save) : NULL;
-        char *sr = type ? strtok_r(NULL, " \n", &save) : NULL;
-        if (!type || !sr || strcmp(type, "fuse.landro"))
-            continue;
-        unescape(pt);
-        unescape(sr);
-        *point = pt;
-        *src = sr;
-        return 1;
-    }
+    while (lr_mountinfo_next(f, line, cap, m))
+        if (!strcmp(m->type, "fuse.landro"))
+            return 1;
     return 0;
 }
 
@@ -71,18 +37,18 @@ int cmd_landro_mount(const char *path, char **store, char **mountpoint)
         return -errno;
     char *line = NULL, *best_store = NULL, *best_mp = NULL;
     size_t cap = 0, best_len = 0;
-    char *point, *src;
-    while (next_landro(f, &line, &cap, &point, &src)) {
-        if (strncmp(src, "landro:", 7))
+    struct lr_mount m;
+    while (next_landro(f, &line, &cap, &m)) {
+        if (strncmp(m.source, "landro:", 7))
             continue;
-        size_t n = strlen(point);
+        size_t n = strlen(m.point);
         /* The deepest mount wins; on one point the last mount is visible. */
-        if (!contains(point, real) || n < best_len)
+        if (!contains(m.point, real) || n < best_len)
             continue;
         free(best_store);
         free(best_mp);
-        best_store = strdup(src + 7);
-        best_mp = strdup(point);
+        best_store = strdup(m.source + 7);
+        best_mp = strdup(m.point);
         best_len = n;
     }
     free(line);
@@ -133,9 +99,9 @@ int cmd_dead_landro_mount(const char *path)
     char *line = NULL;
     size_t cap = 0;
     int dead = 0;
-    char *point, *src;
-    while (!dead && next_landro(f, &line, &cap, &point, &src))
-        dead = !strcmp(point, abs);
+    struct lr_mount m;
+    while (!dead && next_landro(f, &line, &cap, &m))
+        dead = !strcmp(m.point, abs);
     free(line);
     fclose(f);
     return dead;
