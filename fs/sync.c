@@ -828,21 +828,16 @@ static uint64_t pending_floor(struct fs_sync *s, const net_id *from)
     return lo;
 }
 
-/* 1 if ino is a symbolic link: its target is a chunk like file data, and
- * is fetched as soon as its record lands, so readlink works with every
- * peer offline, as listing and stat do. */
-static int is_symlink(st_txn *t, uint64_t ino)
-{
-    struct st_inode in;
-    return st_inode_get(t, ino, &in) == 0 && S_ISLNK(in.mode);
-}
-
-/* 1 if ino or a directory above it is pinned (follows the parent hints). */
-static int is_pinned(st_txn *t, uint64_t ino)
+/* 1 if ino's data is to be kept here as peers change it: ino or a
+ * directory above it is pinned (follows the parent hints), or ino is a
+ * symbolic link, whose target is a chunk like file data, fetched as soon
+ * as its record lands so that readlink works with every peer offline, as
+ * listing and stat do. */
+static int keep_local(st_txn *t, uint64_t ino)
 {
     struct st_inode in;
     for (int depth = 0; depth < 256 && ino && st_inode_get(t, ino, &in) == 0; depth++) {
-        if (in.flags & ST_INODE_PINNED)
+        if ((in.flags & ST_INODE_PINNED) || (depth == 0 && S_ISLNK(in.mode)))
             return 1;
         if (ino == ST_ROOT_INO || in.parent == ino)
             break;
@@ -861,8 +856,8 @@ static void finish_apply(struct fs_sync *s)
             continue;
         if (s->o.replicate)
             bg_add(s, s->inv[i].ino);
-        else if (t && (is_symlink(t, s->inv[i].ino) || is_pinned(t, s->inv[i].ino)))
-            bg_queue(s, s->inv[i].ino); /* pinned data stays local: fetch the new data */
+        else if (t && keep_local(t, s->inv[i].ino))
+            bg_queue(s, s->inv[i].ino); /* fetch the new data now */
     }
     st_txn_abort(t);
     for (size_t i = 0; i < s->ninv; i++) {
