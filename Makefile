@@ -49,20 +49,24 @@ else
 Q := @
 endif
 
-PKGS_SYS  := fuse3 libevent libevent_pthreads lmdb inih
+PKGS_SYS  := fuse3 libevent libevent_pthreads inih
 PKGS_DEPS := libngtcp2_crypto_wolfssl libngtcp2 wolfssl
 # Recursive (=) so pkg-config runs only after .deps/ exists.
 # (make 4.3 does not pass exported variables to $(shell), hence the env.)
 PKGCONF    := PKG_CONFIG_PATH=$(DEPSDIR)/lib/pkgconfig pkg-config
 PKG_CFLAGS = $(shell $(PKGCONF) --cflags $(PKGS_SYS) $(PKGS_DEPS))
 # -lm stays out of the static group: static libm (pulled by wolfSSL) does not link into a PIE.
-PKG_LIBS   = $(shell $(PKGCONF) --libs $(PKGS_SYS)) -Wl,-Bstatic $(filter-out -lm,$(shell $(PKGCONF) --static --libs $(PKGS_DEPS))) -Wl,-Bdynamic -lpthread -lm
+# LMDB is linked statically so that its writev() calls can be wrapped
+# (store/lmdb_io.c says why) without touching any shared library's;
+# --undefined pulls the wrapper out of the store library before LMDB needs it.
+LMDB_WRAP  := -Wl,--wrap=writev -Wl,--undefined=__wrap_writev
+PKG_LIBS   = $(shell $(PKGCONF) --libs $(PKGS_SYS)) -Wl,-Bstatic -llmdb $(filter-out -lm,$(shell $(PKGCONF) --static --libs $(PKGS_DEPS))) -Wl,-Bdynamic -lpthread -lm
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DFUSE_USE_VERSION=35 $(OPT) -g $(WARN) \
            $(SANFLAGS) -MMD -MP -Istore -Inet -Ifs -Itools
-LDFLAGS += $(SANFLAGS)
+LDFLAGS += $(SANFLAGS) $(LMDB_WRAP)
 
 STORE_SRC := $(wildcard store/*.c)
 NET_SRC   := $(wildcard net/*.c)
@@ -141,7 +145,7 @@ FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined 
 $(O)/fuzz/%: tests/fuzz/%.c $(STORE_SRC) $(NET_SRC) | $(DEPSTAMP)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  FUZZ    $@")
-	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(STORE_SRC) $(NET_SRC) $(PKG_LIBS)
+	$(Q)clang $(FUZZ_CFLAGS) $(LMDB_WRAP) -o $@ $< $(STORE_SRC) $(NET_SRC) $(PKG_LIBS)
 
 check: $(DEPSTAMP)
 	$(Q)$(MAKE) --no-print-directory all

@@ -35,6 +35,13 @@ struct st__db { const char *name; size_t off; };
 extern const struct st__db st__dbs[];
 extern const size_t st__ndbs;
 
+/* LMDB's writev() calls, cut into pieces of at most ST_WRITE_PIECE bytes
+ * (lmdb_io.c says why; the link routes LMDB's writev here). */
+#define ST_WRITE_PIECE (1u << 20)
+struct iovec;
+ssize_t __wrap_writev(int fd, const struct iovec *iov, int iovcnt);
+ssize_t __real_writev(int fd, const struct iovec *iov, int iovcnt);
+
 /* Translate an LMDB return code to landro's convention (see store.h). */
 int st__mdb_err(int rc);
 /* Record rc as the txn's error if it is a hard error (one after which the

@@ -8,6 +8,7 @@
 #include <lmdb.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include "store.h"
 #include "t.h"
@@ -718,10 +719,79 @@ static void test_mountinfo_lines(void)
     fclose(f);
 }
 
+/* Write system calls made so far by this process (/proc/self/io syscw). */
+static long long write_calls(void)
+{
+    FILE *f = fopen("/proc/self/io", "r");
+    char line[128];
+    long long n = -1;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "syscw: %lld", &n) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* store/lmdb_io.c: writev() from objects in the link (LMDB's commits)
+ * goes out in pieces of at most 1 MiB, in order, and nothing is lost;
+ * an iovec larger than a piece still goes out whole. */
+static void test_lmdb_writes_go_out_in_pieces_of_at_most_1mib(void)
+{
+    char *d = t_tmpdir(), path[512];
+    snprintf(path, sizeof(path), "%s/f", d);
+    int fd = open(path, O_CREAT | O_RDWR, 0600);
+    T_TRUE(fd >= 0);
+    enum { N = 64, LEN = 68 << 10 }; /* LMDB's 64 runs of a chunk's pages */
+    uint8_t *src = malloc((size_t)N * LEN), *back = malloc((size_t)N * LEN);
+    struct iovec iov[N];
+    for (size_t i = 0; i < (size_t)N * LEN; i++)
+        src[i] = (uint8_t)(i * 2654435761u >> 13);
+    for (int i = 0; i < N; i++)
+        iov[i] = (struct iovec){ src + (size_t)i * LEN, LEN };
+    long long before = write_calls();
+    T_EQ(writev(fd, iov, N), (long long)N * LEN);
+    T_EQ(write_calls() - before, 5); /* 15 runs of 68 KiB fit in 1 MiB */
+    T_EQ(pread(fd, back, (size_t)N * LEN, 0), (long long)N * LEN);
+    T_MEM(back, src, (size_t)N * LEN);
+
+    struct iovec big[2] = { { src, 3u << 20 }, { src + (3u << 20), 4096 } };
+    before = write_calls();
+    T_EQ(writev(fd, big, 2), (3 << 20) + 4096);
+    T_EQ(write_calls() - before, 2);
+
+    /* LMDB itself: a transaction of 12 MiB of overflow pages, which LMDB
+     * writes in runs of up to 64 pages per writev (3 calls), goes out in
+     * at least 12. */
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    T_OK(mdb_env_create(&env));
+    mdb_env_set_mapsize(env, 1ull << 30);
+    T_OK(mdb_env_open(env, d, MDB_NOSYNC, 0600));
+    T_OK(mdb_txn_begin(env, NULL, 0, &txn));
+    T_OK(mdb_dbi_open(txn, NULL, 0, &dbi));
+    for (uint32_t i = 0; i < 192; i++) {
+        uint8_t k[4] = { (uint8_t)(i >> 24), (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i };
+        MDB_val key = { 4, k }, val = { 64 << 10, src + (size_t)(i % 4) * 4096 };
+        T_OK(mdb_put(txn, dbi, &key, &val, MDB_APPEND));
+    }
+    before = write_calls();
+    T_OK(mdb_txn_commit(txn));
+    T_TRUE(write_calls() - before >= 12);
+    mdb_env_close(env);
+    close(fd);
+    free(src);
+    free(back);
+    t_rmrf(d);
+    free(d);
+}
+
 int main(void)
 {
     T_RUN(test_lr_grow_doubles_and_keeps_contents);
     T_RUN(test_mountinfo_lines);
+    T_RUN(test_lmdb_writes_go_out_in_pieces_of_at_most_1mib);
     lr_log_set_level(getenv("V") ? LR_LOG_DEBUG : LR_LOG_QUIET);
     T_RUN(test_open_missing_store_is_enoent);
     T_RUN(test_create_then_reopen_keeps_meta_and_root);
