@@ -616,7 +616,26 @@ static void reply_err(fuse_req_t req, int rc)
     fuse_reply_err(req, kerr(rc));
 }
 
-static void to_stat(const struct st_inode *in, struct stat *s)
+/* st_blocks: the bytes extents map (holes do not count, as on a local
+ * file system, so du and cp --sparse see them), read in t or, if t is
+ * NULL, in a read transaction of its own. Falls back to the size. */
+static blkcnt_t stat_blocks(fs *f, st_txn *t, const struct st_inode *in)
+{
+    uint64_t bytes = in->size;
+    if (S_ISREG(in->mode) && in->size > 0) {
+        st_txn *own = NULL;
+        if (t || st_txn_begin(f->st, ST_TXN_READ, &own) == 0) {
+            uint64_t b;
+            if (st_file_allocated(t ? t : own, in->ino, &b) == 0)
+                bytes = b;
+            if (own)
+                st_txn_abort(own);
+        }
+    }
+    return (blkcnt_t)((bytes + 511) / 512);
+}
+
+static void to_stat(fs *f, st_txn *t, const struct st_inode *in, struct stat *s)
 {
     memset(s, 0, sizeof(*s));
     s->st_ino = in->ino;
@@ -627,7 +646,7 @@ static void to_stat(const struct st_inode *in, struct stat *s)
     s->st_rdev = in->rdev;
     s->st_size = S_ISDIR(in->mode) ? 4096 : (off_t)in->size;
     s->st_blksize = 4096;
-    s->st_blocks = (blkcnt_t)((s->st_size + 511) / 512);
+    s->st_blocks = S_ISDIR(in->mode) ? 8 : stat_blocks(f, t, in);
     s->st_atim = in->atime;
     s->st_mtim = in->mtime;
     s->st_ctim = in->ctime;
@@ -665,12 +684,12 @@ static int get_inode(fs *f, uint64_t ino, struct st_inode *in)
     return rc;
 }
 
-static void fill_entry(fs *f, const struct st_inode *in, struct fuse_entry_param *e)
+static void fill_entry(fs *f, st_txn *t, const struct st_inode *in, struct fuse_entry_param *e)
 {
     memset(e, 0, sizeof(*e));
     e->ino = in->ino;
     e->generation = 1;
-    to_stat(in, &e->attr);
+    to_stat(f, t, in, &e->attr);
     stat_overlay(f, in->ino, &e->attr);
     e->attr_timeout = FS_TIMEOUT_S;
     e->entry_timeout = FS_TIMEOUT_S;
@@ -681,7 +700,7 @@ static void reply_entry(fuse_req_t req, const struct st_inode *in)
 {
     fs *f = req_fs(req);
     struct fuse_entry_param e;
-    fill_entry(f, in, &e);
+    fill_entry(f, NULL, in, &e);
     if (node_lookup_inc(f, in->ino)) {
         fuse_reply_err(req, ENOMEM);
         return;
@@ -743,7 +762,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     if (rc)
         { reply_err(req, rc); return; }
     struct stat s;
-    to_stat(&in, &s);
+    to_stat(f, NULL, &in, &s);
     stat_overlay(f, ino, &s);
     fuse_reply_attr(req, &s, FS_TIMEOUT_S);
 }
@@ -792,7 +811,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
         { reply_err(req, rc); return; }
     }
     struct stat s;
-    to_stat(&in, &s);
+    to_stat(f, NULL, &in, &s);
     fuse_reply_attr(req, &s, FS_TIMEOUT_S);
 }
 
@@ -1096,7 +1115,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         { fuse_reply_err(req, ENOMEM); return; }
     fi->fh = (uintptr_t)h;
     struct fuse_entry_param e;
-    fill_entry(f, &in, &e);
+    fill_entry(f, NULL, &in, &e);
     if (node_lookup_inc(f, in.ino)) {
         file_free(f, h);
         { fuse_reply_err(req, ENOMEM); return; }
@@ -1452,6 +1471,35 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     reply_err(req, rc);
 }
 
+/* SEEK_DATA and SEEK_HOLE (the kernel answers the other whences itself).
+ * Staged bytes are committed first, so the store's extents are the whole
+ * truth; holes are ranges no extent maps. */
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
+{
+    fs *f = req_fs(req);
+    if (whence != SEEK_DATA && whence != SEEK_HOLE)
+        { fuse_reply_err(req, EINVAL); return; }
+    if (off < 0)
+        { fuse_reply_err(req, ENXIO); return; }
+    struct fs_node *n = ((struct fs_file *)(uintptr_t)fi->fh)->node;
+    pthread_rwlock_wrlock(&n->lock);
+    node_wait_idle(f, n);
+    int rc = stage_commit(f, n);
+    uint64_t pos = 0;
+    st_txn *t;
+    if (rc == 0 && (rc = st_txn_begin(f->st, ST_TXN_READ, &t)) == 0) {
+        struct st_inode in;
+        rc = st_inode_get(t, ino, &in);
+        if (rc == 0)
+            rc = st_file_seek(t, ino, in.size, (uint64_t)off, whence == SEEK_DATA, &pos);
+        st_txn_abort(t);
+    }
+    pthread_rwlock_unlock(&n->lock);
+    if (rc)
+        { reply_err(req, rc); return; }
+    fuse_reply_lseek(req, (off_t)pos);
+}
+
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     fs *f = req_fs(req);
@@ -1626,7 +1674,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                 rc = g;
                 break;
             }
-            fill_entry(f, &in, &ep);
+            fill_entry(f, t, &in, &ep);
             if (dot)
                 ep.ino = 0; /* the kernel takes no reference on . and .. */
             sz = fuse_add_direntry_plus(req, buf + pos, size - pos, e->name, &ep, (off_t)(i + 1));
@@ -1988,6 +2036,7 @@ static const struct fuse_lowlevel_ops fs_ops = {
     .write = op_write,
     .flush = op_flush,
     .release = op_release,
+    .lseek = op_lseek,
     .fsync = op_fsync,
     .opendir = op_opendir,
     .readdir = op_readdir,

@@ -122,6 +122,71 @@ int st_extent_foreach(st_txn *t, uint64_t ino, uint64_t from,
     return rc;
 }
 
+int st_file_allocated(st_txn *t, uint64_t ino, uint64_t *bytes)
+{
+    ST_CHECK_TXN(t);
+    /* A plain cursor walk reading only each extent's length: a stat of a
+     * 1 GiB file walks 16k extents (the full decoder took 5 ms). */
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(t->txn, t->st->db_extent, &c);
+    if (rc)
+        return st__fail(t, st__mdb_err(rc), "cursor");
+    uint8_t k0[16];
+    st__key_u64x2(k0, ino, 0);
+    MDB_val k = { 16, k0 }, v;
+    uint64_t sum = 0;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 16 || memcmp(k.mv_data, k0, 8) != 0)
+            break;
+        if (v.mv_size != ST_EXTENT_LEN) {
+            mdb_cursor_close(c);
+            return st__corrupt(t, "extent", "undecodable record");
+        }
+        sum += lr_get_le32((const uint8_t *)v.mv_data + 4);
+    }
+    mdb_cursor_close(c);
+    if (rc && rc != MDB_NOTFOUND)
+        return st__fail(t, st__mdb_err(rc), "extent walk");
+    *bytes = sum;
+    return 0;
+}
+
+int st_file_seek(st_txn *t, uint64_t ino, uint64_t size, uint64_t off, int data, uint64_t *out)
+{
+    ST_CHECK_TXN(t);
+    if (off >= size)
+        return -ENXIO;
+    struct ext_iter it;
+    int rc = it_open(&it, t, ino);
+    if (rc)
+        return rc;
+    /* pos: the first offset not yet known to be data. Extents come in
+     * order and do not overlap; the first one that leaves a gap at pos
+     * ends the walk. */
+    uint64_t pos = off;
+    int found = 0;
+    for (rc = it_seek(&it, off); !rc && it.valid && pos < size; rc = it_next(&it)) {
+        if (it.e.off > pos)
+            break; /* a hole at pos */
+        if (data) {
+            found = 1;
+            break; /* pos lies in this extent */
+        }
+        pos = it.e.off + it.e.len;
+    }
+    if (!rc && data && !found && it.valid && it.e.off < size) {
+        pos = it.e.off;
+        found = 1;
+    }
+    it_close(&it);
+    if (rc)
+        return rc;
+    if (data && !found)
+        return -ENXIO;
+    *out = LR_MIN(pos, size);
+    return 0;
+}
+
 int st__extent_write(st_txn *t, uint64_t ino, const struct st_extent *e)
 {
     uint8_t k[16], v[ST_EXTENT_LEN];

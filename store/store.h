@@ -395,6 +395,15 @@ int st_file_truncate(st_txn *txn, uint64_t ino, uint64_t new_size);
 /* Make [off, off+len) a hole. */
 int st_file_punch(st_txn *txn, uint64_t ino, uint64_t off, uint64_t len);
 
+/* Bytes of file ino that extents map (holes excluded; whether the chunks
+ * are local does not matter): what st_blocks reports. O(extents). */
+int st_file_allocated(st_txn *txn, uint64_t ino, uint64_t *bytes);
+/* lseek(2)'s SEEK_DATA (data = 1) or SEEK_HOLE (data = 0) for a file of
+ * size bytes: *out gets the first offset >= off that starts data / lies
+ * in a hole (the end of the file counts as a hole). -ENXIO if off >= size,
+ * or for SEEK_DATA when no data follows off. */
+int st_file_seek(st_txn *txn, uint64_t ino, uint64_t size, uint64_t off, int data, uint64_t *out);
+
 enum { ST_SPAN_DATA, ST_SPAN_HOLE, ST_SPAN_MISSING };
 struct st_span {
     int kind;

@@ -155,6 +155,37 @@ check "fallocate --punch-hole" bash -c "head -c 300000 /dev/urandom > '$mnt/ph' 
   fallocate -p -o 100000 -l 50000 '$mnt/ph' && dd if=/dev/zero of='$work/ph' bs=1 seek=100000 count=50000 conv=notrunc status=none &&
   cmp '$mnt/ph' '$work/ph'"
 
+check "holes: st_blocks counts data only, SEEK_DATA/SEEK_HOLE find them, staged or not" $PY - "$mnt/holes" <<'PY'
+import os, sys
+p = sys.argv[1]
+M = 1 << 20
+fd = os.open(p, os.O_CREAT | os.O_RDWR | os.O_TRUNC, 0o644)
+os.pwrite(fd, os.urandom(4096), 0)
+os.pwrite(fd, os.urandom(300000), 10 * M)
+os.ftruncate(fd, 20 * M)
+def check(fd):
+    D, H = os.SEEK_DATA, os.SEEK_HOLE
+    assert os.lseek(fd, 0, D) == 0 and os.lseek(fd, 0, H) == 4096
+    assert os.lseek(fd, 4096, D) == 10 * M and os.lseek(fd, 5000, H) == 5000
+    assert os.lseek(fd, 10 * M + 5, H) == 10 * M + 300000
+    assert os.lseek(fd, 20 * M - 1, H) == 20 * M - 1
+    for off, w in ((10 * M + 300000, D), (20 * M, H), (20 * M, D)):
+        try:
+            os.lseek(fd, off, w)
+            raise AssertionError("no ENXIO at %d" % off)
+        except OSError as e:
+            assert e.errno == 6, e
+check(fd)  # while the writes are still staged
+os.close(fd)
+fd = os.open(p, os.O_RDONLY)
+check(fd)
+st = os.stat(p)
+assert st.st_size == 20 * M and st.st_blocks == (4096 + 300000 + 511) // 512, st.st_blocks
+PY
+check "cp --sparse and du see the holes of a landro file" bash -c "cp --sparse=always '$mnt/holes' '$work/holes' &&
+  cmp '$mnt/holes' '$work/holes' && [ \$(du -k '$work/holes' | cut -f1) -lt 1024 ] && [ \$(du -k '$mnt/holes' | cut -f1) -lt 1024 ] &&
+  cp --sparse=always '$work/holes' '$mnt/holes2' && cmp '$mnt/holes2' '$work/holes' && [ \$(du -k '$mnt/holes2' | cut -f1) -lt 1024 ]"
+
 # --- mmap, locks -------------------------------------------------------------------------
 check "mmap write and read" $PY - "$mnt/mm" <<'PY'
 import mmap, os, sys
@@ -216,11 +247,11 @@ check "daemon alive after the small-file churn" kill -0 "$daemon_pid"
 
 # --- remount keeps everything --------------------------------------------------------------
 (cd "$mnt" && find . -path ./deep -prune -o -type f -not -name fifo -print0 | sort -z | xargs -0 md5sum) > "$work/sums1" 2>/dev/null
-(cd "$mnt" && find . -path ./deep -prune -o -printf '%p %m %U %G %s %T@ %y\n' | sort) > "$work/meta1"
+(cd "$mnt" && find . -path ./deep -prune -o -printf '%p %m %U %G %s %b %T@ %y\n' | sort) > "$work/meta1"
 check "unmount (daemon exits 0)" fs_unmount
 check "remount" fs_mount -o allow_other
 (cd "$mnt" && find . -path ./deep -prune -o -type f -not -name fifo -print0 | sort -z | xargs -0 md5sum) > "$work/sums2" 2>/dev/null
-(cd "$mnt" && find . -path ./deep -prune -o -printf '%p %m %U %G %s %T@ %y\n' | sort) > "$work/meta2"
+(cd "$mnt" && find . -path ./deep -prune -o -printf '%p %m %U %G %s %b %T@ %y\n' | sort) > "$work/meta2"
 check "contents equal after remount" cmp "$work/sums1" "$work/sums2"
 check "metadata equal after remount" cmp "$work/meta1" "$work/meta2"
 check "git still fine after remount" bash -c "git -C '$mnt/repo' fsck --strict >/dev/null 2>&1 && [ \"\$(git -C '$mnt/repo' log --oneline | wc -l)\" = 2 ]"

@@ -1,7 +1,7 @@
 /*
  * landro-fsx - an fsx-style file system exerciser: random reads, writes,
  * truncates, fallocates (allocate, keep-size, punch hole), mapped reads and
- * writes, fsyncs and reopens on one file, checked against an in-memory
+ * writes, SEEK_DATA/SEEK_HOLE, fsyncs and reopens on one file, checked against an in-memory
  * reference copy. Deterministic for a given seed. Exit 0 if every check
  * passed, 1 on the first mismatch (with the op log tail), 2 on usage.
  *
@@ -22,9 +22,9 @@
 #include <unistd.h>
 
 enum { OP_READ, OP_WRITE, OP_MAPREAD, OP_MAPWRITE, OP_TRUNCATE, OP_FALLOC, OP_KEEPSIZE,
-       OP_PUNCH, OP_FSYNC, OP_REOPEN, OP_READ2, OP_COUNT };
+       OP_PUNCH, OP_FSYNC, OP_REOPEN, OP_READ2, OP_SEEK, OP_COUNT };
 static const char *const opname[] = { "read", "write", "mapread", "mapwrite", "truncate",
-    "fallocate", "falloc-keep", "punch", "fsync", "reopen", "read-fd2" };
+    "fallocate", "falloc-keep", "punch", "fsync", "reopen", "read-fd2", "seek-data/hole" };
 
 static uint64_t rng;
 static uint64_t rnd(void)
@@ -99,6 +99,39 @@ static void do_read(int which)
     if (n != (ssize_t)len)
         die("read %zu at %zu returned %zd (%s)", len, off, n, n < 0 ? strerror(errno) : "short");
     check_bytes(buf, off, len, which ? "read (second handle)" : "read");
+}
+
+/* SEEK_DATA / SEEK_HOLE at a random offset. A file system may call any
+ * hole data, so what holds everywhere: SEEK_DATA skips only zeros (and
+ * fails with ENXIO only if nothing but zeros follows), SEEK_HOLE lands on
+ * a zero byte or the end, and both fail with ENXIO at or past the end. */
+static int all_zero(size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        if (ref[i])
+            return 0;
+    return 1;
+}
+
+static void do_seek(void)
+{
+    size_t off = rnd() % (size + 2);
+    int data = (int)(rnd() & 1);
+    logop("%s %zu (size %zu)", data ? "seek-data" : "seek-hole", off, size);
+    off_t r = lseek(fd, (off_t)off, data ? SEEK_DATA : SEEK_HOLE);
+    if (r < 0 && errno != ENXIO)
+        die("lseek %s %zu: %s", data ? "SEEK_DATA" : "SEEK_HOLE", off, strerror(errno));
+    if (off >= size) {
+        if (r >= 0)
+            die("lseek at %zu, at or past the end (%zu), returned %jd, not ENXIO", off, size, (intmax_t)r);
+        return;
+    }
+    if (data) {
+        if (r < 0 ? !all_zero(off, size) : ((size_t)r < off || (size_t)r >= size || !all_zero(off, (size_t)r)))
+            die("SEEK_DATA from %zu returned %jd: data skipped (size %zu)", off, (intmax_t)r, size);
+    } else if (r < 0 || (size_t)r < off || (size_t)r > size || ((size_t)r < size && ref[r])) {
+        die("SEEK_HOLE from %zu returned %jd: not a hole (size %zu)", off, (intmax_t)r, size);
+    }
 }
 
 static void do_write(void)
@@ -254,7 +287,7 @@ int main(int argc, char **argv)
         unsigned r = (unsigned)(rnd() % 100);
         int op = r < 25 ? OP_READ : r < 50 ? OP_WRITE : r < 56 ? OP_MAPREAD : r < 61 ? OP_MAPWRITE
                : r < 67 ? OP_TRUNCATE : r < 71 ? OP_FALLOC : r < 74 ? OP_KEEPSIZE : r < 79 ? OP_PUNCH
-               : r < 80 ? OP_FSYNC : r < 81 ? OP_REOPEN : OP_READ2;
+               : r < 80 ? OP_FSYNC : r < 81 ? OP_REOPEN : r < 85 ? OP_SEEK : OP_READ2;
         counts[op]++;
         switch (op) {
         case OP_READ: do_read(0); break;
@@ -270,6 +303,7 @@ int main(int argc, char **argv)
                 die("fsync: %s", strerror(errno));
             break;
         case OP_REOPEN: logop("reopen"); reopen(); break;
+        case OP_SEEK: do_seek(); break;
         }
         if (opno % 1000 == 999)
             full_check();
