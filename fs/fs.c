@@ -12,7 +12,6 @@
 #include <fuse_lowlevel.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2086,15 +2085,6 @@ int fs_new(st_store *st, const struct fs_opts *o, fs **out)
     int rc = check_mountpoint(o->mountpoint);
     if (rc)
         return rc;
-    /* Every commit of a full stage mallocs and frees tens of MiB (LMDB's
-     * dirty pages, up to 256 KiB each). By default glibc hands that back
-     * to the kernel after each commit and faults it in again, zeroed, for
-     * the next (first touches are slow in a VM): keep it in the process.
-     * Sequential write of 1 GiB, alternating runs with the same settings
-     * through GLIBC_TUNABLES: 121-199 MB/s and 3.4-5.3 CPU s without,
-     * 241-314 MB/s and 3.2-3.5 CPU s with. */
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);
-    mallopt(M_TRIM_THRESHOLD, 256 << 20);
     fs *f = calloc(1, sizeof(*f));
     if (!f)
         return -ENOMEM;
