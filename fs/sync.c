@@ -97,6 +97,7 @@ struct fs_sync {
     struct fs_sync_opts o;
     pthread_t thr;
     int running, stop;
+    int drain, drained;      /* fs_sync_stop: send what is owed, then say so (mu) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct item *head, *tail;
@@ -1144,9 +1145,9 @@ static int send_hashes(struct fs_sync *s, const net_id *to, uint16_t type, uint8
  * both daemons' CPU. Late news is safe: eviction asks holders again
  * (HOLDQ) before it drops anything. */
 #define SYNC_HAVE_EVERY_NS 1000000000ull
-static void flush_have(struct fs_sync *s, uint64_t now)
+static void flush_have(struct fs_sync *s, uint64_t now, int force)
 {
-    if (s->have.n + s->dropped.n < SYNC_HASHES_PER_FRAME && now - s->last_have_ns < SYNC_HAVE_EVERY_NS)
+    if (!force && s->have.n + s->dropped.n < SYNC_HASHES_PER_FRAME && now - s->last_have_ns < SYNC_HAVE_EVERY_NS)
         return;
     s->last_have_ns = now;
     for (int kind = 1; kind >= 0; kind--) {
@@ -1840,7 +1841,7 @@ static void *sync_main(void *arg)
     struct fs_sync *s = arg;
     for (;;) {
         pthread_mutex_lock(&s->mu);
-        while (!s->head && !s->kicked && !s->stop) {
+        while (!s->head && !s->kicked && !s->stop && !(s->drain && !s->drained)) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_nsec += 200 * 1000000L;
@@ -1854,6 +1855,15 @@ static void *sync_main(void *arg)
         if (s->stop) {
             pthread_mutex_unlock(&s->mu);
             break;
+        }
+        if (s->drain && !s->drained) {
+            /* The daemon is stopping: chunks gained or dropped in the last
+             * second go out now, not at the next connection's HOLDQ. */
+            pthread_mutex_unlock(&s->mu);
+            flush_have(s, lr_now_mono_ns(), 1);
+            pthread_mutex_lock(&s->mu);
+            s->drained = 1;
+            pthread_cond_broadcast(&s->cv);
         }
         struct item *list = s->head;
         s->head = s->tail = NULL;
@@ -1904,7 +1914,7 @@ static void *sync_main(void *arg)
             if (p->refresh_due)
                 refresh_peer(s, p);
         }
-        flush_have(s, now);
+        flush_have(s, now, 0);
         if (s->nbg)
             bg_step(s); /* arriving chunks wake us to start the next ones */
         evict_tick(s, now);
@@ -1984,6 +1994,21 @@ void fs_sync_stop(struct fs_sync *s)
 {
     if (!s)
         return;
+    if (s->running && s->net) {
+        /* Let the thread send the HAVE news it still owes (bounded: a
+         * second at most) before the network goes; net_node_stop writes
+         * queued frames out before it closes the connections. */
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_sec += 1;
+        pthread_mutex_lock(&s->mu);
+        s->drain = 1;
+        pthread_cond_broadcast(&s->cv);
+        while (!s->drained)
+            if (pthread_cond_timedwait(&s->cv, &s->mu, &dl) == ETIMEDOUT)
+                break;
+        pthread_mutex_unlock(&s->mu);
+    }
     if (s->net)
         net_node_stop(s->net); /* fails pending fetches: their items get queued */
     if (s->running) {

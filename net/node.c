@@ -237,6 +237,10 @@ static void peer_remove(struct net_node *n, const net_id *id)
 
 static void do_stop(struct net_node *n)
 {
+    /* Frames queued before the stop (a sync layer's last news) go out
+     * first, as far as flow control allows: a peer reads them before the
+     * CONNECTION_CLOSE that follows, and nothing waits for them. */
+    net_node_flush(n);
     for (struct net_conn *c = n->conns; c; c = c->next)
         net_conn_want_close(c, NET_APPERR_SHUTDOWN, "shutdown");
     while (n->conns)

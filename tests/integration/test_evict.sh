@@ -9,7 +9,8 @@
 #    as replicated and may go;
 #  - with A gone, evicted data fails with EIO in bound, the rest reads;
 #  - a peer whose cache is full declines a push and the next peer gets it;
-#  - reading to the end of a file prefetches the next files of the directory.
+#  - reading to the end of a file prefetches the next files of the directory;
+#  - a daemon that stops announces the chunks it fetched in its last second.
 # Needs root and /dev/fuse. Prints "N passed, N failed".
 NAME=evict PORTBASE=49700
 . "$(dirname "$0")/peers_lib.sh"
@@ -120,16 +121,30 @@ check "y kept out of it" sh -c "v=\$(getfattr --absolute-names --only-values -n 
 check "z's pushed copy is intact" cmp -s "$T/xnew" "$T/mnt-z/xnew"
 # with no peer online, x's new file is counted as not replicated until z
 # comes back and takes it
-x_unreplicated() { [ "$("$L" status --json --store "$T/x" | python3 -c 'import json,sys; print(json.load(sys.stdin)["unreplicated_files"])')" = "$1" ]; }
+unreplicated() { [ "$("$L" status --json --store "$T/$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["unreplicated_files"])')" = "$2" ]; }
 # z announces the chunks it fetched at most once a second (HAVE): let x
 # learn of the last ones before z goes, or x counts xnew as well.
-wait_for 20 x_unreplicated 0
+wait_for 20 unreplicated x 0
 "$L" unmount "$T/mnt-y"; "$L" unmount "$T/mnt-z"
 head -c $MiB /dev/urandom > "$T/mnt-x/alone"
-check "status counts a file no peer holds yet" wait_for 20 x_unreplicated 1
+check "status counts a file no peer holds yet" wait_for 20 unreplicated x 1
 up z --copies 0
-check "once z is back it takes the file and the count drops to 0" wait_for 40 x_unreplicated 0
+check "once z is back it takes the file and the count drops to 0" wait_for 40 unreplicated x 0
 check "z holds it whole" whole "$T/mnt-z/alone"
 for n in x z; do "$L" unmount "$T/mnt-$n"; done
+
+# While it runs a daemon announces chunks it gained at most once a second;
+# one that stops sends what it still owes on its way out, so its peers
+# count its copies without waiting for it to come back.
+peers p q
+up p --copies 1 --push-after 3600
+up q --copies 0
+head -c $((4 * MiB)) /dev/urandom > "$T/mnt-p/pf"
+wait_for 30 sh -c "[ \$(stat -c %s '$T/mnt-q/pf' 2>/dev/null) = $((4 * MiB)) ]"
+check "p counts its new file as held by nobody else" wait_for 20 unreplicated p 1
+cat "$T/mnt-q/pf" > /dev/null
+"$L" unmount "$T/mnt-q"
+check "q stopped right after reading it: p learns q holds it" wait_for 20 unreplicated p 0
+"$L" unmount "$T/mnt-p"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
