@@ -30,6 +30,8 @@
  * and fsyncdir end with st_sync (durable). Reads are answered from the
  * LMDB map with fuse_reply_iov (no copy besides the kernel's), except
  * where staged bytes overlap the range (then one buffer is assembled).
+ * st_blocks counts the bytes the file's extents map (holes excluded) and
+ * SEEK_DATA/SEEK_HOLE answer from the extents after committing the stage.
  * A read that needs a chunk held only by a peer (ST_SPAN_MISSING) is
  * answered later: the chunk is fetched through fs/sync.h (verified by its
  * hash), stored, and the read replayed from the store on the sync thread;
