@@ -663,8 +663,11 @@ static void stat_overlay(fs *f, uint64_t ino, struct stat *s)
         return;
     pthread_rwlock_rdlock(&n->lock);
     if (n->stage.n || n->cstage.n) {
+        /* Blocks: the committed extents' (from to_stat) plus the staged
+         * bytes, which may overlap them: at most the size. */
+        blkcnt_t staged = (blkcnt_t)((n->stage.bytes + n->cstage.bytes + 511) / 512);
         s->st_size = (off_t)n->size;
-        s->st_blocks = (blkcnt_t)((n->size + 511) / 512);
+        s->st_blocks = LR_MIN(s->st_blocks + staged, (blkcnt_t)((n->size + 511) / 512));
         s->st_mtim = n->mtime;
         s->st_ctim = n->mtime;
     }
