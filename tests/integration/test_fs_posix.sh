@@ -162,6 +162,7 @@ M = 1 << 20
 fd = os.open(p, os.O_CREAT | os.O_RDWR | os.O_TRUNC, 0o644)
 os.pwrite(fd, os.urandom(4096), 0)
 os.pwrite(fd, os.urandom(300000), 10 * M)
+assert os.fstat(fd).st_blocks == (4096 + 300000 + 511) // 512  # staged, not yet extents
 os.ftruncate(fd, 20 * M)
 def check(fd):
     D, H = os.SEEK_DATA, os.SEEK_HOLE
