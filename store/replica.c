@@ -348,8 +348,20 @@ int st_rep_log_fids(const void *rec, size_t len, uint8_t fids[4][16])
 
 /* ---- conflict names ---------------------------------------------------- */
 
+/* st_rep_conflict_name with a sequence number: 0 gives that name, n > 0
+ * the same with "-n" after the device (a second version of the same
+ * second and device must not overwrite or drop the first). */
+static size_t conflict_name_seq(const char *name, size_t len, const struct timespec *mtime,
+                                const uint8_t dev[8], unsigned seq, char *out, size_t cap);
+
 size_t st_rep_conflict_name(const char *name, size_t len, const struct timespec *mtime,
                             const uint8_t dev[8], char *out, size_t cap)
+{
+    return conflict_name_seq(name, len, mtime, dev, 0, out, cap);
+}
+
+static size_t conflict_name_seq(const char *name, size_t len, const struct timespec *mtime,
+                                const uint8_t dev[8], unsigned seq, char *out, size_t cap)
 {
     static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     char devs[9];
@@ -366,6 +378,8 @@ size_t st_rep_conflict_name(const char *name, size_t len, const struct timespec 
     int ml = snprintf(mid, sizeof(mid), ".sync-conflict-%04d%02d%02d-%02d%02d%02d-%s",
                       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
                       tm.tm_sec, devs);
+    if (seq)
+        ml += snprintf(mid + ml, sizeof(mid) - (size_t)ml, "-%u", seq);
     size_t dot = len;
     for (size_t i = len; i > 1; i--)
         if (name[i - 1] == '.') {
@@ -711,6 +725,27 @@ static void take_attrs(struct st_inode *in, const struct st_rep_file *f)
     memcpy(in->writer, f->writer, 8);
 }
 
+/* 1 if inode ino is a regular file of size bytes whose extents are ex's,
+ * 0 if not, or an error. */
+static int same_data(st_txn *t, uint64_t ino, uint64_t size, const struct ext_list *ex)
+{
+    struct st_inode in;
+    int rc = st_inode_get(t, ino, &in);
+    if (rc)
+        return rc == -ENOENT ? 0 : rc;
+    if (!S_ISREG(in.mode) || in.size != size)
+        return 0;
+    struct ext_list have = { 0 };
+    rc = st_extent_foreach(t, ino, 0, collect_ext, &have);
+    int same = rc == 0 && have.n == ex->n;
+    for (size_t i = 0; same && i < ex->n; i++)
+        same = have.e[i].off == ex->e[i].off && have.e[i].len == ex->e[i].len &&
+               have.e[i].chunk_off == ex->e[i].chunk_off &&
+               !memcmp(have.e[i].hash.b, ex->e[i].hash.b, ST_HASH_LEN);
+    free(have.e);
+    return rc ? rc : same;
+}
+
 /* Keep the local version of a regular file as a new file under conflict
  * names next to each of its names (extents shared, nothing copied). */
 static int conflict_copy(struct app *a, const struct st_inode *loc)
@@ -731,19 +766,36 @@ static int conflict_copy(struct app *a, const struct st_inode *loc)
     rc = st_extent_foreach(t, loc->ino, 0, collect_ext, &ex);
     for (size_t i = 0; i < ex.n && !rc; i++)
         rc = st_extent_put(t, c.ino, &ex.e[i]);
-    free(ex.e);
     for (int i = 0; i < cur.n && !rc; i++) {
         char cname[ST_NAME_MAX + 1];
-        size_t cl = st_rep_conflict_name(cur.name[i], cur.len[i], &loc->mtime, a->self, cname, sizeof(cname));
-        struct st_dirent d;
-        if (st_dirent_get(t, cur.parent[i], cname, cl, &d) == 0)
-            continue; /* already kept once */
+        size_t cl = 0;
+        int kept = 0;
+        /* The first free name of this version's second and device, unless
+         * one of them already holds this very data (kept once before). */
+        for (unsigned seq = 0; seq < 1000 && !rc; seq++) {
+            cl = conflict_name_seq(cur.name[i], cur.len[i], &loc->mtime, a->self, seq, cname, sizeof(cname));
+            struct st_dirent d;
+            int g = st_dirent_get(t, cur.parent[i], cname, cl, &d);
+            if (g == -ENOENT)
+                break; /* free */
+            if (g == 0)
+                g = same_data(t, d.child, loc->size, &ex);
+            if (g < 0)
+                rc = g;
+            else if (g == 1)
+                kept = 1;
+            if (kept)
+                break;
+        }
+        if (rc || kept)
+            continue;
         if (!(rc = st_dirent_put(t, cur.parent[i], cname, cl, c.ino, DT_REG))) {
             c.nlink++;
             c.parent = cur.parent[i];
             hk_entry(a, cur.parent[i], cname, cl);
         }
     }
+    free(ex.e);
     if (!rc)
         rc = st_inode_put(t, &c);
     if (!rc && c.nlink == 0)

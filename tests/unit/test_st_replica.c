@@ -339,6 +339,44 @@ static void test_concurrent_edits_keep_both_versions_on_both_peers(void)
     peer_close(&a); peer_close(&b);
 }
 
+/* Two losing versions from the same device stamped with the same second
+ * (cp -p, tar, fast edits) get two conflict copies: the second name gets
+ * "-1", neither version is dropped. */
+static void test_two_losing_versions_of_one_second_are_both_kept(void)
+{
+    struct peer a, b;
+    peer_open(&a, 1); peer_open(&b, 2); same_volume(&a, &b);
+    uint64_t fa = mk(&a, ST_ROOT_INO, "m.txt", S_IFREG | 0644, "base", 4, 1000);
+    T_OK(sync2(&a, &b));
+    uint64_t fb = lookup(&b, ST_ROOT_INO, "m.txt");
+    T_OK(edit(&a, fa, "A-one", 5, 2000));
+    T_OK(edit(&b, fb, "B-one", 5, 3000));
+    T_OK(sync2(&a, &b));
+    T_OK(edit(&a, lookup(&a, ST_ROOT_INO, "m.txt"), "A-two!", 6, 2000));
+    T_OK(edit(&b, fb, "B-two", 5, 3000));
+    T_OK(sync2(&a, &b));
+    char c0[256], c1[256];
+    struct timespec mt = { .tv_sec = 2000 };
+    st_rep_conflict_name("m.txt", 5, &mt, a.dev, c0, sizeof(c0));
+    snprintf(c1, sizeof(c1), "%.*s-1.txt", (int)(strlen(c0) - 4), c0);
+    for (int side = 0; side < 2; side++) {
+        struct peer *p = side ? &b : &a, *src = side ? &a : &b;
+        uint8_t buf[16];
+        size_t n;
+        uint64_t i0 = lookup(p, ST_ROOT_INO, c0), i1 = lookup(p, ST_ROOT_INO, c1);
+        if (!i0 || !i1)
+            T_FAILF("peer %d: conflict copies %s (%llu) and %s (%llu)", side, c0,
+                    (unsigned long long)i0, c1, (unsigned long long)i1);
+        T_OK(read_file(p, i0, src, buf, sizeof(buf), &n));
+        T_EQ(n, 5);
+        T_MEM(buf, "A-one", 5);
+        T_OK(read_file(p, i1, src, buf, sizeof(buf), &n));
+        T_EQ(n, 6);
+        T_MEM(buf, "A-two!", 6);
+    }
+    peer_close(&a); peer_close(&b);
+}
+
 static void test_delete_vs_modify_keeps_the_modification(void)
 {
     struct peer a, b;
@@ -438,6 +476,7 @@ int main(void)
     T_RUN(test_new_tree_replicates_and_reads_after_fetch);
     T_RUN(test_rename_moves_without_data_and_delete_leaves_tombstone);
     T_RUN(test_concurrent_edits_keep_both_versions_on_both_peers);
+    T_RUN(test_two_losing_versions_of_one_second_are_both_kept);
     T_RUN(test_delete_vs_modify_keeps_the_modification);
     T_RUN(test_same_name_created_on_both_sides_converges);
     T_RUN(test_decoder_rejects_malformed_records);
