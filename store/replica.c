@@ -520,15 +520,15 @@ static int link_name(struct app *a, struct st_inode *in, uint64_t parent, const 
                           : in->mtime.tv_nsec != x.mtime.tv_nsec ? in->mtime.tv_nsec > x.mtime.tv_nsec
                           : memcmp(in->fid, x.fid, 16) > 0;
         if (incoming_wins) {
+            /* Every peer that sees both files makes this same choice and
+             * this same name, so the move is not a change of x's: no
+             * version bump, no log record. (Bumping made x "modified
+             * here", and when x's deletion arrived - a save by rename,
+             * whose new file can arrive first under the old one's name -
+             * the modification won and a conflict copy appeared.) */
             size_t cl = st_rep_conflict_name(name, len, &x.mtime, x.fid, cname, sizeof(cname));
             if ((rc = st_dirent_del(t, parent, name, len)) ||
                 (rc = st_dirent_put(t, parent, cname, cl, x.ino, st_mode_dtype(x.mode))))
-                return rc;
-            st_vv_bump(&x, a->self);
-            if ((rc = st_inode_put(t, &x)))
-                return rc;
-            struct st_inode pi;
-            if ((rc = st_inode_get(t, parent, &pi)) || (rc = log_rep(t, x.fid, pi.fid)))
                 return rc;
             hk_entry(a, parent, cname, cl);
         } else {

@@ -2,7 +2,8 @@
 # test_sync.sh - two and three mounted peers on loopback: replication of
 # metadata, on-demand reads with equal checksums (48 MiB and 1 GiB), 10k
 # small files, renames
-# and deletes, concurrent edits (conflict copy, nothing lost), kill -9 and
+# and deletes, concurrent edits (conflict copy, nothing lost), saves by
+# rename (no conflict copy), kill -9 and
 # catch-up, a peer killed mid-read (failover to a third peer, EIO in bound
 # with two), partition and heal converging to identical trees.
 # Needs root and /dev/fuse. Prints "N passed, N failed".
@@ -121,6 +122,15 @@ up b
 check "conflict copy appears on A" wait_for 20 sh -c "ls '$T/mnt-a' | grep -q 'notes.sync-conflict-'"
 check "conflict copy appears on B" wait_for 20 sh -c "ls '$T/mnt-b' | grep -q 'notes.sync-conflict-'"
 check "both versions are kept" sh -c "cat '$T/mnt-a'/notes* | grep -q 'edited on A' && cat '$T/mnt-a'/notes* | grep -q 'edited on B'"
+
+# 4b. save by rename (sed -i, editors, git): one writer, no conflict copy.
+mkdir "$T/mnt-a/edit"
+echo "version 1" > "$T/mnt-a/edit/doc.txt"
+check "B sees the file to be edited" wait_for 20 grep -q 'version 1' "$T/mnt-b/edit/doc.txt"
+for v in 2 3 4; do sed -i "s/version .*/version $v/" "$T/mnt-a/edit/doc.txt"; sleep 0.3; done
+check "B gets the last save" wait_for 20 grep -q 'version 4' "$T/mnt-b/edit/doc.txt"
+sleep 2
+check "saves by rename leave no conflict copy on A or B" sh -c "[ \"\$(ls '$T/mnt-a/edit' '$T/mnt-b/edit' | grep -c sync-conflict)\" = 0 ]"
 
 # 5. kill -9 a daemon; changes made meanwhile reach it after remount.
 pid=$(daemon_pid b)

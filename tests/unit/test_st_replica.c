@@ -406,6 +406,40 @@ static int list_cb(const struct st_dirent *d, void *arg)
     return 0;
 }
 
+/* Save by rename (editors, sed -i, git): a new file takes the name of an
+ * old one, which goes. The peer may see the new file under that name
+ * while the old one still holds it (records carry a file's current
+ * state): no conflict copy may come of it, on either side. */
+static void test_save_by_rename_makes_no_conflict_copy(void)
+{
+    struct peer a, b;
+    peer_open(&a, 1); peer_open(&b, 2); same_volume(&a, &b);
+    mk(&a, ST_ROOT_INO, "f", S_IFREG | 0644, "v1", 2, 1000);
+    T_OK(sync2(&a, &b));
+    mk(&a, ST_ROOT_INO, "f.tmp", S_IFREG | 0644, "v2!", 3, 2000);
+    T_OK(rm(&a, ST_ROOT_INO, "f"));
+    T_OK(mv(&a, ST_ROOT_INO, "f.tmp", ST_ROOT_INO, "f"));
+    T_OK(sync2(&a, &b));
+    for (int side = 0; side < 2; side++) {
+        struct peer *p = side ? &b : &a;
+        static struct listing l;
+        l.k = 0;
+        st_txn *t;
+        st_txn_begin(p->st, ST_TXN_READ, &t);
+        T_OK(st_dirent_foreach(t, ST_ROOT_INO, NULL, 0, list_cb, &l));
+        st_txn_abort(t);
+        if (l.k != 1 || strcmp(l.n[0], "f"))
+            T_FAILF("peer %d lists %d names (%s, %s), expected only f", side, l.k,
+                    l.k > 0 ? l.n[0] : "-", l.k > 1 ? l.n[1] : "-");
+        uint8_t buf[16];
+        size_t n;
+        T_OK(read_file(p, lookup(p, ST_ROOT_INO, "f"), side ? &a : &b, buf, sizeof(buf), &n));
+        T_EQ(n, 3);
+        T_MEM(buf, "v2!", 3);
+    }
+    peer_close(&a); peer_close(&b);
+}
+
 static void test_same_name_created_on_both_sides_converges(void)
 {
     struct peer a, b;
@@ -479,6 +513,7 @@ int main(void)
     T_RUN(test_two_losing_versions_of_one_second_are_both_kept);
     T_RUN(test_delete_vs_modify_keeps_the_modification);
     T_RUN(test_same_name_created_on_both_sides_converges);
+    T_RUN(test_save_by_rename_makes_no_conflict_copy);
     T_RUN(test_decoder_rejects_malformed_records);
     return t_done();
 }
