@@ -132,6 +132,19 @@ check "B gets the last save" wait_for 20 grep -q 'version 4' "$T/mnt-b/edit/doc.
 sleep 2
 check "saves by rename leave no conflict copy on A or B" sh -c "[ \"\$(ls '$T/mnt-a/edit' '$T/mnt-b/edit' | grep -c sync-conflict)\" = 0 ]"
 
+# 4c. appending on B to a file whose data only A holds: the commit fetches
+# the chunk it re-chunks, close succeeds and A gets the line; appends on
+# both sides at once keep both (a conflict copy), neither is lost.
+mkdir "$T/mnt-a/app"
+echo base > "$T/mnt-a/app/log"; echo base > "$T/mnt-a/app/both"
+check "B lists the files to append to" wait_for 20 test -f "$T/mnt-b/app/both"
+check "B's append to A's file closes without error" python3 -c "
+import os; fd = os.open('$T/mnt-b/app/log', os.O_WRONLY | os.O_APPEND); os.write(fd, b'from B\n'); os.close(fd)"
+check "A gets B's appended line" wait_for 20 sh -c "[ \"\$(cat '$T/mnt-a/app/log')\" = \"\$(printf 'base\nfrom B')\" ]"
+echo "B2" >> "$T/mnt-b/app/both" & echo "A2" >> "$T/mnt-a/app/both"; wait
+check "concurrent appends: both lines survive on A" wait_for 20 sh -c "cat '$T/mnt-a/app/'both* | grep -q A2 && cat '$T/mnt-a/app/'both* | grep -q B2"
+check "... and on B" wait_for 20 sh -c "cat '$T/mnt-b/app/'both* | grep -q A2 && cat '$T/mnt-b/app/'both* | grep -q B2"
+
 # 5. kill -9 a daemon; changes made meanwhile reach it after remount.
 pid=$(daemon_pid b)
 kill -9 "$pid"
