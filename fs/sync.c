@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "fs.h"
+#include "ns.h"
 #include "peerrec.h"
 #include "replica.h"
 #include "syncmsg.h"
@@ -559,11 +560,12 @@ struct out {
     int err;
     uint8_t seen[256][16]; /* file ids exported in this pass (small cache) */
     unsigned nseen;
-    /* Deleted directories, sent after everything else in the pass: their
-     * files' deletions must arrive first, or the peer would find them
-     * non-empty and keep them. */
-    uint8_t (*late)[16];
-    uint64_t *late_seq;
+    /* Deleted directories, sent after everything else in the pass and in
+     * the order of their last record as subject (their deletion, which
+     * comes after every change inside them): their files' and
+     * subdirectories' deletions must arrive first, or the peer would find
+     * them non-empty and keep them. */
+    struct late { uint8_t fid[16]; uint64_t seq; } *late;
     size_t nlate, latecap;
 };
 
@@ -616,6 +618,45 @@ static int is_deleted_dir(const uint8_t *r, size_t rl)
     return rl >= ST_REP_HDR && (r[1] & ST_REP_DELETED) && S_ISDIR(lr_get_le32(r + 4));
 }
 
+/* 1 if log record rec deletes directory fid: an rmdir of it, a rename
+ * over it, or a peer's change of it applied here (ST_REP_LOG, which for a
+ * directory deleted now was its deletion). Not a record that merely names
+ * it as the directory holding a name. */
+static int deletes_dir(const uint8_t *rec, size_t len, const uint8_t fid[16])
+{
+    if (len < 80)
+        return 0;
+    switch (rec[1]) {
+    case ST_REP_LOG:
+    case ST_NS_OP_RMDIR: return !memcmp(rec + 16, fid, 16);
+    case ST_NS_OP_RENAME: return !memcmp(rec + 48, fid, 16);
+    default: return 0;
+    }
+}
+
+/* Note deleted directory fid, named as subject by the record at seq. */
+static int late_note(struct out *o, const uint8_t fid[16], uint64_t seq)
+{
+    for (size_t k = 0; k < o->nlate; k++)
+        if (!memcmp(o->late[k].fid, fid, 16)) {
+            o->late[k].seq = seq;
+            return 0;
+        }
+    struct late *l = lr_grow(o->late, &o->latecap, o->nlate, sizeof(*l), 16);
+    if (!l)
+        return -ENOMEM;
+    o->late = l;
+    memcpy(l[o->nlate].fid, fid, 16);
+    l[o->nlate++].seq = seq;
+    return 0;
+}
+
+static int late_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const struct late *)a)->seq, y = ((const struct late *)b)->seq;
+    return x < y ? -1 : x > y;
+}
+
 static int send_record(uint64_t seq, const void *rec, size_t len, void *arg)
 {
     struct out *o = arg;
@@ -627,8 +668,6 @@ static int send_record(uint64_t seq, const void *rec, size_t len, void *arg)
             dup = !memcmp(o->seen[j], fids[i], 16);
         if (dup)
             continue;
-        if (o->nseen < 256)
-            memcpy(o->seen[o->nseen++], fids[i], 16);
         uint8_t *r;
         size_t rl;
         int rc = st_rep_export(o->t, fids[i], &r, &rl);
@@ -637,24 +676,19 @@ static int send_record(uint64_t seq, const void *rec, size_t len, void *arg)
         if (rc)
             return rc;
         if (is_deleted_dir(r, rl)) {
+            /* Goes out at the end of the pass (struct out, late), placed
+             * by its deletion record only: placed where it was first
+             * named (as the parent of a child's change), it went before
+             * a subdirectory deleted later, or before children whose
+             * deletions lie beyond this pass, and a directory that is
+             * not empty survives its deletion on the peer. */
             free(r);
-            if (o->nlate == o->latecap) {
-                size_t cap = o->latecap ? o->latecap * 2 : 16;
-                uint8_t (*l)[16] = realloc(o->late, cap * 16);
-                uint64_t *ls = l ? realloc(o->late_seq, cap * sizeof(*ls)) : NULL;
-                if (!l || !ls) {
-                    if (l)
-                        o->late = l;
-                    return -ENOMEM;
-                }
-                o->late = l;
-                o->late_seq = ls;
-                o->latecap = cap;
-            }
-            memcpy(o->late[o->nlate], fids[i], 16);
-            o->late_seq[o->nlate++] = seq;
+            if (deletes_dir(rec, len, fids[i]) && (rc = late_note(o, fids[i], seq)))
+                return rc;
             continue;
         }
+        if (o->nseen < 256)
+            memcpy(o->seen[o->nseen++], fids[i], 16);
         rc = out_rec(o, seq, r, rl);
         free(r);
         if (rc)
@@ -675,23 +709,24 @@ static int send_log(struct fs_sync *s, struct peer *p)
     if (st_txn_begin(s->st, ST_TXN_READ, &o.t))
         return 0;
     int rc = st_log_foreach(o.t, p->sent + 1, send_record, &o);
+    if (o.nlate > 1)
+        qsort(o.late, o.nlate, sizeof(*o.late), late_cmp);
     for (size_t i = 0; i < o.nlate && rc >= 0; i++) {
         uint8_t *r;
         size_t rl;
-        int e = st_rep_export(o.t, o.late[i], &r, &rl);
+        int e = st_rep_export(o.t, o.late[i].fid, &r, &rl);
         if (e == -ENOENT)
             continue;
         if (e) {
             rc = e;
             break;
         }
-        e = out_rec(&o, o.late_seq[i], r, rl);
+        e = out_rec(&o, o.late[i].seq, r, rl);
         free(r);
         if (e)
             rc = e;
     }
     free(o.late);
-    free(o.late_seq);
     st_txn_abort(o.t);
     int more = rc == 1;
     if (rc < 0) {

@@ -145,6 +145,20 @@ echo "B2" >> "$T/mnt-b/app/both" & echo "A2" >> "$T/mnt-a/app/both"; wait
 check "concurrent appends: both lines survive on A" wait_for 20 sh -c "cat '$T/mnt-a/app/'both* | grep -q A2 && cat '$T/mnt-a/app/'both* | grep -q B2"
 check "... and on B" wait_for 20 sh -c "cat '$T/mnt-b/app/'both* | grep -q A2 && cat '$T/mnt-b/app/'both* | grep -q B2"
 
+# 4d. rm -rf on B of trees made on A: a directory's deletion goes out after
+# its subdirectory's, so neither comes back (it did when the top directory
+# was sent first, found not empty on A and kept).
+for n in 1 2 3; do
+    mkdir -p "$T/mnt-a/rr$n/sub"
+    for i in $(seq 30); do echo "$i" > "$T/mnt-a/rr$n/sub/f$i"; echo "$i" > "$T/mnt-a/rr$n/g$i"; done
+done
+check "B gets the trees" wait_for 20 test -f "$T/mnt-b/rr3/g30"
+sleep 1
+rm -rf "$T/mnt-b/rr1" "$T/mnt-b/rr2" "$T/mnt-b/rr3"
+check "A drops the trees B removed" wait_for 20 sh -c "! ls -d '$T/mnt-a'/rr* 2>/dev/null"
+sleep 3
+check "... and they stay gone on A and B" sh -c "! ls -d '$T/mnt-a'/rr* '$T/mnt-b'/rr* 2>/dev/null"
+
 # 5. kill -9 a daemon; changes made meanwhile reach it after remount.
 pid=$(daemon_pid b)
 kill -9 "$pid"
