@@ -457,7 +457,7 @@ static void *reaper_main(void *arg)
 /* ---- staging commit --------------------------------------------------------- */
 
 static int ranges_write(st_txn *t, uint64_t ino, const struct fs_stage *sg, uint64_t size,
-                        const struct timespec *mtime, st_hash *missing)
+                        const struct timespec *mtime)
 {
     if (sg->n == 0)
         return 0;
@@ -469,7 +469,7 @@ static int ranges_write(st_txn *t, uint64_t ino, const struct fs_stage *sg, uint
         w[i].len = sg->r[i].len;
         w[i].data = sg->r[i].data;
     }
-    int rc = st_ns_write(t, ino, w, sg->n, size, mtime, NULL, missing);
+    int rc = st_ns_write(t, ino, w, sg->n, size, mtime, NULL);
     free(w);
     return rc;
 }
@@ -478,65 +478,10 @@ static int ranges_write(st_txn *t, uint64_t ino, const struct fs_stage *sg, uint
  * commit first, then the newer stage over it. Caller holds n->lock for
  * writing with no background commit in flight (node_wait_idle), and calls
  * stage_drop after the transaction committed. */
-static int stage_commit_txn(struct fs_node *n, st_txn *t, st_hash *missing)
+static int stage_commit_txn(struct fs_node *n, st_txn *t)
 {
-    int rc = ranges_write(t, n->ino, &n->cstage, n->csize, &n->cmtime, missing);
-    return rc ? rc : ranges_write(t, n->ino, &n->stage, n->size, &n->mtime, missing);
-}
-
-/* Writing next to bytes this device does not hold: committing re-chunks
- * from the chunk before the staged range (and after it until the
- * boundaries agree again), so such a chunk held only by peers is fetched
- * first, at most this many per commit, each within the fetch bound. */
-#define FS_COMMIT_FETCHES 16
-
-struct fetch_wait {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done, err;
-};
-
-static void fetch_woke(void *ctx, int err)
-{
-    struct fetch_wait *w = ctx;
-    pthread_mutex_lock(&w->mu);
-    w->done = 1;
-    w->err = err;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
-/* Fetch and store chunk h, waiting for it: fs_sync_fetch answers within
- * the fetch bound (an error if no peer delivers, or at shutdown). For
- * commits only; reads never wait on a worker. */
-static int fetch_wait(fs *f, const st_hash *h)
-{
-    if (!f->sync)
-        return LR_EMISSING;
-    struct fetch_wait w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
-    int rc = fs_sync_fetch(f->sync, h, fetch_woke, &w);
-    if (rc == 0) {
-        pthread_mutex_lock(&w.mu);
-        while (!w.done)
-            pthread_cond_wait(&w.cv, &w.mu);
-        pthread_mutex_unlock(&w.mu);
-        rc = w.err;
-    }
-    pthread_cond_destroy(&w.cv);
-    pthread_mutex_destroy(&w.mu);
-    return rc;
-}
-
-static void commit_failed(const struct fs_node *n, size_t bytes, int rc, const st_hash *missing)
-{
-    char hex[2 * ST_HASH_LEN + 1];
-    if (rc == LR_EMISSING && missing)
-        lr_error("cannot commit %zu staged bytes of inode %llu: chunk %s next to them is held "
-                 "only by peers and could not be fetched", bytes, (unsigned long long)n->ino,
-                 st_hash_hex(missing, hex));
-    else
-        lr_error("cannot commit %zu staged bytes of inode %llu: %s", bytes,
-                 (unsigned long long)n->ino, lr_strerror(rc));
+    int rc = ranges_write(t, n->ino, &n->cstage, n->csize, &n->cmtime);
+    return rc ? rc : ranges_write(t, n->ino, &n->stage, n->size, &n->mtime);
 }
 
 /* Forget n's staged bytes (committed, or overwritten by a truncate). */
@@ -567,32 +512,18 @@ static void node_wait_idle(fs *f, struct fs_node *n)
  * (write) and no background commit is in flight. */
 static int stage_commit(fs *f, struct fs_node *n)
 {
-    for (int fetches = 0;; fetches++) {
-        if (n->stage.n == 0 && n->cstage.n == 0)
-            return 0;
-        st_txn *t;
-        st_hash missing;
-        int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
-        if (rc == 0)
-            rc = st_txn_end(t, stage_commit_txn(n, t, &missing));
-        if (rc == 0) {
-            stage_drop(n);
-            return 0;
-        }
-        /* A chunk next to the staged bytes is only on peers: fetch it
-         * without holding the inode (its fetch may need the sync thread,
-         * which may need the inode), then commit what is staged then. */
-        if (rc == LR_EMISSING && fetches < FS_COMMIT_FETCHES) {
-            pthread_rwlock_unlock(&n->lock);
-            int frc = fetch_wait(f, &missing);
-            pthread_rwlock_wrlock(&n->lock);
-            node_wait_idle(f, n);
-            if (frc == 0)
-                continue;
-        }
-        commit_failed(n, n->stage.bytes + n->cstage.bytes, rc, rc == LR_EMISSING ? &missing : NULL);
-        return rc;
-    }
+    if (n->stage.n == 0 && n->cstage.n == 0)
+        return 0;
+    st_txn *t;
+    int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
+    if (rc == 0)
+        rc = st_txn_end(t, stage_commit_txn(n, t));
+    if (rc == 0)
+        stage_drop(n);
+    else
+        lr_error("cannot commit %zu staged bytes of inode %llu: %s", n->stage.bytes + n->cstage.bytes,
+                 (unsigned long long)n->ino, lr_strerror(rc));
+    return rc;
 }
 
 /* Hand n's full stage to the committer (caller holds n->lock for writing,
@@ -640,21 +571,16 @@ static void *committer_main(void *arg)
             f->cq_tail = NULL;
         pthread_mutex_unlock(&f->cmu);
 
-        int rc;
-        st_hash missing;
-        for (int fetches = 0;; fetches++) {
-            st_txn *t;
-            rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
-            if (rc == 0)
-                rc = st_txn_end(t, ranges_write(t, n->ino, &n->cstage, n->csize, &n->cmtime, &missing));
-            if (rc != LR_EMISSING || fetches == FS_COMMIT_FETCHES || fetch_wait(f, &missing) != 0)
-                break;
-        }
+        st_txn *t;
+        int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
+        if (rc == 0)
+            rc = st_txn_end(t, ranges_write(t, n->ino, &n->cstage, n->csize, &n->cmtime));
         pthread_rwlock_wrlock(&n->lock);
         if (rc == 0) {
             fs_stage_clear(&n->cstage);
         } else {
-            commit_failed(n, n->cstage.bytes, rc, rc == LR_EMISSING ? &missing : NULL);
+            lr_error("cannot commit %zu staged bytes of inode %llu: %s", n->cstage.bytes,
+                     (unsigned long long)n->ino, lr_strerror(rc));
             n->cerr = rc;
         }
         __atomic_store_n(&n->staged, n->stage.n > 0 || n->cstage.n > 0, __ATOMIC_RELAXED);
@@ -864,15 +790,15 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     struct fs_node *n = node_get(f, ino);
     if (!n)
         { fuse_reply_err(req, ENOMEM); return; }
-    /* Staged bytes commit first (fetching chunks next to them that only
-     * peers hold), so a truncate or an explicit mtime lands after them. */
+    /* Staged bytes commit first, in the same transaction, so a truncate or
+     * an explicit mtime lands after them. */
     pthread_rwlock_wrlock(&n->lock);
     node_wait_idle(f, n);
     st_txn *t;
     struct st_inode in;
-    int rc = stage_commit(f, n);
-    if (rc == 0 && (rc = st_txn_begin(f->st, ST_TXN_WRITE, &t)) == 0) {
-        rc = stage_commit_txn(n, t, NULL); /* nothing: the lock is held */
+    int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
+    if (rc == 0) {
+        rc = stage_commit_txn(n, t);
         if (rc == 0)
             rc = st_ns_setattr(t, ino, valid, &a, &in);
         rc = st_txn_end(t, rc);
@@ -1622,9 +1548,9 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
     node_wait_idle(f, n);
     st_txn *t;
     struct st_inode in;
-    int rc = stage_commit(f, n);
-    if (rc == 0 && (rc = st_txn_begin(f->st, ST_TXN_WRITE, &t)) == 0) {
-        rc = stage_commit_txn(n, t, NULL); /* nothing: the lock is held */
+    int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
+    if (rc == 0) {
+        rc = stage_commit_txn(n, t);
         if (rc == 0)
             rc = st_inode_get(t, ino, &in);
         if (rc == 0 && !S_ISREG(in.mode))

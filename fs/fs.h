@@ -22,12 +22,9 @@
  * on into a second, empty stage (double buffering); a write that finds
  * both full waits for the committer. flush, fsync, release and size
  * changes wait for a commit in flight before committing the rest, so
- * every write before them is in the store when they return. A
- * commit re-chunks from the chunk before the staged bytes (and after them
- * until the boundaries agree): when such a chunk is held only by peers,
- * the committing thread fetches it, waiting within the fetch bound with
- * the inode unlocked, and commits again (FS_COMMIT_FETCHES at most); with
- * no peer to give it, flush/fsync/close fail with EIO. A failed
+ * every write before them is in the store when they return. A commit
+ * never needs the network: next to chunks held only by peers the staged
+ * bytes get chunks of their own (st_file_write). A failed
  * commit (ENOSPC) keeps the stage; the error goes to the write that
  * needed room (for a background commit: the next write, which retries
  * the commit inline first), or to flush/fsync/close. Reads see staged

@@ -310,14 +310,11 @@ static int gbuf_add(struct gbuf *b, const void *p, size_t n)
 }
 
 /* Append extent bytes [skip, e->len) to b. */
-static int add_extent_bytes(st_txn *t, struct gbuf *b, const struct st_extent *e, uint32_t skip,
-                            st_hash *missing)
+static int add_extent_bytes(st_txn *t, struct gbuf *b, const struct st_extent *e, uint32_t skip)
 {
     const void *data;
     size_t clen;
     int rc = st_chunk_get(t, &e->hash, &data, &clen);
-    if (rc == LR_EMISSING && missing)
-        *missing = e->hash;
     if (rc)
         return rc == -ENOENT ? st__corrupt(t, "extent", "names an unknown chunk") : rc;
     if ((uint64_t)e->chunk_off + e->len > clen)
@@ -491,13 +488,27 @@ static int chunk_data(const struct wbytes *b, uint64_t S, struct newchunk *c, ui
     return 0;
 }
 
-int st_file_write(st_txn *t, uint64_t ino, uint64_t off, const void *buf, size_t len, st_hash *missing)
+/* st_file_write's work. isolated = 0: re-chunk from the chunk before the
+ * write until the boundaries agree, failing with LR_EMISSING (before any
+ * change) if one of those old chunks is not here; 1: chunk the new bytes
+ * alone and cut the old extents at the write. */
+static int file_write(st_txn *t, uint64_t ino, uint64_t off, const void *buf, size_t len, int isolated);
+
+int st_file_write(st_txn *t, uint64_t ino, uint64_t off, const void *buf, size_t len)
 {
     ST_CHECK_WRITE(t);
     if (len == 0)
         return 0;
     if (off > (uint64_t)INT64_MAX - len)
         return -EFBIG;
+    int rc = file_write(t, ino, off, buf, len, 0);
+    if (rc == LR_EMISSING)
+        rc = file_write(t, ino, off, buf, len, 1);
+    return rc;
+}
+
+static int file_write(st_txn *t, uint64_t ino, uint64_t off, const void *buf, size_t len, int isolated)
+{
     const struct st_cdc_params p = t->st->meta.cdc;
     const uint64_t wend = off + len;
     struct wbytes b = { .buf = buf, .len = len };
@@ -522,7 +533,7 @@ int st_file_write(st_txn *t, uint64_t ino, uint64_t off, const void *buf, size_t
     uint64_t S = off;
     struct st_extent L;
     int haveL = 0;
-    if (off > 0) {
+    if (off > 0 && !isolated) {
         if ((rc = it_seek(&it, off - 1)))
             goto out;
         if (it.valid && it.e.off <= off - 1) {
@@ -542,18 +553,18 @@ int st_file_write(st_txn *t, uint64_t ino, uint64_t off, const void *buf, size_t
     if (S < off) {
         struct st_extent pre = L;
         pre.len = (uint32_t)(off - S);
-        if ((rc = add_extent_bytes(t, &b.pre, &pre, 0, missing)))
+        if ((rc = add_extent_bytes(t, &b.pre, &pre, 0)))
             goto out;
     }
 
     /* 2. Old bytes after the write, appended extent by extent while they
      * are contiguous, until a new cut lands on an old boundary. */
     uint64_t tail = wend; /* file offset of the next old byte to append */
-    int eof = 0;
+    int eof = isolated; /* isolated: the new bytes end where the write does */
     if ((rc = it_seek(&it, wend)))
         goto out;
-    if (it.valid && it.e.off < wend) {
-        if ((rc = add_extent_bytes(t, &b.tail, &it.e, (uint32_t)(wend - it.e.off), missing)))
+    if (it.valid && it.e.off < wend && !isolated) {
+        if ((rc = add_extent_bytes(t, &b.tail, &it.e, (uint32_t)(wend - it.e.off))))
             goto out;
         tail = it.e.off + it.e.len;
         if ((rc = it_next(&it)))
@@ -613,7 +624,7 @@ int st_file_write(st_txn *t, uint64_t ino, uint64_t off, const void *buf, size_t
                     starts = s2;
                 }
                 starts[nstarts++] = tail;
-                if ((rc = add_extent_bytes(t, &b.tail, &it.e, 0, missing)))
+                if ((rc = add_extent_bytes(t, &b.tail, &it.e, 0)))
                     break;
                 tail += it.e.len;
                 if ((rc = it_next(&it)))

@@ -283,7 +283,7 @@ int st_ns_create(st_txn *txn, uint64_t parent, const char *name, size_t len,
     in.parent = parent;
     in.size = 0;
     if (S_ISLNK(mode)) {
-        if ((rc = st_file_write(txn, in.ino, 0, target, tlen, NULL)))
+        if ((rc = st_file_write(txn, in.ino, 0, target, tlen)))
             return rc;
         in.size = tlen;
     }
@@ -592,8 +592,7 @@ static int save_range(st_txn *txn, uint8_t op, struct st_inode *in, uint64_t off
 }
 
 int st_ns_write(st_txn *txn, uint64_t ino, const struct st_ns_wrange *w, size_t n,
-                uint64_t new_size, const struct timespec *mtime, struct st_inode *out,
-                st_hash *missing)
+                uint64_t new_size, const struct timespec *mtime, struct st_inode *out)
 {
     struct timespec now = now_ts();
     struct st_inode in;
@@ -608,7 +607,7 @@ int st_ns_write(st_txn *txn, uint64_t ino, const struct st_ns_wrange *w, size_t 
     for (size_t i = 0; i < n; i++) {
         if (w[i].len == 0)
             continue;
-        if ((rc = st_file_write(txn, ino, w[i].off, w[i].data, w[i].len, missing)))
+        if ((rc = st_file_write(txn, ino, w[i].off, w[i].data, w[i].len)))
             return rc;
         lo = LR_MIN(lo, w[i].off);
         hi = LR_MAX(hi, w[i].off + w[i].len);

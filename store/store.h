@@ -387,9 +387,12 @@ int st_extent_put(st_txn *txn, uint64_t ino, const struct st_extent *e);
  * old ones, new chunks are stored, extents replaced and chunk refcounts
  * adjusted (chunks reaching 0 are deleted), all inside txn. The inode's
  * size and times are the caller's business. Costs O(len + chunk), not
- * O(file). Needs old chunks near the range to be local: -LR_EMISSING with
- * *missing set (if non-NULL) otherwise. Write txn. */
-int st_file_write(st_txn *txn, uint64_t ino, uint64_t off, const void *buf, size_t len, st_hash *missing);
+ * O(file). When an old chunk next to the range is held only by peers (a
+ * file whose data is elsewhere), it is not re-chunked: the new bytes get
+ * chunks of their own and the old extents are cut at the range, so the
+ * write never needs the network (boundaries there are then not content
+ * defined, as after a forced cut). Write txn. */
+int st_file_write(st_txn *txn, uint64_t ino, uint64_t off, const void *buf, size_t len);
 /* Drop data at or beyond new_size (a straddling extent is trimmed). */
 int st_file_truncate(st_txn *txn, uint64_t ino, uint64_t new_size);
 /* Make [off, off+len) a hole. */

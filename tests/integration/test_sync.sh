@@ -132,9 +132,10 @@ check "B gets the last save" wait_for 20 grep -q 'version 4' "$T/mnt-b/edit/doc.
 sleep 2
 check "saves by rename leave no conflict copy on A or B" sh -c "[ \"\$(ls '$T/mnt-a/edit' '$T/mnt-b/edit' | grep -c sync-conflict)\" = 0 ]"
 
-# 4c. appending on B to a file whose data only A holds: the commit fetches
-# the chunk it re-chunks, close succeeds and A gets the line; appends on
-# both sides at once keep both (a conflict copy), neither is lost.
+# 4c. appending on B to a file whose data only A holds (online and offline):
+# the new bytes get chunks of their own, close succeeds, nothing is lost
+# and A gets the line; appends on both sides at once keep both (a
+# conflict copy).
 mkdir "$T/mnt-a/app"
 echo base > "$T/mnt-a/app/log"; echo base > "$T/mnt-a/app/both"
 check "B lists the files to append to" wait_for 20 test -f "$T/mnt-b/app/both"
@@ -144,6 +145,18 @@ check "A gets B's appended line" wait_for 20 sh -c "[ \"\$(cat '$T/mnt-a/app/log
 echo "B2" >> "$T/mnt-b/app/both" & echo "A2" >> "$T/mnt-a/app/both"; wait
 check "concurrent appends: both lines survive on A" wait_for 20 sh -c "cat '$T/mnt-a/app/'both* | grep -q A2 && cat '$T/mnt-a/app/'both* | grep -q B2"
 check "... and on B" wait_for 20 sh -c "cat '$T/mnt-b/app/'both* | grep -q A2 && cat '$T/mnt-b/app/'both* | grep -q B2"
+echo "A's data" > "$T/mnt-a/app/offline"
+check "B lists A's new file" wait_for 20 test -f "$T/mnt-b/app/offline"
+down b
+up b --offline
+check "offline, B appends to a file whose data only A holds" sh -c "echo 'from B, offline' >> '$T/mnt-b/app/offline'"
+down b
+up b --offline
+# (A's bytes cannot be read on B offline; the size says B kept its own)
+check "the append survives B's remount" test "$(stat -c %s "$T/mnt-b/app/offline")" = 25
+down b
+up b
+check "and reaches A, after A's line" wait_for 20 sh -c "[ \"\$(cat '$T/mnt-a/app/offline')\" = \"\$(printf \"A's data\\nfrom B, offline\")\" ]"
 
 # 4d. rm -rf on B of trees made on A: a directory's deletion goes out after
 # its subdirectory's, so neither comes back (it did when the top directory

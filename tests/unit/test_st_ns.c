@@ -274,7 +274,7 @@ static void test_setattr_write_punch(void)
     t_fill(data, sizeof(data), 5);
     struct st_ns_wrange w[2] = { { 0, 1000, data }, { 200000, 100000, data + 200000 } };
     struct timespec mt = { 1234567, 89 };
-    T_OK(st_ns_write(tx, f.ino, w, 2, 0, &mt, &out, NULL));
+    T_OK(st_ns_write(tx, f.ino, w, 2, 0, &mt, &out));
     T_EQ(out.size, 300000);
     T_EQ(out.mtime.tv_sec, 1234567);
     struct st_ns_rec r;

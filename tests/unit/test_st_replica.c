@@ -87,7 +87,7 @@ static uint64_t mk(struct peer *p, uint64_t parent, const char *name, uint32_t m
     in.size = len;
     st_vv_bump(&in, p->dev);
     if (len)
-        st_file_write(t, in.ino, 0, data, len, NULL);
+        st_file_write(t, in.ino, 0, data, len);
     st_inode_put(t, &in);
     st_dirent_put(t, parent, name, strlen(name), in.ino, S_ISDIR(mode) ? DT_DIR : DT_REG);
     logrec(t, &in, parent);
@@ -102,7 +102,7 @@ static int edit(struct peer *p, uint64_t ino, const void *data, size_t len, time
     struct st_inode in;
     int rc = st_inode_get(t, ino, &in);
     if (!rc) rc = st_file_truncate(t, ino, 0);
-    if (!rc) rc = st_file_write(t, ino, 0, data, len, NULL);
+    if (!rc) rc = st_file_write(t, ino, 0, data, len);
     in.size = len;
     in.mtime.tv_sec = mtime;
     st_vv_bump(&in, p->dev);

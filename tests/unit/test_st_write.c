@@ -68,7 +68,7 @@ static int write_at(st_store *st, uint64_t ino, uint64_t off, const void *d, siz
     int rc = st_txn_begin(st, ST_TXN_WRITE, &t);
     if (rc)
         return rc;
-    if ((rc = st_file_write(t, ino, off, d, n, NULL))) {
+    if ((rc = st_file_write(t, ino, off, d, n))) {
         st_txn_abort(t);
         return rc;
     }

@@ -209,7 +209,7 @@ int bench_store_main(int argc, char **argv)
         st_txn *t;
         if ((rc = st_txn_begin(st, ST_TXN_WRITE, &t)))
             return fail("cannot begin a write transaction", rc);
-        if ((rc = st_file_write(t, fino, off, buf, len, NULL)) ||
+        if ((rc = st_file_write(t, fino, off, buf, len)) ||
             (rc = st_inode_get(t, fino, &in))) {
             st_txn_abort(t);
             return fail("st_file_write failed", rc);
