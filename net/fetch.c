@@ -166,6 +166,17 @@ static int in_filter(const struct net_fetch *f, const struct net_peer *p)
     return 0;
 }
 
+/* 1 if a peer f may still ask is unconnected but lost its connections
+ * (or was added) less than one attempt's time ago: worth waiting for. */
+static int candidate_may_connect(struct net_node *n, struct net_fetch *f, uint64_t now)
+{
+    uint64_t grace = (uint64_t)n->cfg.attempt_ms * 1000000ull;
+    for (struct net_peer *p = n->peers; p; p = p->next)
+        if (!p->nestab && in_filter(f, p) && !fetch_tried(f, p) && now - p->down_since_ns < grace)
+            return 1;
+    return 0;
+}
+
 /* Start the next attempt of f, finish it, or leave it waiting. */
 void net_fetch_dispatch(struct net_node *n, struct net_fetch *f)
 {
@@ -219,6 +230,14 @@ void net_fetch_dispatch(struct net_node *n, struct net_fetch *f)
     }
     if (!busy && f->ntried > 0) {
         net_fetch_finish(n, f, fetch_error(f), NULL, 0, NULL);
+        return;
+    }
+    if (!busy && !candidate_may_connect(n, f, now)) {
+        /* Every peer that could answer has been unreachable for longer
+         * than an attempt: fail now rather than wait another attempt on
+         * every read (a cat of a file whose only holder is gone took
+         * twice the bound). */
+        net_fetch_finish(n, f, LR_ETIMEDOUT, NULL, 0, NULL);
         return;
     }
     /* Wait for a slot (as long as the deadline allows), or for a peer to

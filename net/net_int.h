@@ -131,6 +131,7 @@ struct net_peer {
     unsigned fails;               /* failed dials in a row */
     uint64_t next_dial_ns;
     unsigned nconns, nestab;      /* connections, established ones */
+    uint64_t down_since_ns;       /* when nestab last became 0 (or the peer was added) */
     struct net_health health;
     uint64_t ping_rtt_us;         /* EWMA */
     uint64_t last_pong_ns;

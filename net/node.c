@@ -122,7 +122,8 @@ void net_node_conn_gone(struct net_conn *c)
     if (p) {
         p->nconns--;
         if (c->established) {
-            p->nestab--;
+            if (--p->nestab == 0)
+                p->down_since_ns = net_now();
             p->next_dial_ns = net_now() + jitter(200000000ull);
         } else if (c->is_client) {
             p->fails++;
@@ -202,7 +203,7 @@ static void peer_add(struct net_node *n, struct net_cmd *cmd)
             return;
         p->id = cmd->id;
         p->next = n->peers;
-        p->win_start_ns = net_now();
+        p->win_start_ns = p->down_since_ns = net_now();
         n->peers = p;
     }
     p->naddrs = cmd->naddrs;

@@ -205,6 +205,16 @@ else
     fi
 fi
 check "the mount keeps serving local data meanwhile" grep -q hello "$T/mnt-b/tree/hello"
+# A has been gone longer than an attempt (5 s) now: reads fail at once.
+sleep 6
+start=$(date +%s%N)
+if dd if="$T/mnt-b/only-on-a.bin" of=/dev/null bs=1M skip=48 count=1 status=none 2>/dev/null; then
+    bad "a read of A's data with A long gone fails (it succeeded)"
+else
+    ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    if [ $ms -lt 3000 ]; then ok "with A long gone, a read of its data fails at once (${ms} ms)"
+    else bad "with A long gone, a read of its data took ${ms} ms to fail"; fi
+fi
 
 # 7. three peers: B reads a file from A; A dies; C reads it from B.
 up a
