@@ -352,15 +352,6 @@ int st_rep_log_fids(const void *rec, size_t len, uint8_t fids[4][16])
  * the same with "-n" after the device (a second version of the same
  * second and device must not overwrite or drop the first). */
 static size_t conflict_name_seq(const char *name, size_t len, const struct timespec *mtime,
-                                const uint8_t dev[8], unsigned seq, char *out, size_t cap);
-
-size_t st_rep_conflict_name(const char *name, size_t len, const struct timespec *mtime,
-                            const uint8_t dev[8], char *out, size_t cap)
-{
-    return conflict_name_seq(name, len, mtime, dev, 0, out, cap);
-}
-
-static size_t conflict_name_seq(const char *name, size_t len, const struct timespec *mtime,
                                 const uint8_t dev[8], unsigned seq, char *out, size_t cap)
 {
     static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -405,6 +396,12 @@ static size_t conflict_name_seq(const char *name, size_t len, const struct times
     n += extlen;
     out[n] = 0;
     return n;
+}
+
+size_t st_rep_conflict_name(const char *name, size_t len, const struct timespec *mtime,
+                            const uint8_t dev[8], char *out, size_t cap)
+{
+    return conflict_name_seq(name, len, mtime, dev, 0, out, cap);
 }
 
 /* ---- apply ------------------------------------------------------------- */

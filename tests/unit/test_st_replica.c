@@ -307,16 +307,25 @@ static void test_rename_moves_without_data_and_delete_leaves_tombstone(void)
     peer_close(&a); peer_close(&b);
 }
 
+/* Edit the file named name (in the root) on a and on b before they sync
+ * (concurrent versions), then sync them. */
+static int edit_both(struct peer *a, struct peer *b, const char *name, const char *da, time_t ma,
+                     const char *db, time_t mb)
+{
+    int rc = edit(a, lookup(a, ST_ROOT_INO, name), da, strlen(da), ma);
+    if (!rc)
+        rc = edit(b, lookup(b, ST_ROOT_INO, name), db, strlen(db), mb);
+    return rc ? rc : sync2(a, b);
+}
+
 static void test_concurrent_edits_keep_both_versions_on_both_peers(void)
 {
     struct peer a, b;
     peer_open(&a, 1); peer_open(&b, 2); same_volume(&a, &b);
-    uint64_t fa = mk(&a, ST_ROOT_INO, "notes.txt", S_IFREG | 0644, "base", 4, 1000);
+    mk(&a, ST_ROOT_INO, "notes.txt", S_IFREG | 0644, "base", 4, 1000);
     T_OK(sync2(&a, &b));
     uint64_t fb = lookup(&b, ST_ROOT_INO, "notes.txt");
-    T_OK(edit(&a, fa, "from A", 6, 2000));
-    T_OK(edit(&b, fb, "from B, later", 13, 3000));   /* later mtime wins */
-    T_OK(sync2(&a, &b));
+    T_OK(edit_both(&a, &b, "notes.txt", "from A", 2000, "from B, later", 3000)); /* later mtime wins */
     uint8_t buf[64];
     size_t n;
     T_OK(read_file(&a, lookup(&a, ST_ROOT_INO, "notes.txt"), &b, buf, sizeof(buf), &n));
@@ -346,15 +355,10 @@ static void test_two_losing_versions_of_one_second_are_both_kept(void)
 {
     struct peer a, b;
     peer_open(&a, 1); peer_open(&b, 2); same_volume(&a, &b);
-    uint64_t fa = mk(&a, ST_ROOT_INO, "m.txt", S_IFREG | 0644, "base", 4, 1000);
+    mk(&a, ST_ROOT_INO, "m.txt", S_IFREG | 0644, "base", 4, 1000);
     T_OK(sync2(&a, &b));
-    uint64_t fb = lookup(&b, ST_ROOT_INO, "m.txt");
-    T_OK(edit(&a, fa, "A-one", 5, 2000));
-    T_OK(edit(&b, fb, "B-one", 5, 3000));
-    T_OK(sync2(&a, &b));
-    T_OK(edit(&a, lookup(&a, ST_ROOT_INO, "m.txt"), "A-two!", 6, 2000));
-    T_OK(edit(&b, fb, "B-two", 5, 3000));
-    T_OK(sync2(&a, &b));
+    T_OK(edit_both(&a, &b, "m.txt", "A-one", 2000, "B-one", 3000));
+    T_OK(edit_both(&a, &b, "m.txt", "A-two!", 2000, "B-two", 3000));
     char c0[256], c1[256];
     struct timespec mt = { .tv_sec = 2000 };
     st_rep_conflict_name("m.txt", 5, &mt, a.dev, c0, sizeof(c0));
