@@ -558,7 +558,9 @@ struct out {
     uint64_t last;
     unsigned n;
     int err;
-    uint8_t seen[256][16]; /* file ids exported in this pass (small cache) */
+    /* File ids exported in this pass (small cache); deleted_dir: what
+     * the export found, so its later deletion record needs no export. */
+    struct seen { uint8_t fid[16]; uint8_t deleted_dir; } seen[256];
     unsigned nseen;
     /* Deleted directories, sent after everything else in the pass and in
      * the order of their last record as subject (their deletion, which
@@ -663,19 +665,28 @@ static int send_record(uint64_t seq, const void *rec, size_t len, void *arg)
     uint8_t fids[4][16];
     int n = st_rep_log_fids(rec, len, fids);
     for (int i = 0; i < n; i++) {
-        int dup = 0;
+        const struct seen *dup = NULL;
         for (unsigned j = 0; j < o->nseen && !dup; j++)
-            dup = !memcmp(o->seen[j], fids[i], 16);
-        if (dup)
+            if (!memcmp(o->seen[j].fid, fids[i], 16))
+                dup = &o->seen[j];
+        int rc, deleted_dir = dup && dup->deleted_dir;
+        uint8_t *r = NULL;
+        size_t rl = 0;
+        if (dup && !deleted_dir)
             continue;
-        uint8_t *r;
-        size_t rl;
-        int rc = st_rep_export(o->t, fids[i], &r, &rl);
-        if (rc == -ENOENT)
-            continue;
-        if (rc)
-            return rc;
-        if (is_deleted_dir(r, rl)) {
+        if (!dup) {
+            rc = st_rep_export(o->t, fids[i], &r, &rl);
+            if (rc == -ENOENT)
+                continue;
+            if (rc)
+                return rc;
+            deleted_dir = is_deleted_dir(r, rl);
+            if (o->nseen < 256) {
+                memcpy(o->seen[o->nseen].fid, fids[i], 16);
+                o->seen[o->nseen++].deleted_dir = (uint8_t)deleted_dir;
+            }
+        }
+        if (deleted_dir) {
             /* Goes out at the end of the pass (struct out, late), placed
              * by its deletion record only: placed where it was first
              * named (as the parent of a child's change), it went before
@@ -687,8 +698,6 @@ static int send_record(uint64_t seq, const void *rec, size_t len, void *arg)
                 return rc;
             continue;
         }
-        if (o->nseen < 256)
-            memcpy(o->seen[o->nseen++], fids[i], 16);
         rc = out_rec(o, seq, r, rl);
         free(r);
         if (rc)
