@@ -217,8 +217,21 @@ static int save_rec(st_txn *txn, uint8_t op, struct st_inode *in, struct st_ns_r
     return 0;
 }
 
+/* A directory whose entries changed: mtime and ctime now, saved without
+ * bumping its version. Its version vector counts changes of the directory
+ * itself (name, mode, owner, xattrs, times set on purpose), not of what
+ * is inside: an entry is replicated as part of the child's record. So a
+ * file created in a directory on one device does not make that directory
+ * concurrent with a rename of it on another, and the rename survives
+ * (ARCHITECTURE.md, "Directories"). */
+static int dir_touch(st_txn *txn, struct st_inode *dir, struct timespec now)
+{
+    dir->mtime = dir->ctime = now;
+    return st_inode_put(txn, dir);
+}
+
 /* Save *in with ctime now (bumping its version), then its directory *dir
- * with mtime and ctime now, and start the log record of op on name in *r:
+ * (dir_touch), and start the log record of op on name in *r:
  * *in's attributes after the change, dir's fid as the directory holding
  * the name (pfid2 for a link, whose name is a new one; pfid otherwise). */
 static int save_name_op(st_txn *txn, uint8_t op, struct st_inode *in, struct st_inode *dir,
@@ -228,8 +241,7 @@ static int save_name_op(st_txn *txn, uint8_t op, struct st_inode *in, struct st_
     int rc = save_rec(txn, op, in, r);
     if (rc)
         return rc;
-    dir->mtime = dir->ctime = now;
-    if ((rc = inode_save(txn, dir, NULL)))
+    if ((rc = dir_touch(txn, dir, now)))
         return rc;
     memcpy(op == ST_NS_OP_LINK ? r->pfid2 : r->pfid, dir->fid, 16);
     r->name1 = name;
@@ -511,11 +523,9 @@ int st_ns_rename(st_txn *txn, uint64_t parent, const char *name, size_t len,
     struct st_ns_rec r;
     if ((rc = save_rec(txn, ST_NS_OP_RENAME, &src, &r)))
         return rc;
-    odir.mtime = odir.ctime = now;
-    ndir->mtime = ndir->ctime = now;
-    if ((rc = inode_save(txn, &odir, NULL)))
+    if ((rc = dir_touch(txn, &odir, now)))
         return rc;
-    if (ndir != &odir && (rc = inode_save(txn, ndir, NULL)))
+    if (ndir != &odir && (rc = dir_touch(txn, ndir, now)))
         return rc;
 
     r.flags = (uint16_t)flags;

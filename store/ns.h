@@ -3,7 +3,9 @@
  * rmdir, rename, setattr, write commit, punch, xattrs. Each function works
  * inside the caller's write transaction, changes the inode, dirent and
  * extent records as POSIX requires, bumps this device's entry in the
- * version vector of every inode it modifies, and appends exactly one
+ * version vector of every inode it modifies (a directory whose entries
+ * change gets new times but keeps its version: the entry travels with the
+ * child's record), and appends exactly one
  * change-log record (st_log_append) describing the operation. Nothing here
  * knows about FUSE: fs/ calls these, and so can fsck or the sync layer.
  *

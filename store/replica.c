@@ -858,6 +858,31 @@ static int log_inode(st_txn *t, const struct st_inode *in)
     return log_rep(t, in->fid, first_pfid(t, in, pfid) ? pfid : NULL);
 }
 
+static int ts_after(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec != b->tv_sec ? a->tv_sec > b->tv_sec : a->tv_nsec > b->tv_nsec;
+}
+
+/* Equal versions of a live directory: entries added or removed on either
+ * side changed its times without a new version (ns.c, dir_touch), so each
+ * side keeps the later mtime and ctime. Taking the maximum converges;
+ * times set on purpose (touch, tar) bump the version and are adopted
+ * exactly instead. A change is logged so it relays to further peers. */
+static int dir_times_merge(struct app *a, struct st_inode *in, const struct st_rep_file *f)
+{
+    int later_m = ts_after(&f->mtime, &in->mtime), later_c = ts_after(&f->ctime, &in->ctime);
+    if (!later_m && !later_c)
+        return 0;
+    if (later_m)
+        in->mtime = f->mtime;
+    if (later_c)
+        in->ctime = f->ctime;
+    int rc = st_inode_put(a->t, in);
+    if (rc == 0 && (rc = log_inode(a->t, in)) == 0)
+        hk_inode(a, in->ino);
+    return rc;
+}
+
 int st_rep_apply(st_txn *t, const struct st_rep_file *f, const uint8_t from_dev[8],
                  const struct st_rep_hooks *hooks, int *result)
 {
@@ -940,9 +965,11 @@ int st_rep_apply(st_txn *t, const struct st_rep_file *f, const uint8_t from_dev[
     if ((rc = st_inode_get(t, ino, &in)))
         return rc;
     int c = st_vv_compare(in.vv, in.nvv, f->vv, f->nvv);
+    int ldel = in.nlink == 0 && ino != ST_ROOT_INO;
+    if (c == ST_VV_EQUAL && S_ISDIR(in.mode) && !ldel && !fdel)
+        return dir_times_merge(&a, &in, f);
     if (c == ST_VV_EQUAL || c == ST_VV_GREATER)
         return 0;
-    int ldel = in.nlink == 0 && ino != ST_ROOT_INO;
 
     if (c == ST_VV_LESS) {
         if (fdel && S_ISDIR(in.mode) && st_dirent_empty(t, ino) == 0) {
@@ -957,7 +984,16 @@ int st_rep_apply(st_txn *t, const struct st_rep_file *f, const uint8_t from_dev[
         }
         in.nvv = f->nvv;
         memcpy(in.vv, f->vv, sizeof(f->vv[0]) * f->nvv);
-        if ((rc = adopt(&a, &in, f)) || (rc = st_inode_put(t, &in)) || (rc = log_inode(t, &in)))
+        struct st_inode prev = in;
+        if ((rc = adopt(&a, &in, f)))
+            return rc;
+        /* Entries changed here after the peer's last change of this
+         * directory (its ctime): those times stay (dir_times_merge). */
+        if (S_ISDIR(in.mode) && !ldel && !fdel && ts_after(&prev.ctime, &f->ctime)) {
+            in.mtime = prev.mtime;
+            in.ctime = prev.ctime;
+        }
+        if ((rc = st_inode_put(t, &in)) || (rc = log_inode(t, &in)))
             return rc;
         *result = ST_REP_APPLIED;
         return 0;

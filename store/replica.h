@@ -6,7 +6,9 @@
  * id + name), xattrs and the extent list (chunk hashes, not bytes). Peers
  * send each other records; st_rep_apply merges one into the local store:
  *
- *   local version vector dominates or equals  -> ignored
+ *   local version vector dominates or equals  -> ignored (equal versions
+ *       of a directory: each side keeps the later mtime and ctime, as
+ *       entries change them without a new version, see ns.h)
  *   remote dominates                          -> remote state adopted
  *   concurrent                                -> the winner's state (later
  *       mtime, then greater writer device) is adopted by both sides and the

@@ -3,7 +3,8 @@
 # metadata, on-demand reads with equal checksums (48 MiB and 1 GiB), 10k
 # small files, renames
 # and deletes, concurrent edits (conflict copy, nothing lost), saves by
-# rename (no conflict copy), kill -9 and
+# rename (no conflict copy), a directory rename against a create inside
+# it, kill -9 and
 # catch-up, a peer killed mid-read (failover to a third peer, EIO in bound
 # with two), partition and heal converging to identical trees.
 # Needs root and /dev/fuse. Prints "N passed, N failed".
@@ -171,6 +172,24 @@ rm -rf "$T/mnt-b/rr1" "$T/mnt-b/rr2" "$T/mnt-b/rr3"
 check "A drops the trees B removed" wait_for 20 sh -c "! ls -d '$T/mnt-a'/rr* 2>/dev/null"
 sleep 3
 check "... and they stay gone on A and B" sh -c "! ls -d '$T/mnt-a'/rr* '$T/mnt-b'/rr* 2>/dev/null"
+
+# 4e. a directory renamed on A while B, offline, creates a file in it: the
+# rename survives on both and the file is inside (a new entry is not a
+# change of the directory itself; the directory used to come back under
+# its old name, B's later change winning).
+mkdir "$T/mnt-a/album"; echo one > "$T/mnt-a/album/one"
+check "B gets the directory to be renamed" wait_for 20 test -f "$T/mnt-b/album/one"
+down b
+mv "$T/mnt-a/album" "$T/mnt-a/album-2026"
+sleep 1.1
+up b --offline
+echo two > "$T/mnt-b/album/two"
+down b
+up b
+check "A keeps its rename and gets B's new file inside" wait_for 20 test -f "$T/mnt-a/album-2026/two"
+check "B takes the rename, its file inside" wait_for 20 sh -c "test -f '$T/mnt-b/album-2026/two' && ! test -e '$T/mnt-b/album'"
+check "the old name is back on neither" sh -c "! test -e '$T/mnt-a/album' && ! test -e '$T/mnt-b/album'"
+check "the directory's mtime is the same on A and B" sh -c "[ \"\$(stat -c %Y '$T/mnt-a/album-2026')\" = \"\$(stat -c %Y '$T/mnt-b/album-2026')\" ]"
 
 # 5. kill -9 a daemon; changes made meanwhile reach it after remount.
 pid=$(daemon_pid b)

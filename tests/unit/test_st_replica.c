@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
+#include "ns.h"
 #include "replica.h"
 #include "store.h"
 #include "t.h"
@@ -478,6 +479,82 @@ static void test_same_name_created_on_both_sides_converges(void)
     peer_close(&a); peer_close(&b);
 }
 
+/* One namespace operation through ns.c, as the file system makes it. */
+static int ns_mkdir(struct peer *p, uint64_t parent, const char *name)
+{
+    st_txn *t;
+    int rc = st_txn_begin(p->st, ST_TXN_WRITE, &t);
+    if (rc == 0)
+        rc = st_txn_end(t, st_ns_create(t, parent, name, strlen(name), S_IFDIR | 0755, 0, 0, 0,
+                                        NULL, 0, NULL));
+    return rc;
+}
+
+static int ns_creat(struct peer *p, uint64_t parent, const char *name)
+{
+    st_txn *t;
+    int rc = st_txn_begin(p->st, ST_TXN_WRITE, &t);
+    if (rc == 0)
+        rc = st_txn_end(t, st_ns_create(t, parent, name, strlen(name), S_IFREG | 0644, 0, 0, 0,
+                                        NULL, 0, NULL));
+    return rc;
+}
+
+static int ns_mv(struct peer *p, uint64_t parent, const char *name, uint64_t np, const char *nn)
+{
+    st_txn *t;
+    int rc = st_txn_begin(p->st, ST_TXN_WRITE, &t);
+    if (rc == 0)
+        rc = st_txn_end(t, st_ns_rename(t, parent, name, strlen(name), np, nn, strlen(nn), 0, NULL));
+    return rc;
+}
+
+static struct timespec mtime_of(struct peer *p, uint64_t ino)
+{
+    st_txn *t;
+    struct st_inode in = { 0 };
+    st_txn_begin(p->st, ST_TXN_READ, &t);
+    st_inode_get(t, ino, &in);
+    st_txn_abort(t);
+    return in.mtime;
+}
+
+/* A directory renamed on A while a file is created in it on B: the rename
+ * survives on both (a new entry is not a change of the directory itself),
+ * the file is inside it on both, and both end with the same mtime, the
+ * later one (B's entry). It used to come back under its old name: the
+ * entry bumped the directory's version, B's change was later and won. */
+static void test_directory_rename_survives_a_concurrent_create_inside(void)
+{
+    struct peer a, b;
+    peer_open(&a, 1); peer_open(&b, 2); same_volume(&a, &b);
+    T_OK(ns_mkdir(&a, ST_ROOT_INO, "photos"));
+    T_OK(sync2(&a, &b));
+    T_TRUE(lookup(&b, ST_ROOT_INO, "photos") != 0);
+    T_OK(ns_mv(&a, ST_ROOT_INO, "photos", ST_ROOT_INO, "photos-2026"));
+    struct timespec pause = { 0, 20 * 1000 * 1000 };
+    nanosleep(&pause, NULL);
+    T_OK(ns_creat(&b, lookup(&b, ST_ROOT_INO, "photos"), "new.jpg"));
+    T_OK(sync2(&a, &b));
+    for (int side = 0; side < 2; side++) {
+        struct peer *p = side ? &b : &a;
+        uint64_t d = lookup(p, ST_ROOT_INO, "photos-2026");
+        if (d == 0 || lookup(p, ST_ROOT_INO, "photos") != 0)
+            T_FAILF("peer %d: photos-2026 %s, photos %s; expected only the new name", side,
+                    d ? "present" : "missing", lookup(p, ST_ROOT_INO, "photos") ? "present" : "gone");
+        T_TRUE(d != 0 && lookup(p, d, "new.jpg") != 0);
+    }
+    struct timespec ma = mtime_of(&a, lookup(&a, ST_ROOT_INO, "photos-2026"));
+    struct timespec mb = mtime_of(&b, lookup(&b, ST_ROOT_INO, "photos-2026"));
+    if (ma.tv_sec != mb.tv_sec || ma.tv_nsec != mb.tv_nsec)
+        T_FAILF("directory mtimes differ: A %lld.%09ld, B %lld.%09ld", (long long)ma.tv_sec,
+                ma.tv_nsec, (long long)mb.tv_sec, mb.tv_nsec);
+    /* B's new entry is the directory's last change. */
+    struct timespec mf = mtime_of(&b, lookup(&b, lookup(&b, ST_ROOT_INO, "photos-2026"), "new.jpg"));
+    T_TRUE(mb.tv_sec == mf.tv_sec && mb.tv_nsec == mf.tv_nsec);
+    peer_close(&a); peer_close(&b);
+}
+
 static void test_decoder_rejects_malformed_records(void)
 {
     struct peer a;
@@ -518,6 +595,7 @@ int main(void)
     T_RUN(test_delete_vs_modify_keeps_the_modification);
     T_RUN(test_same_name_created_on_both_sides_converges);
     T_RUN(test_save_by_rename_makes_no_conflict_copy);
+    T_RUN(test_directory_rename_survives_a_concurrent_create_inside);
     T_RUN(test_decoder_rejects_malformed_records);
     return t_done();
 }
