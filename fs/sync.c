@@ -246,7 +246,10 @@ static struct item *item_new(size_t len)
 
 /* ---- network callbacks (network thread: copy and queue only) ------------ */
 
-static int on_get_chunk(void *ctx, const st_hash *h, void *buf, size_t cap, size_t *len)
+static int relay_start(struct fs_sync *s, const net_id *from, const st_hash *h);
+
+static int on_get_chunk(void *ctx, const net_id *from, int relay, const st_hash *h, void *buf, size_t cap,
+                        size_t *len)
 {
     struct fs_sync *s = ctx;
     st_txn *t;
@@ -257,7 +260,7 @@ static int on_get_chunk(void *ctx, const st_hash *h, void *buf, size_t cap, size
     size_t n;
     rc = st_chunk_get(t, h, &d, &n);
     if (rc == LR_EMISSING)
-        rc = -ENOENT;
+        rc = relay && from ? relay_start(s, from, h) : -ENOENT;
     if (!rc) {
         *len = n;
         if (n > cap)
@@ -400,12 +403,16 @@ static void waiters_done(struct waiter *w, int err)
     }
 }
 
-static int start_fetch(struct fs_sync *s, const st_hash *h, void (*done)(void *, int), void *ctx)
+/* Fetch h from peers (exclude: one never to ask; flags: NET_FETCH_*),
+ * store it, then call done (if not NULL) with the outcome. One network
+ * fetch per chunk however many want it: a second caller joins the first. */
+static int start_fetch(struct fs_sync *s, const st_hash *h, const net_id *exclude, unsigned flags,
+                       unsigned timeout_ms, void (*done)(void *, int), void *ctx)
 {
     int err;
     if (!inflight_add(s, h, done, ctx, &err))
         return err;
-    int rc = net_fetch(s->net, h, NULL, 0, s->o.fetch_timeout_ms, on_fetched, s);
+    int rc = net_fetch_ex(s->net, h, NULL, 0, exclude, flags, timeout_ms, on_fetched, s);
     if (rc) {
         struct waiter *w = inflight_take(s, h);
         /* Our own waiter (if any) is answered by the caller's error; others
@@ -423,12 +430,50 @@ static int start_fetch(struct fs_sync *s, const st_hash *h, void (*done)(void *,
 
 int fs_sync_fetch(struct fs_sync *s, const st_hash *h, void (*done)(void *ctx, int err), void *ctx)
 {
-    return start_fetch(s, h, done, ctx);
+    return start_fetch(s, h, NULL, 0, s->o.fetch_timeout_ms, done, ctx);
 }
 
 int fs_sync_prefetch(struct fs_sync *s, const st_hash *h)
 {
-    return start_fetch(s, h, NULL, NULL);
+    return start_fetch(s, h, NULL, 0, s->o.fetch_timeout_ms, NULL, NULL);
+}
+
+/* ---- relaying ------------------------------------------------------------
+ * A peer that knows only us asks for a chunk that we do not hold either
+ * (C knows B, B knows A, A wrote the file): we fetch it from our other
+ * peers, store it as for a read here, and answer the parked request
+ * (net_serve_wake). Our fetch is direct (no relay round of its own, so
+ * relays never chain or loop) and never asks the peer we relay for. */
+
+#define SYNC_RELAY_TIMEOUT_MS 2000  /* within the asker's attempt (net parks half of one) */
+
+struct relay { struct fs_sync *s; st_hash h; };
+
+static void relay_done(void *ctx, int err)
+{
+    struct relay *r = ctx;
+    char hex[65];
+    if (err)
+        lr_debug("sync: relaying chunk %.16s failed: %s", st_hash_hex(&r->h, hex), lr_strerror(err));
+    net_serve_wake(r->s->net, &r->h);
+    free(r);
+}
+
+/* Network thread, from on_get_chunk: -EINPROGRESS when the chunk is being
+ * fetched for the asker, -ENOENT when it cannot be. */
+static int relay_start(struct fs_sync *s, const net_id *from, const st_hash *h)
+{
+    struct relay *r = malloc(sizeof(*r));
+    if (!r)
+        return -ENOENT;
+    r->s = s;
+    r->h = *h;
+    int rc = start_fetch(s, h, from, NET_FETCH_DIRECT, SYNC_RELAY_TIMEOUT_MS, relay_done, r);
+    if (rc) {
+        free(r);
+        return -ENOENT;
+    }
+    return -EINPROGRESS;
 }
 
 /* ---- peers -------------------------------------------------------------- */

@@ -204,10 +204,10 @@ int net_conn_send_raw(struct net_conn *c, const void *bytes, size_t len)
     return send_ctrl(c, bytes, len);
 }
 
-int net_conn_send_req(struct net_conn *c, uint32_t req, const st_hash *h)
+int net_conn_send_req(struct net_conn *c, uint32_t req, const st_hash *h, uint32_t flags)
 {
     uint8_t buf[NET_FRAME_HDR_LEN + 40];
-    size_t n = net_frame_put_chunk(buf, NET_FT_CHUNK_REQ, req, 0, h);
+    size_t n = net_frame_put_chunk(buf, NET_FT_CHUNK_REQ, req, flags, h);
     return send_ctrl(c, buf, n);
 }
 
@@ -348,6 +348,47 @@ static void unlink_tx(struct net_conn *c, struct net_stream *s)
         }
 }
 
+static void serve(struct net_conn *c);
+
+/* Move c's parked requests that match (h, or any older than 'before')
+ * back to the end of its queue, marked woken, and serve. */
+static void unpark(struct net_conn *c, const st_hash *h, uint64_t before)
+{
+    int moved = 0;
+    for (struct net_srvreq **pp = &c->parked; *pp;) {
+        struct net_srvreq *r = *pp;
+        if (h ? memcmp(r->h.b, h->b, ST_HASH_LEN) != 0 : r->parked_ns >= before) {
+            pp = &r->next;
+            continue;
+        }
+        *pp = r->next;
+        r->next = NULL;
+        r->woken = 1;
+        if (c->srv_tail)
+            c->srv_tail->next = r;
+        else
+            c->srv_head = r;
+        c->srv_tail = r;
+        moved = 1;
+    }
+    if (moved)
+        serve(c);
+}
+
+void net_conn_unpark(struct net_node *n, const st_hash *h)
+{
+    for (struct net_conn *c = n->conns; c; c = c->next)
+        if (c->parked && !c->want_close)
+            unpark(c, h, 0);
+}
+
+void net_conn_unpark_old(struct net_node *n, uint64_t now, uint64_t max_ns)
+{
+    for (struct net_conn *c = n->conns; c; c = c->next)
+        if (c->parked && !c->want_close && now > max_ns)
+            unpark(c, NULL, now - max_ns);
+}
+
 /* Serve queued chunk requests while response slots and stream credit last. */
 static void serve(struct net_conn *c)
 {
@@ -356,9 +397,24 @@ static void serve(struct net_conn *c)
         struct net_srvreq *r = c->srv_head;
         size_t len = 0;
         struct net_sblock *blk = NULL;
+        const net_id *from = c->peer ? &c->peer->id : NULL;
+        int relay = r->relay && !r->woken;
         /* Ask the length, then copy the chunk straight into the block it
          * is sent (and kept for retransmission) from. */
-        int rc = n->cfg.get_chunk ? n->cfg.get_chunk(n->cfg.ctx, &r->h, NULL, 0, &len) : -ENOENT;
+        int rc = n->cfg.get_chunk ? n->cfg.get_chunk(n->cfg.ctx, from, relay, &r->h, NULL, 0, &len) : -ENOENT;
+        if (rc == -EINPROGRESS && relay) {
+            /* Being fetched from our peers: park it until net_serve_wake
+             * (or until it has waited too long, net_conn_unpark_old). */
+            c->srv_head = r->next;
+            if (!c->srv_head)
+                c->srv_tail = NULL;
+            r->parked_ns = net_now();
+            r->next = c->parked;
+            c->parked = r;
+            continue;
+        }
+        if (rc == -EINPROGRESS)
+            rc = -ENOENT;
         if (rc == -EFBIG)
             rc = len > NET_CHUNK_MAX ? -EOVERFLOW : 0;
         else if (rc == 0 && len != 0)
@@ -367,7 +423,7 @@ static void serve(struct net_conn *c)
             rc = -ENOMEM;
         if (rc == 0 && len) {
             size_t got = 0;
-            rc = n->cfg.get_chunk(n->cfg.ctx, &r->h, blk->data + NET_DATA_HDR_LEN, len, &got);
+            rc = n->cfg.get_chunk(n->cfg.ctx, from, 0, &r->h, blk->data + NET_DATA_HDR_LEN, len, &got);
             if (rc == 0 && got != len)
                 rc = -EPROTO;
         }
@@ -505,6 +561,8 @@ static void on_frame(struct net_conn *c, const struct net_frame *f)
         r->next = NULL;
         r->req = f->u.chunk.req;
         r->h = f->u.chunk.h;
+        r->relay = (f->u.chunk.code & NET_REQ_RELAY) != 0;
+        r->woken = 0;
         if (c->srv_tail)
             c->srv_tail->next = r;
         else
@@ -1309,6 +1367,11 @@ void net_conn_close(struct net_conn *c)
     while (c->srv_head) {
         struct net_srvreq *r = c->srv_head;
         c->srv_head = r->next;
+        free(r);
+    }
+    while (c->parked) {
+        struct net_srvreq *r = c->parked;
+        c->parked = r->next;
         free(r);
     }
     free(c->crx);

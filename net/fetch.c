@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "frame.h"
 #include "net_int.h"
 
 
@@ -213,7 +214,7 @@ void net_fetch_dispatch(struct net_node *n, struct net_fetch *f)
     }
     if (best) {
         f->req = ++n->next_req;
-        if (net_conn_send_req(best, f->req, &f->h) != 0) {
+        if (net_conn_send_req(best, f->req, &f->h, f->relay_round ? NET_REQ_RELAY : 0) != 0) {
             net_fetch_finish(n, f, -ENOMEM, NULL, 0, NULL);
             return;
         }
@@ -226,6 +227,16 @@ void net_fetch_dispatch(struct net_node *n, struct net_fetch *f)
         bestp->inflight++;
         uint64_t at = now + (uint64_t)n->cfg.attempt_ms * 1000000ull;
         f->attempt_deadline_ns = at < f->deadline_ns ? at : f->deadline_ns;
+        return;
+    }
+    if (!busy && f->ntried > 0 && !f->direct && !f->relay_round && f->nnotfound == f->ntried) {
+        /* Every peer we know said it does not hold the chunk: ask them
+         * again, this time to fetch it from their own peers (a peer we
+         * do not know may have it: C knows B, B knows A). */
+        f->relay_round = 1;
+        f->ntried = 0;
+        f->nnotfound = 0;
+        net_fetch_dispatch(n, f);
         return;
     }
     if (!busy && f->ntried > 0) {

@@ -17,7 +17,10 @@
  *     0 32 device id | 32 16 volume id | 48 2 protocol version | 50 2 reserved 0
  *     52 4 flags 0
  *   PING (2) / PONG (3), n = 16: 0 8 nonce | 8 8 sender's timestamp (echoed)
- *   CHUNK_REQ (4), n = 40: 0 4 request id | 4 4 flags 0 | 8 32 chunk hash
+ *   CHUNK_REQ (4), n = 40: 0 4 request id | 4 4 flags | 8 32 chunk hash;
+ *     flags: NET_REQ_RELAY (1) = if you do not hold it, fetch it from your
+ *     other peers and answer with it (the asker asked every peer it knows
+ *     directly first); other bits are rejected
  *   CHUNK_NOTFOUND (5), n = 40: 0 4 request id | 4 4 reason (positive errno
  *     or -LR_E* value) | 8 32 chunk hash
  *   ERROR (6), 4 <= n <= 4 + NET_ERRMSG_MAX: 0 4 code (as NOTFOUND reason)
@@ -50,6 +53,8 @@
 #define NET_ERRMSG_MAX 1024
 #define NET_DATA_HDR_LEN 44
 
+#define NET_REQ_RELAY 1u
+
 enum net_frame_type {
     NET_FT_HELLO = 1,
     NET_FT_PING = 2,
@@ -66,7 +71,8 @@ struct net_frame {
     union {
         struct { net_id id; uint8_t volume[NET_VOLUME_LEN]; uint16_t version; } hello;
         struct { uint64_t nonce, ts; } ping;             /* PING and PONG */
-        struct { uint32_t req; uint32_t code; st_hash h; } chunk; /* REQ, NOTFOUND */
+        /* REQ (code: the flags) and NOTFOUND (code: the reason) */
+        struct { uint32_t req; uint32_t code; st_hash h; } chunk;
         struct { uint32_t code; const char *msg; size_t msglen; } error;
     } u;
 };

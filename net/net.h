@@ -107,13 +107,21 @@ enum net_peer_state {
 };
 const char *net_peer_state_name(enum net_peer_state s);
 
-/* Called for each chunk a peer asks for. Copy the chunk into buf (cap
- * bytes) and set *len; return 0, -ENOENT if this device does not have it,
- * or another error (sent to the peer as not-found). When cap is smaller
- * than the chunk, return -EFBIG and set *len to its length: the node asks
- * with buf NULL and cap 0 first, then copies straight into the buffer
- * the response is sent from (one copy, no scratch buffer). */
-typedef int (*net_get_chunk_fn)(void *ctx, const st_hash *h, void *buf, size_t cap, size_t *len);
+/* Called for each chunk a peer asks for (network thread; must not block).
+ * from: the asking peer (NULL if it was removed meanwhile). Copy the
+ * chunk into buf (cap bytes) and set *len; return 0, -ENOENT if this
+ * device does not have it, or another error (sent to the peer as
+ * not-found). When cap is smaller than the chunk, return -EFBIG and set
+ * *len to its length: the node asks with buf NULL and cap 0 first, then
+ * copies straight into the buffer the response is sent from (one copy, no
+ * scratch buffer).
+ * relay (only with buf NULL): the asker asked every peer it knows and
+ * none held the chunk, and asks us to fetch it from our other peers. The
+ * callback may then start such a fetch and return -EINPROGRESS: the
+ * request waits until net_serve_wake(h), or at most half of attempt_ms,
+ * and is then asked again with relay 0. */
+typedef int (*net_get_chunk_fn)(void *ctx, const net_id *from, int relay, const st_hash *h, void *buf,
+                                size_t cap, size_t *len);
 /* An application frame (type >= NET_FRAME_APP_MIN) arrived from peer. */
 typedef void (*net_on_frame_fn)(void *ctx, const net_id *peer, uint16_t type,
                                 const uint8_t *payload, size_t len);
@@ -201,6 +209,18 @@ void net_chunk_release(struct net_node *n, const uint8_t *data, size_t len);
  * be called). Any thread. */
 int net_fetch(struct net_node *n, const st_hash *h, const net_id *peers, unsigned npeers,
               unsigned timeout_ms, net_fetch_cb cb, void *ctx);
+/* When every peer asked answered not-found, net_fetch asks them all once
+ * more with the relay flag (CHUNK_REQ flag NET_REQ_RELAY, PROTOCOL.md):
+ * a peer that can reach one we cannot fetches the chunk for us. With
+ * flags NET_FETCH_DIRECT there is no such second round (a relay's own
+ * fetch, so relays never chain). exclude (may be NULL): a peer never to
+ * ask (the one we relay for). Otherwise as net_fetch. */
+enum { NET_FETCH_DIRECT = 1 };
+int net_fetch_ex(struct net_node *n, const st_hash *h, const net_id *peers, unsigned npeers,
+                 const net_id *exclude, unsigned flags, unsigned timeout_ms, net_fetch_cb cb, void *ctx);
+/* Answer the requests parked for h (get_chunk returned -EINPROGRESS): each
+ * is asked again with relay 0. Any thread. 0, -ENOMEM or -ESHUTDOWN. */
+int net_serve_wake(struct net_node *n, const st_hash *h);
 /* Synchronous convenience: blocks the calling thread until the fetch ends
  * (at most timeout_ms). The chunk goes to buf (cap bytes; -EOVERFLOW if it
  * does not fit). -ENOTCONN if the node is not running, -EDEADLK if called

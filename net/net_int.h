@@ -86,6 +86,9 @@ struct net_srvreq {
     struct net_srvreq *next;
     uint32_t req;
     st_hash h;
+    uint8_t relay;                /* the asker lets us fetch it from our peers (NET_REQ_RELAY) */
+    uint8_t woken;                /* was parked: answer now, whatever get_chunk says */
+    uint64_t parked_ns;
 };
 
 struct net_conn {
@@ -112,7 +115,8 @@ struct net_conn {
     unsigned serving;
     size_t serving_bytes;
     struct net_srvreq *srv_head, *srv_tail;
-    unsigned nsrv;
+    unsigned nsrv;                /* queued and parked */
+    struct net_srvreq *parked;    /* get_chunk said -EINPROGRESS: wait for net_serve_wake */
     uint8_t *crx;                 /* control stream receive buffer */
     size_t crx_len, crx_cap;
     struct net_fetch *inflight;   /* requests sent on this connection */
@@ -163,6 +167,8 @@ struct net_fetch {
     struct net_peer *peer;
     uint32_t req;
     unsigned nnotfound, nhash, ntimeout, nlost;
+    unsigned direct;                     /* NET_FETCH_DIRECT: no relay round */
+    unsigned relay_round;                /* asking again with NET_REQ_RELAY */
 };
 
 struct net_cmd;
@@ -305,7 +311,12 @@ void net_conn_write(struct net_conn *c);
 void net_conn_close(struct net_conn *c);
 void net_conn_want_close(struct net_conn *c, uint64_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-int net_conn_send_req(struct net_conn *c, uint32_t req, const st_hash *h);
+/* flags: NET_REQ_* */
+int net_conn_send_req(struct net_conn *c, uint32_t req, const st_hash *h, uint32_t flags);
+/* Answer the parked requests for h on every connection (net_serve_wake). */
+void net_conn_unpark(struct net_node *n, const st_hash *h);
+/* Answer parked requests older than max_ns (their relay took too long). */
+void net_conn_unpark_old(struct net_node *n, uint64_t now, uint64_t max_ns);
 int net_conn_send_frame(struct net_conn *c, uint16_t type, const void *payload, size_t len);
 int net_conn_send_raw(struct net_conn *c, const void *bytes, size_t len);
 void net_conn_ping(struct net_conn *c);

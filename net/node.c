@@ -21,7 +21,7 @@
 #include "net_int.h"
 
 #define TICK_MS 50
-enum { CMD_PEER_ADD = 1, CMD_PEER_REMOVE, CMD_FETCH, CMD_FRAME, CMD_RAW, CMD_STOP };
+enum { CMD_PEER_ADD = 1, CMD_PEER_REMOVE, CMD_FETCH, CMD_FRAME, CMD_RAW, CMD_WAKE, CMD_STOP };
 
 struct net_cmd {
     struct net_cmd *next;
@@ -269,6 +269,12 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
         case CMD_PEER_ADD: peer_add(n, cmd); break;
         case CMD_PEER_REMOVE: peer_remove(n, &cmd->id); break;
         case CMD_FETCH: net_fetch_add(n, cmd->fetch); break;
+        case CMD_WAKE: {
+            st_hash h;
+            memcpy(h.b, cmd->payload, ST_HASH_LEN);
+            net_conn_unpark(n, &h);
+            break;
+        }
         case CMD_FRAME:
         case CMD_RAW: {
             struct net_peer *p = net_node_find_peer(n, &cmd->id);
@@ -403,6 +409,9 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct net_node *n = arg;
     uint64_t now = net_now();
+    /* relayed requests parked longer than half an attempt: answer them
+     * (not found, unless the chunk came) before the asker gives up on us */
+    net_conn_unpark_old(n, now, (uint64_t)n->cfg.attempt_ms * 500000ull);
     /* request attempts that ran out of time */
     for (struct net_fetch *f = n->fetches, *next; f; f = next) {
         next = f->next;
@@ -713,16 +722,44 @@ int net_peer_remove(struct net_node *n, const net_id *peer)
 int net_fetch(struct net_node *n, const st_hash *h, const net_id *peers, unsigned npeers,
               unsigned timeout_ms, net_fetch_cb cb, void *ctx)
 {
+    return net_fetch_ex(n, h, peers, npeers, NULL, 0, timeout_ms, cb, ctx);
+}
+
+int net_serve_wake(struct net_node *n, const st_hash *h)
+{
+    struct net_cmd *cmd = calloc(1, sizeof(*cmd) + ST_HASH_LEN);
+    if (!cmd)
+        return -ENOMEM;
+    cmd->op = CMD_WAKE;
+    memcpy(cmd->payload, h->b, ST_HASH_LEN);
+    int rc = push_cmd(n, cmd);
+    if (rc)
+        free(cmd);
+    return rc;
+}
+
+int net_fetch_ex(struct net_node *n, const st_hash *h, const net_id *peers, unsigned npeers,
+                 const net_id *exclude, unsigned flags, unsigned timeout_ms, net_fetch_cb cb, void *ctx)
+{
     struct net_fetch *f = calloc(1, sizeof(*f));
     if (!f)
         return -ENOMEM;
     f->h = *h;
+    f->direct = (flags & NET_FETCH_DIRECT) != 0;
+    if (exclude) {
+        net_fetch_mark_tried_id(f, exclude);
+        if (f->ntried == 0) {
+            free(f);
+            return -ENOMEM;
+        }
+    }
     f->cb = cb;
     f->ctx = ctx;
     f->deadline_ns = net_now() + (uint64_t)timeout_ms * 1000000ull;
     if (peers && npeers) {
         f->peers = malloc(npeers * sizeof(*peers));
         if (!f->peers) {
+            free(f->tried);
             free(f);
             return -ENOMEM;
         }
@@ -737,6 +774,7 @@ int net_fetch(struct net_node *n, const st_hash *h, const net_id *peers, unsigne
     struct net_cmd *cmd = calloc(1, sizeof(*cmd));
     if (!cmd) {
         free(f->peers);
+        free(f->tried);
         free(f);
         return -ENOMEM;
     }
@@ -746,6 +784,7 @@ int net_fetch(struct net_node *n, const st_hash *h, const net_id *peers, unsigne
     if (rc) {
         free(cmd);
         free(f->peers);
+        free(f->tried);
         free(f);
     }
     return rc;

@@ -91,8 +91,11 @@ static void test_malformed_rejected(void)
     lr_put_le32(buf + 4, 3);
     T_ERR(net_frame_decode(buf, 11, &f, &used), LR_EPROTO);
     st_hash h = { { 0 } };
-    net_frame_put_chunk(buf, NET_FT_CHUNK_REQ, 1, 5, &h); /* request flags must be 0 */
+    net_frame_put_chunk(buf, NET_FT_CHUNK_REQ, 1, 5, &h); /* unknown request flags */
     T_ERR(net_frame_decode(buf, 48, &f, &used), LR_EPROTO);
+    net_frame_put_chunk(buf, NET_FT_CHUNK_REQ, 1, NET_REQ_RELAY, &h); /* the one known flag */
+    T_OK(net_frame_decode(buf, 48, &f, &used));
+    T_EQ(f.u.chunk.code, NET_REQ_RELAY);
 }
 
 static void test_data_hdr(void)

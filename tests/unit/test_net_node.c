@@ -26,8 +26,10 @@ struct provider {
 static uint8_t *chunks[NCHUNK];
 static st_hash hashes[NCHUNK];
 
-static int get_chunk(void *ctx, const st_hash *h, void *buf, size_t cap, size_t *len)
+static int get_chunk(void *ctx, const net_id *from, int relay, const st_hash *h, void *buf, size_t cap,
+                     size_t *len)
 {
+    (void)from; (void)relay;
     struct provider *p = ctx;
     if (!p->have)
         return -ENOENT;

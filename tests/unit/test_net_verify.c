@@ -25,8 +25,10 @@ static size_t lens[NSIZES + NMANY];
 static st_hash hashes[NSIZES + NMANY];
 static atomic_int corrupt;
 
-static int get_chunk(void *ctx, const st_hash *h, void *buf, size_t cap, size_t *len)
+static int get_chunk(void *ctx, const net_id *from, int relay, const st_hash *h, void *buf, size_t cap,
+                     size_t *len)
 {
+    (void)from; (void)relay;
     for (size_t i = 0; i < NSIZES + NMANY; i++)
         if (memcmp(h, &hashes[i], sizeof(*h)) == 0) {
             *len = lens[i];

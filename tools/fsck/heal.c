@@ -15,9 +15,10 @@
 
 #define HEAL_TIMEOUT_MS 15000
 
-static int no_chunks(void *ctx, const st_hash *h, void *buf, size_t cap, size_t *len)
+static int no_chunks(void *ctx, const net_id *from, int relay, const st_hash *h, void *buf, size_t cap,
+                     size_t *len)
 {
-    (void)ctx; (void)h; (void)buf; (void)cap; (void)len;
+    (void)ctx; (void)from; (void)relay; (void)h; (void)buf; (void)cap; (void)len;
     return -ENOENT; /* fsck serves nobody */
 }
 

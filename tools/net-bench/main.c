@@ -183,8 +183,10 @@ static void build_index(void)
     }
 }
 
-static int serve_chunk(void *ctx, const st_hash *h, void *buf, size_t cap, size_t *len)
+static int serve_chunk(void *ctx, const net_id *from, int relay, const st_hash *h, void *buf, size_t cap,
+                       size_t *len)
 {
+    (void)from; (void)relay;
     unsigned s = (unsigned)lr_get_le64(h->b) & (nslots - 1);
     for (; slots[s] != UINT32_MAX; s = (s + 1) & (nslots - 1))
         if (memcmp(&hashes[slots[s]], h, sizeof(*h)) == 0) {
