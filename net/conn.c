@@ -350,6 +350,17 @@ static void unlink_tx(struct net_conn *c, struct net_stream *s)
 
 static void serve(struct net_conn *c);
 
+/* Append r to c's queue of requests to serve. */
+static void srv_append(struct net_conn *c, struct net_srvreq *r)
+{
+    r->next = NULL;
+    if (c->srv_tail)
+        c->srv_tail->next = r;
+    else
+        c->srv_head = r;
+    c->srv_tail = r;
+}
+
 /* Move c's parked requests that match (h, or any older than 'before')
  * back to the end of its queue, marked woken, and serve. */
 static void unpark(struct net_conn *c, const st_hash *h, uint64_t before)
@@ -362,13 +373,8 @@ static void unpark(struct net_conn *c, const st_hash *h, uint64_t before)
             continue;
         }
         *pp = r->next;
-        r->next = NULL;
         r->woken = 1;
-        if (c->srv_tail)
-            c->srv_tail->next = r;
-        else
-            c->srv_head = r;
-        c->srv_tail = r;
+        srv_append(c, r);
         moved = 1;
     }
     if (moved)
@@ -558,16 +564,11 @@ static void on_frame(struct net_conn *c, const struct net_frame *f)
             net_conn_want_close(c, NET_APPERR_PROTO, "out of memory");
             return;
         }
-        r->next = NULL;
         r->req = f->u.chunk.req;
         r->h = f->u.chunk.h;
         r->relay = (f->u.chunk.code & NET_REQ_RELAY) != 0;
         r->woken = 0;
-        if (c->srv_tail)
-            c->srv_tail->next = r;
-        else
-            c->srv_head = r;
-        c->srv_tail = r;
+        srv_append(c, r);
         c->nsrv++;
         serve(c);
         break;

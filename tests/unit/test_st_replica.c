@@ -480,23 +480,12 @@ static void test_same_name_created_on_both_sides_converges(void)
 }
 
 /* One namespace operation through ns.c, as the file system makes it. */
-static int ns_mkdir(struct peer *p, uint64_t parent, const char *name)
+static int ns_create(struct peer *p, uint64_t parent, const char *name, uint32_t mode)
 {
     st_txn *t;
     int rc = st_txn_begin(p->st, ST_TXN_WRITE, &t);
     if (rc == 0)
-        rc = st_txn_end(t, st_ns_create(t, parent, name, strlen(name), S_IFDIR | 0755, 0, 0, 0,
-                                        NULL, 0, NULL));
-    return rc;
-}
-
-static int ns_creat(struct peer *p, uint64_t parent, const char *name)
-{
-    st_txn *t;
-    int rc = st_txn_begin(p->st, ST_TXN_WRITE, &t);
-    if (rc == 0)
-        rc = st_txn_end(t, st_ns_create(t, parent, name, strlen(name), S_IFREG | 0644, 0, 0, 0,
-                                        NULL, 0, NULL));
+        rc = st_txn_end(t, st_ns_create(t, parent, name, strlen(name), mode, 0, 0, 0, NULL, 0, NULL));
     return rc;
 }
 
@@ -528,13 +517,13 @@ static void test_directory_rename_survives_a_concurrent_create_inside(void)
 {
     struct peer a, b;
     peer_open(&a, 1); peer_open(&b, 2); same_volume(&a, &b);
-    T_OK(ns_mkdir(&a, ST_ROOT_INO, "photos"));
+    T_OK(ns_create(&a, ST_ROOT_INO, "photos", S_IFDIR | 0755));
     T_OK(sync2(&a, &b));
     T_TRUE(lookup(&b, ST_ROOT_INO, "photos") != 0);
     T_OK(ns_mv(&a, ST_ROOT_INO, "photos", ST_ROOT_INO, "photos-2026"));
     struct timespec pause = { 0, 20 * 1000 * 1000 };
     nanosleep(&pause, NULL);
-    T_OK(ns_creat(&b, lookup(&b, ST_ROOT_INO, "photos"), "new.jpg"));
+    T_OK(ns_create(&b, lookup(&b, ST_ROOT_INO, "photos"), "new.jpg", S_IFREG | 0644));
     T_OK(sync2(&a, &b));
     for (int side = 0; side < 2; side++) {
         struct peer *p = side ? &b : &a;
