@@ -399,7 +399,19 @@ void net_conn_unpark_old(struct net_node *n, uint64_t now, uint64_t max_ns)
 static void serve(struct net_conn *c)
 {
     struct net_node *n = c->node;
+    /* Reading a chunk from a cold store can take milliseconds: an idle
+     * connection sends its first response before it reads the next one,
+     * and a busy one writes after every NET_SERVE_BURST bytes (the first
+     * byte of a file used to wait until a whole window of chunks, 64 of
+     * them, had been read on the serving side: 30 ms here). */
+    size_t burst = c->serving == 0 ? 1 : NET_SERVE_BURST, staged = 0;
+    c->serve_more = 0;
     while (c->srv_head && c->serving < NET_MAX_SERVING && c->serving_bytes < NET_MAX_SERVING_BYTES) {
+        if (staged >= burst) {
+            c->serve_more = 1; /* net_conn_write calls us again */
+            conn_kick(c);
+            return;
+        }
         struct net_srvreq *r = c->srv_head;
         size_t len = 0;
         struct net_sblock *blk = NULL;
@@ -473,6 +485,7 @@ static void serve(struct net_conn *c)
             *pp = s;
             c->serving++;
             c->serving_bytes += s->sq.end;
+            staged += len ? len : 1;
         }
         c->srv_head = r->next;
         if (!c->srv_head)
@@ -570,7 +583,12 @@ static void on_frame(struct net_conn *c, const struct net_frame *f)
         r->woken = 0;
         srv_append(c, r);
         c->nsrv++;
-        serve(c);
+        /* Served after this datagram's frames are read, in net_conn_write:
+         * serving here, before the rest of a batch of requests was even
+         * read, sent nothing until all of them had been read from the
+         * store. */
+        c->serve_more = 1;
+        conn_kick(c);
         break;
     }
     case NET_FT_CHUNK_NOTFOUND:
@@ -1303,6 +1321,10 @@ void net_conn_write(struct net_conn *c)
         net_node_send_batch(n, c, n->txbuf, off, seg);
     ngtcp2_conn_update_pkt_tx_time(c->q, ts);
     conn_rearm(c);
+    /* What serve() staged went out: stage the next burst (written in the
+     * flush's next round, or by the pacer's timer). */
+    if (c->serve_more && !c->want_close)
+        serve(c);
 }
 
 void net_conn_close(struct net_conn *c)

@@ -24,6 +24,7 @@
 #define NET_MAX_SERVING 64        /* chunk responses being sent per connection */
 #define NET_MAX_QUEUED_REQS 4096  /* requests waiting for a response slot */
 #define NET_MAX_SERVING_BYTES (16u << 20) /* response bytes held until acked, per connection */
+#define NET_SERVE_BURST (256u << 10) /* response bytes staged between two writes */
 #define NET_MAX_CTRL_BACKLOG (8u << 20)   /* control bytes queued, unacked, per connection */
 #define NET_TXBUF 65536           /* packet buffer */
 #define NET_RXBUF 65536           /* one received datagram (or GRO batch) */
@@ -117,6 +118,7 @@ struct net_conn {
     struct net_srvreq *srv_head, *srv_tail;
     unsigned nsrv;                /* queued and parked */
     struct net_srvreq *parked;    /* get_chunk said -EINPROGRESS: wait for net_serve_wake */
+    int serve_more;               /* serve() stopped at its burst: go on after the next write */
     uint8_t *crx;                 /* control stream receive buffer */
     size_t crx_len, crx_cap;
     struct net_fetch *inflight;   /* requests sent on this connection */
