@@ -430,7 +430,7 @@ static int start_fetch(struct fs_sync *s, const st_hash *h, const net_id *exclud
 
 int fs_sync_fetch(struct fs_sync *s, const st_hash *h, void (*done)(void *ctx, int err), void *ctx)
 {
-    return start_fetch(s, h, NULL, 0, s->o.fetch_timeout_ms, done, ctx);
+    return start_fetch(s, h, NULL, NET_FETCH_URGENT, s->o.fetch_timeout_ms, done, ctx);
 }
 
 int fs_sync_prefetch(struct fs_sync *s, const st_hash *h)

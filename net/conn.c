@@ -478,10 +478,12 @@ static void serve(struct net_conn *c)
                 c->peer->chunks_tx++;
                 c->peer->bytes_tx += len;
             }
-            /* FIFO: the oldest response goes first, so none starves */
+            /* FIFO: the oldest response goes first, so none starves;
+             * one a reader waits for goes before the read-ahead */
             struct net_stream **pp = &c->txs;
-            while (*pp)
+            while (*pp && !r->urgent)
                 pp = &(*pp)->next;
+            s->next = *pp;
             *pp = s;
             c->serving++;
             c->serving_bytes += s->sq.end;
@@ -580,8 +582,16 @@ static void on_frame(struct net_conn *c, const struct net_frame *f)
         r->req = f->u.chunk.req;
         r->h = f->u.chunk.h;
         r->relay = (f->u.chunk.code & NET_REQ_RELAY) != 0;
+        r->urgent = (f->u.chunk.code & NET_REQ_URGENT) != 0;
         r->woken = 0;
-        srv_append(c, r);
+        if (r->urgent) {
+            r->next = c->srv_head;
+            c->srv_head = r;
+            if (!c->srv_tail)
+                c->srv_tail = r;
+        } else {
+            srv_append(c, r);
+        }
         c->nsrv++;
         /* Served after this datagram's frames are read, in net_conn_write:
          * serving here, before the rest of a batch of requests was even

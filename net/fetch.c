@@ -192,13 +192,14 @@ void net_fetch_dispatch(struct net_node *n, struct net_fetch *f)
     struct net_peer *bestp = NULL;
     uint64_t best_rtt = 0;
     int busy = 0;
+    unsigned slots = n->cfg.max_inflight + (f->urgent ? NET_URGENT_EXTRA : 0);
     for (struct net_peer *p = n->peers; p; p = p->next) {
         if (!p->nestab || !in_filter(f, p) || fetch_tried(f, p))
             continue;
         struct net_conn *pick = NULL;
         for (struct net_conn *c = n->conns; c; c = c->next)
             if (c->peer == p && c->established && !c->want_close &&
-                c->ninflight < n->cfg.max_inflight && (!pick || c->ninflight < pick->ninflight))
+                c->ninflight < slots && (!pick || c->ninflight < pick->ninflight))
                 pick = c;
         if (!pick) {
             busy = 1;
@@ -214,7 +215,8 @@ void net_fetch_dispatch(struct net_node *n, struct net_fetch *f)
     }
     if (best) {
         f->req = ++n->next_req;
-        if (net_conn_send_req(best, f->req, &f->h, f->relay_round ? NET_REQ_RELAY : 0) != 0) {
+        uint32_t rf = (f->relay_round ? NET_REQ_RELAY : 0) | (f->urgent ? NET_REQ_URGENT : 0);
+        if (net_conn_send_req(best, f->req, &f->h, rf) != 0) {
             net_fetch_finish(n, f, -ENOMEM, NULL, 0, NULL);
             return;
         }

@@ -118,7 +118,7 @@ int net_frame_decode(const uint8_t *buf, size_t len, struct net_frame *f, size_t
         f->u.chunk.req = lr_get_le32(p);
         f->u.chunk.code = lr_get_le32(p + 4);
         memcpy(f->u.chunk.h.b, p + 8, ST_HASH_LEN);
-        if (type == NET_FT_CHUNK_REQ && (f->u.chunk.code & ~NET_REQ_RELAY) != 0)
+        if (type == NET_FT_CHUNK_REQ && (f->u.chunk.code & ~NET_REQ_FLAGS) != 0)
             return LR_EPROTO;
         break;
     case NET_FT_ERROR:

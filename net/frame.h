@@ -20,7 +20,9 @@
  *   CHUNK_REQ (4), n = 40: 0 4 request id | 4 4 flags | 8 32 chunk hash;
  *     flags: NET_REQ_RELAY (1) = if you do not hold it, fetch it from your
  *     other peers and answer with it (the asker asked every peer it knows
- *     directly first); other bits are rejected
+ *     directly first); NET_REQ_URGENT (2) = a reader waits for this one:
+ *     answer it before the read-ahead queued earlier; other bits are
+ *     rejected
  *   CHUNK_NOTFOUND (5), n = 40: 0 4 request id | 4 4 reason (positive errno
  *     or -LR_E* value) | 8 32 chunk hash
  *   ERROR (6), 4 <= n <= 4 + NET_ERRMSG_MAX: 0 4 code (as NOTFOUND reason)
@@ -54,6 +56,8 @@
 #define NET_DATA_HDR_LEN 44
 
 #define NET_REQ_RELAY 1u
+#define NET_REQ_URGENT 2u
+#define NET_REQ_FLAGS (NET_REQ_RELAY | NET_REQ_URGENT)
 
 enum net_frame_type {
     NET_FT_HELLO = 1,

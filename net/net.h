@@ -214,8 +214,11 @@ int net_fetch(struct net_node *n, const st_hash *h, const net_id *peers, unsigne
  * a peer that can reach one we cannot fetches the chunk for us. With
  * flags NET_FETCH_DIRECT there is no such second round (a relay's own
  * fetch, so relays never chain). exclude (may be NULL): a peer never to
- * ask (the one we relay for). Otherwise as net_fetch. */
-enum { NET_FETCH_DIRECT = 1 };
+ * ask (the one we relay for). With NET_FETCH_URGENT (a reader waits for
+ * this chunk, it is no read-ahead) the request may pass the per-connection
+ * bound by a few and asks the peer to answer it before the requests
+ * queued earlier (CHUNK_REQ flag NET_REQ_URGENT). Otherwise as net_fetch. */
+enum { NET_FETCH_DIRECT = 1, NET_FETCH_URGENT = 2 };
 int net_fetch_ex(struct net_node *n, const st_hash *h, const net_id *peers, unsigned npeers,
                  const net_id *exclude, unsigned flags, unsigned timeout_ms, net_fetch_cb cb, void *ctx);
 /* Answer the requests parked for h (get_chunk returned -EINPROGRESS): each

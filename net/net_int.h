@@ -25,6 +25,7 @@
 #define NET_MAX_QUEUED_REQS 4096  /* requests waiting for a response slot */
 #define NET_MAX_SERVING_BYTES (16u << 20) /* response bytes held until acked, per connection */
 #define NET_SERVE_BURST (256u << 10) /* response bytes staged between two writes */
+#define NET_URGENT_EXTRA 16       /* urgent requests allowed past max_inflight */
 #define NET_MAX_CTRL_BACKLOG (8u << 20)   /* control bytes queued, unacked, per connection */
 #define NET_TXBUF 65536           /* packet buffer */
 #define NET_RXBUF 65536           /* one received datagram (or GRO batch) */
@@ -88,6 +89,7 @@ struct net_srvreq {
     uint32_t req;
     st_hash h;
     uint8_t relay;                /* the asker lets us fetch it from our peers (NET_REQ_RELAY) */
+    uint8_t urgent;               /* a reader waits for it (NET_REQ_URGENT): goes first */
     uint8_t woken;                /* was parked: answer now, whatever get_chunk says */
     uint64_t parked_ns;
 };
@@ -171,6 +173,7 @@ struct net_fetch {
     unsigned nnotfound, nhash, ntimeout, nlost;
     unsigned direct;                     /* NET_FETCH_DIRECT: no relay round */
     unsigned relay_round;                /* asking again with NET_REQ_RELAY */
+    unsigned urgent;                     /* NET_FETCH_URGENT */
 };
 
 struct net_cmd;

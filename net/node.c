@@ -746,6 +746,7 @@ int net_fetch_ex(struct net_node *n, const st_hash *h, const net_id *peers, unsi
         return -ENOMEM;
     f->h = *h;
     f->direct = (flags & NET_FETCH_DIRECT) != 0;
+    f->urgent = (flags & NET_FETCH_URGENT) != 0;
     if (exclude) {
         net_fetch_mark_tried_id(f, exclude);
         if (f->ntried == 0) {

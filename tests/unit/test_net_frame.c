@@ -93,9 +93,9 @@ static void test_malformed_rejected(void)
     st_hash h = { { 0 } };
     net_frame_put_chunk(buf, NET_FT_CHUNK_REQ, 1, 5, &h); /* unknown request flags */
     T_ERR(net_frame_decode(buf, 48, &f, &used), LR_EPROTO);
-    net_frame_put_chunk(buf, NET_FT_CHUNK_REQ, 1, NET_REQ_RELAY, &h); /* the one known flag */
+    net_frame_put_chunk(buf, NET_FT_CHUNK_REQ, 1, NET_REQ_RELAY | NET_REQ_URGENT, &h); /* the known flags */
     T_OK(net_frame_decode(buf, 48, &f, &used));
-    T_EQ(f.u.chunk.code, NET_REQ_RELAY);
+    T_EQ(f.u.chunk.code, NET_REQ_RELAY | NET_REQ_URGENT);
 }
 
 static void test_data_hdr(void)
