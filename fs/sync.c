@@ -38,6 +38,8 @@ _Static_assert((int)FS_SYNC_HELLO == (int)ST_SYNC_HELLO && (int)FS_SYNC_REPL == 
 #define SYNC_REPL_FULL_NS (600ull * 1000000000) /* a whole-store walk at least this often */
 #define SYNC_REPL_MAX_CHANGED 65536      /* more changed files than this: walk the store */
 #define SYNC_MAX_REQS 256                /* HOLDQ requests awaiting answers */
+#define SYNC_KICK_NS (50ull * 1000000)   /* local changes go out this soon, at most this often */
+#define SYNC_IDLE_MS 200                 /* the sender's pass when nothing wakes it */
 
 struct peer {
     net_id id;
@@ -103,6 +105,7 @@ struct fs_sync {
     pthread_cond_t cv;
     struct item *head, *tail;
     int kicked;
+    uint64_t last_pass_ns;   /* when the sync thread last began a pass (its own) */
     struct peer peers[SYNC_MAX_PEERS];
     unsigned npeers;
     struct pending *pend;
@@ -223,6 +226,50 @@ void fs_sync_kick(struct fs_sync *s)
     s->kicked = 1;
     pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
+}
+
+/* A transaction that appended to the change log committed (store hook, on
+ * the committing thread): wake the sender. It used to find local changes
+ * only at its 200 ms pass, sometimes most of the time a file took to reach
+ * a peer. The sender makes at most one pass per SYNC_KICK_NS for kicks
+ * (sync_wait), so a burst of commits is sent in batches. */
+static void on_log_commit(void *ctx)
+{
+    fs_sync_kick(ctx);
+}
+
+static void deadline_in(struct timespec *ts, uint64_t ns)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += (time_t)(ns / 1000000000ull);
+    ts->tv_nsec += (long)(ns % 1000000000ull);
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Wait (s->mu held) until there is work: items (frames, fetched chunks:
+ * at once), a kick (local changes: SYNC_KICK_NS after the last pass at
+ * the earliest), a stop or drain, or SYNC_IDLE_MS of nothing. */
+static void sync_wait(struct fs_sync *s)
+{
+    for (;;) {
+        if (s->head || s->stop || (s->drain && !s->drained))
+            return;
+        struct timespec ts;
+        if (s->kicked) {
+            uint64_t since = lr_now_mono_ns() - s->last_pass_ns;
+            if (since >= SYNC_KICK_NS)
+                return;
+            deadline_in(&ts, SYNC_KICK_NS - since);
+            pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+            continue;
+        }
+        deadline_in(&ts, SYNC_IDLE_MS * 1000000ull);
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &ts))
+            return;
+    }
 }
 
 static void item_free(struct fs_sync *s, struct item *it)
@@ -1930,17 +1977,7 @@ static void *sync_main(void *arg)
     struct fs_sync *s = arg;
     for (;;) {
         pthread_mutex_lock(&s->mu);
-        while (!s->head && !s->kicked && !s->stop && !(s->drain && !s->drained)) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 200 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            if (pthread_cond_timedwait(&s->cv, &s->mu, &ts))
-                break;
-        }
+        sync_wait(s);
         if (s->stop) {
             pthread_mutex_unlock(&s->mu);
             break;
@@ -1957,6 +1994,7 @@ static void *sync_main(void *arg)
         struct item *list = s->head;
         s->head = s->tail = NULL;
         s->kicked = 0;
+        s->last_pass_ns = lr_now_mono_ns();
         pthread_mutex_unlock(&s->mu);
 
         struct item *chunks = NULL, **ctail = &chunks;
@@ -2076,6 +2114,7 @@ int fs_sync_start(struct fs_sync *s)
         return rc;
     pthread_setname_np(s->thr, "landro-sync");
     s->running = 1;
+    st_set_log_hook(s->st, on_log_commit, s);
     return 0;
 }
 
@@ -2083,6 +2122,8 @@ void fs_sync_stop(struct fs_sync *s)
 {
     if (!s)
         return;
+    if (s->running)
+        st_set_log_hook(s->st, NULL, NULL);
     if (s->running && s->net) {
         /* Let the thread send the HAVE news it still owes (bounded: a
          * second at most) before the network goes; net_node_stop writes

@@ -399,6 +399,7 @@ int st_log_append(st_txn *t, const void *rec, size_t len, uint64_t *seq)
     st__key_u64(k, s);
     if ((rc = st__put(t, t->st->db_log, k, 8, rec, len, MDB_APPEND)))
         return rc == -EEXIST ? st__fail(t, st__corrupt(t, "log", "sequence reused"), "log") : rc;
+    t->logged = 1;
     if (seq)
         *seq = s;
     return 0;

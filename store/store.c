@@ -377,6 +377,7 @@ int st_open(const char *dir, unsigned flags, st_store **out)
     st->lockfd = -1;
     st->flags = flags;
     pthread_mutex_init(&st->meta_lock, NULL);
+    pthread_mutex_init(&st->hook_lock, NULL);
     if (!(st->dir = strdup(dir))) {
         rc = -ENOMEM;
         goto fail;
@@ -477,6 +478,7 @@ void st_close(st_store *st)
     if (st->lockfd >= 0)
         close(st->lockfd);
     pthread_mutex_destroy(&st->meta_lock);
+    pthread_mutex_destroy(&st->hook_lock);
     free(st->dir);
     free(st);
 }
@@ -554,10 +556,23 @@ int st_txn_commit(st_txn *t)
                 (uint64_t)vfs.f_bavail * vfs.f_frsize < (16u << 20))
                 rc = -ENOSPC;
             lr_error("store '%s': commit failed: %s", t->st->dir, lr_strerror(rc));
+        } else if (t->logged && __atomic_load_n(&t->st->log_hook, __ATOMIC_ACQUIRE)) {
+            pthread_mutex_lock(&t->st->hook_lock);
+            if (t->st->log_hook)
+                t->st->log_hook(t->st->log_hook_ctx);
+            pthread_mutex_unlock(&t->st->hook_lock);
         }
     }
     free(t);
     return rc;
+}
+
+void st_set_log_hook(st_store *st, void (*fn)(void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&st->hook_lock);
+    st->log_hook_ctx = ctx;
+    __atomic_store_n(&st->log_hook, fn, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&st->hook_lock);
 }
 
 void st_txn_abort(st_txn *t)

@@ -209,6 +209,12 @@ int st_txn_begin(st_store *st, int mode, st_txn **out);
 int st_txn_commit(st_txn *txn);
 /* Abort and free; NULL is a no-op. */
 void st_txn_abort(st_txn *txn);
+/* fn(ctx) is called after each committed write transaction that appended
+ * to the change log, on the committing thread, after the commit: it must
+ * be quick and must not commit (the sync layer wakes its sender). NULL
+ * removes it; once st_set_log_hook returns, the old hook is not running
+ * and will not run again. Any thread. */
+void st_set_log_hook(st_store *st, void (*fn)(void *ctx), void *ctx);
 /* End a write transaction by the outcome of the work done in it: rc == 0
  * commits (returning the commit's result), anything else aborts (txn may
  * then be NULL: a begin that failed) and returns rc. */

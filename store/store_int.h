@@ -21,6 +21,9 @@ struct st_store {
     unsigned flags;
     pthread_mutex_t meta_lock; /* guards meta */
     struct st_meta meta;
+    pthread_mutex_t hook_lock; /* guards log_hook, held while it runs */
+    void (*log_hook)(void *ctx);
+    void *log_hook_ctx;
 };
 
 struct st_txn {
@@ -28,6 +31,7 @@ struct st_txn {
     MDB_txn *txn;
     int err;   /* first hard error; the txn is poisoned once set */
     int write;
+    int logged; /* appended to the change log (st_set_log_hook) */
 };
 
 /* The named databases and where their handles live in st_store. */
