@@ -70,6 +70,7 @@ struct fs_dir {
     struct fs_dent *e;
     size_t n, cap;
     int loaded;
+    uint64_t gen;            /* f->peer_gen when the names were loaded */
 };
 
 struct fs {
@@ -101,6 +102,16 @@ struct fs {
      * reaper raises the mount's window once and sets ra_done. */
     uint64_t init_ns;
     int ra_done;
+    /* Peers' changes: peer_gen counts applied batches (fs_peer_changed),
+     * bumped under gen_lock after a batch commits and before its
+     * invalidations reach the kernel. An entry built from a snapshot older
+     * than a bump may be stale, and the kernel would keep it for
+     * FS_TIMEOUT_S (an invalidation that came before the reply finds
+     * nothing to drop): such replies are sent, under gen_lock, with no
+     * timeout. A name looked up in vain while a peer's create of it was
+     * being applied stayed invisible for a minute. */
+    pthread_rwlock_t gen_lock;
+    uint64_t peer_gen;
 };
 
 static void reap_queue(fs *f, uint64_t ino);
@@ -697,18 +708,51 @@ static void fill_entry(fs *f, st_txn *t, const struct st_inode *in, struct fuse_
     e->entry_timeout = FS_TIMEOUT_S;
 }
 
-/* Reply with an entry, counting the kernel's new lookup. */
-static void reply_entry(fuse_req_t req, const struct st_inode *in)
+/* The generation to compare against before a reply (see struct fs). */
+static uint64_t peer_gen(fs *f)
+{
+    return __atomic_load_n(&f->peer_gen, __ATOMIC_ACQUIRE);
+}
+
+/* Take gen_lock for a reply built from a snapshot taken at generation g:
+ * returns the entry timeout to give (0 if peers changed things since). */
+static double gen_reply_begin(fs *f, uint64_t g)
+{
+    pthread_rwlock_rdlock(&f->gen_lock);
+    return peer_gen(f) == g ? FS_TIMEOUT_S : 0;
+}
+
+static void gen_reply_end(fs *f)
+{
+    pthread_rwlock_unlock(&f->gen_lock);
+}
+
+void fs_peer_changed(fs *f)
+{
+    pthread_rwlock_wrlock(&f->gen_lock);
+    __atomic_store_n(&f->peer_gen, f->peer_gen + 1, __ATOMIC_RELEASE);
+    pthread_rwlock_unlock(&f->gen_lock);
+}
+
+/* Reply with an entry, counting the kernel's new lookup; timeout as
+ * gen_reply_begin says (FS_TIMEOUT_S for the results of local changes). */
+static void reply_entry_timeout(fuse_req_t req, const struct st_inode *in, double timeout)
 {
     fs *f = req_fs(req);
     struct fuse_entry_param e;
     fill_entry(f, NULL, in, &e);
+    e.attr_timeout = e.entry_timeout = timeout;
     if (node_lookup_inc(f, in->ino)) {
         fuse_reply_err(req, ENOMEM);
         return;
     }
     if (fuse_reply_entry(req, &e) != 0)
         node_forget(f, in->ino, 1);
+}
+
+static void reply_entry(fuse_req_t req, const struct st_inode *in)
+{
+    reply_entry_timeout(req, in, FS_TIMEOUT_S);
 }
 
 /* ---- lookup, forget, getattr, setattr ------------------------------------------ */
@@ -719,6 +763,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
     st_txn *t;
     struct st_dirent de;
     struct st_inode in;
+    uint64_t g = peer_gen(f); /* before the snapshot */
     int rc = st_txn_begin(f->st, ST_TXN_READ, &t);
     if (rc)
         { reply_err(req, rc); return; }
@@ -730,8 +775,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
     }
     st_txn_abort(t);
     if (rc == -ENOENT) {
-        struct fuse_entry_param e = { .ino = 0, .entry_timeout = FS_TIMEOUT_S };
+        struct fuse_entry_param e = { .ino = 0, .entry_timeout = gen_reply_begin(f, g) };
         fuse_reply_entry(req, &e);
+        gen_reply_end(f);
         return;
     }
     if (rc) {
@@ -740,7 +786,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
                      lr_strerror(rc));
         { reply_err(req, rc); return; }
     }
-    reply_entry(req, &in);
+    reply_entry_timeout(req, &in, gen_reply_begin(f, g));
+    gen_reply_end(f);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -1656,10 +1703,17 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     if (!buf)
         { fuse_reply_err(req, ENOMEM); return; }
     pthread_mutex_lock(&d->lock);
-    if (off == 0 || !d->loaded)
+    if (off == 0 || !d->loaded) {
+        d->gen = peer_gen(f);
         rc = dir_load(f, d, ino);
-    if (rc == 0 && plus)
+    }
+    double timeout = FS_TIMEOUT_S;
+    int held = rc == 0 && plus;
+    if (held) {
+        /* entries from the names loaded at d->gen (see struct fs) */
+        timeout = gen_reply_begin(f, d->gen);
         rc = st_txn_begin(f->st, ST_TXN_READ, &t);
+    }
     size_t pos = 0;
     for (size_t i = (size_t)off; rc == 0 && i < d->n; i++) {
         struct fs_dent *e = &d->e[i];
@@ -1677,6 +1731,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                 break;
             }
             fill_entry(f, t, &in, &ep);
+            ep.attr_timeout = ep.entry_timeout = timeout;
             if (dot)
                 ep.ino = 0; /* the kernel takes no reference on . and .. */
             sz = fuse_add_direntry_plus(req, buf + pos, size - pos, e->name, &ep, (off_t)(i + 1));
@@ -1702,6 +1757,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     } else {
         fuse_reply_buf(req, buf, pos);
     }
+    if (held)
+        gen_reply_end(f);
     free(buf);
 }
 
@@ -2093,6 +2150,7 @@ int fs_new(st_store *st, const struct fs_opts *o, fs **out)
         return -ENOMEM;
     f->st = st;
     pthread_mutex_init(&f->tlock, NULL);
+    pthread_rwlock_init(&f->gen_lock, NULL);
     pthread_mutex_init(&f->rlock, NULL);
     pthread_cond_init(&f->rcond, NULL);
     pthread_mutex_init(&f->cmu, NULL);
@@ -2255,6 +2313,7 @@ void fs_free(fs *f)
     free(f->tab);
     free(f->mountpoint);
     pthread_mutex_destroy(&f->tlock);
+    pthread_rwlock_destroy(&f->gen_lock);
     pthread_mutex_destroy(&f->rlock);
     pthread_cond_destroy(&f->rcond);
     pthread_mutex_destroy(&f->cmu);

@@ -122,6 +122,11 @@ int fs_open_inodes(fs *f, uint64_t **out, size_t *n);
 int fs_inval_inode(fs *f, uint64_t ino, int64_t off, int64_t len);
 /* Tell the kernel that name in directory parent changed or vanished. */
 int fs_inval_entry(fs *f, uint64_t parent, const char *name, size_t len);
+/* Peers' changes were committed and their invalidations are about to go to
+ * the kernel (sync thread): entry replies built from older snapshots go
+ * out without a timeout from now on, so none of them outlives the
+ * invalidation it raced with. */
+void fs_peer_changed(fs *f);
 /* Tell the kernel that name in parent, which named child, was deleted:
  * it also drops child's link count, so the inode is forgotten once
  * unused. -ENOENT if the kernel has no such entry cached. */

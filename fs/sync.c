@@ -997,6 +997,8 @@ static void finish_apply(struct fs_sync *s)
             bg_queue(s, s->inv[i].ino); /* fetch the new data now */
     }
     st_txn_abort(t);
+    if (s->fs && s->ninv)
+        fs_peer_changed(s->fs);
     for (size_t i = 0; i < s->ninv; i++) {
         if (!s->fs)
             break;

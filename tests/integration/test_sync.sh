@@ -64,6 +64,31 @@ check "B loses a cached name A removed" wait_for 5 sh -c "! test -e '$T/mnt-b/ca
 check "B sees a cached name renamed" wait_for 5 sh -c "test -f '$T/mnt-b/cache/renamed' && ! test -e '$T/mnt-b/cache/old'"
 rm -r "$T/mnt-a/cache"
 
+# 1d. B looks for a name while A creates it among 1000 others: it shows
+# up at once. A lookup that had read the store just before a peer's create
+# was applied replied "no such file" after the invalidation had gone by,
+# and the kernel kept that answer for 60 s (FS_TIMEOUT_S).
+mkdir "$T/mnt-a/race"
+wait_for 20 test -d "$T/mnt-b/race"
+python3 - "$T/mnt-a/race" <<'PY' &
+import os, sys
+for i in range(1000):
+    with open(os.path.join(sys.argv[1], "f%04d" % i), "wb") as f:
+        f.write(b"x")
+PY
+maker=$!
+check "B sees a name it polls for as soon as A's create of it lands" python3 - "$T/mnt-b/race" <<'PY'
+import os, sys, time
+end = time.monotonic() + 20
+for i in (499, 999):
+    p = os.path.join(sys.argv[1], "f%04d" % i)
+    while not os.path.exists(p):
+        if time.monotonic() > end:
+            sys.exit("f%04d still missing on B after 20 s" % i)
+        time.sleep(0.001)
+PY
+wait "$maker"
+
 # 2. 10k small files.
 python3 - "$T/mnt-a/many" <<'PY'
 import os, sys
