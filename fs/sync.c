@@ -40,6 +40,7 @@ _Static_assert((int)FS_SYNC_HELLO == (int)ST_SYNC_HELLO && (int)FS_SYNC_REPL == 
 #define SYNC_MAX_REQS 256                /* HOLDQ requests awaiting answers */
 #define SYNC_KICK_NS (50ull * 1000000)   /* local changes go out this soon, at most this often */
 #define SYNC_IDLE_MS 200                 /* the sender's pass when nothing wakes it */
+#define SYNC_SETTLE_NS (5ull * 1000000)  /* after a kick, for the commits that follow it */
 
 struct peer {
     net_id id;
@@ -104,7 +105,9 @@ struct fs_sync {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct item *head, *tail;
-    int kicked;
+    int kicked;              /* local changes to send (fs_sync_kick) */
+    uint64_t kick_ns;        /* when kicked was last set */
+    int again;               /* the sync thread's own: make another pass at once */
     uint64_t last_pass_ns;   /* when the sync thread last began a pass (its own) */
     struct peer peers[SYNC_MAX_PEERS];
     unsigned npeers;
@@ -223,15 +226,20 @@ void fs_sync_kick(struct fs_sync *s)
     if (!s)
         return;
     pthread_mutex_lock(&s->mu);
-    s->kicked = 1;
-    pthread_cond_signal(&s->cv);
+    if (!s->kicked) {
+        s->kicked = 1;
+        s->kick_ns = lr_now_mono_ns();
+        pthread_cond_signal(&s->cv);
+    }
     pthread_mutex_unlock(&s->mu);
 }
 
 /* A transaction that appended to the change log committed (store hook, on
  * the committing thread): wake the sender. It used to find local changes
  * only at its 200 ms pass, sometimes most of the time a file took to reach
- * a peer. The sender makes at most one pass per SYNC_KICK_NS for kicks
+ * a peer. The sender waits SYNC_SETTLE_NS after a kick, so a file's create
+ * and its data (written and closed right after) usually go out as one
+ * state, and makes at most one pass per SYNC_KICK_NS for kicks
  * (sync_wait), so a burst of commits is sent in batches. */
 static void on_log_commit(void *ctx)
 {
@@ -250,19 +258,21 @@ static void deadline_in(struct timespec *ts, uint64_t ns)
 }
 
 /* Wait (s->mu held) until there is work: items (frames, fetched chunks:
- * at once), a kick (local changes: SYNC_KICK_NS after the last pass at
- * the earliest), a stop or drain, or SYNC_IDLE_MS of nothing. */
+ * at once), a kick (local changes: SYNC_SETTLE_NS after it and
+ * SYNC_KICK_NS after the last pass at the earliest), a stop or drain, or
+ * SYNC_IDLE_MS of nothing. */
 static void sync_wait(struct fs_sync *s)
 {
     for (;;) {
-        if (s->head || s->stop || (s->drain && !s->drained))
+        if (s->head || s->again || s->stop || (s->drain && !s->drained))
             return;
         struct timespec ts;
         if (s->kicked) {
-            uint64_t since = lr_now_mono_ns() - s->last_pass_ns;
-            if (since >= SYNC_KICK_NS)
+            uint64_t now = lr_now_mono_ns();
+            uint64_t at = LR_MAX(s->last_pass_ns + SYNC_KICK_NS, s->kick_ns + SYNC_SETTLE_NS);
+            if (now >= at)
                 return;
-            deadline_in(&ts, SYNC_KICK_NS - since);
+            deadline_in(&ts, at - now);
             pthread_cond_timedwait(&s->cv, &s->mu, &ts);
             continue;
         }
@@ -1093,7 +1103,7 @@ static void apply_stream(struct fs_sync *s, struct peer *p)
     p->rxlen -= pos;
     finish_apply(s);
     if (applied)
-        s->kicked = 1; /* relay to the other peers */
+        s->again = 1; /* relay to the other peers */
 }
 
 static void handle_frame(struct fs_sync *s, struct item *it)
@@ -1113,7 +1123,7 @@ static void handle_frame(struct fs_sync *s, struct item *it)
         case FS_SYNC_HELLO:
             p->sent = m.applied;
             p->streaming = 1;
-            s->kicked = 1;
+            s->again = 1;
             return;
         case FS_SYNC_HAVE: handle_have(s, p, &m); return;
         case FS_SYNC_HOLDQ: handle_holdq(s, p, &m); return;
@@ -1995,7 +2005,7 @@ static void *sync_main(void *arg)
         }
         struct item *list = s->head;
         s->head = s->tail = NULL;
-        s->kicked = 0;
+        s->kicked = s->again = 0;
         s->last_pass_ns = lr_now_mono_ns();
         pthread_mutex_unlock(&s->mu);
 
@@ -2048,10 +2058,11 @@ static void *sync_main(void *arg)
             bg_step(s); /* arriving chunks wake us to start the next ones */
         evict_tick(s, now);
         repl_tick(s, now);
-        /* Even with nothing queued, poll the log: local commits (the file
-         * system) are cheap to notice this way and need no coupling. */
+        /* A send pass stops after SYNC_BATCH_RECORDS: the rest at once.
+         * (Local commits wake us through the store's log hook, and the
+         * idle pass every SYNC_IDLE_MS looks at the log anyway.) */
         if (more)
-            s->kicked = 1;
+            s->again = 1;
     }
     return NULL;
 }

@@ -47,7 +47,9 @@ check "re-reading an evicted file fetches it again, intact" cmp -s "$T/f1" "$T/m
 # reading to the end of a file prefetches the next files of its directory
 mkdir "$T/mnt-a/tree"
 for i in 01 02 03 04 05 06 07 08 09 10; do head -c 5000 /dev/urandom > "$T/mnt-a/tree/s$i"; done
-wait_for 30 test -e "$T/mnt-b/tree/s10"
+# (each file's data record follows its create within the sender's 50 ms:
+# wait for the last one's size, not only its name)
+wait_for 30 sh -c "[ \$(stat -c %s '$T/mnt-b/tree/s10' 2>/dev/null) = 5000 ]"
 check "before a read, a small file of A is not on B" partial "$T/mnt-b/tree/s05"
 cat "$T/mnt-b/tree/s01" > /dev/null
 check "reading the first file of a directory fetches the next ones" wait_for 10 whole "$T/mnt-b/tree/s10"

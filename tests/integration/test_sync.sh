@@ -16,7 +16,6 @@ peers a b c || { echo "init failed"; echo "0 passed, 1 failed"; exit 1; }
 down() { "$L" unmount "$T/mnt-$1" 2>/dev/null; wait_for 10 sh -c "! pgrep -f 'landro mount --store $T/$1 ' >/dev/null"; }
 daemon_pid() { pgrep -f "landro mount --store $T/$1 " | head -n1; }
 same_file() { [ "$(sha256sum < "$1")" = "$(sha256sum < "$2")" ]; }
-same_size() { [ "$(stat -c %s "$1" 2>/dev/null)" = "$(stat -c %s "$2" 2>/dev/null)" ]; }
 listing() { (cd "$1" && find . -printf '%y %m %s %p\n' | sort); }
 checksums() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum); }
 
@@ -29,7 +28,7 @@ cp -a store/*.h "$T/mnt-a/tree/sub/"
 echo hello > "$T/mnt-a/tree/hello"
 check "metadata reaches B" wait_for 20 same_size "$T/mnt-a/big.bin" "$T/mnt-b/big.bin"
 check "file written on A reads on B with the same sha256" same_file "$T/mnt-a/big.bin" "$T/mnt-b/big.bin"
-wait_for 20 test -f "$T/mnt-b/tree/hello"
+wait_for 20 same_size "$T/mnt-a/tree/hello" "$T/mnt-b/tree/hello"
 check "tree written on A is identical on B" diff -r "$T/mnt-a/tree" "$T/mnt-b/tree"
 
 # 1b. a 1 GiB file read on B while A still serves it: every chunk fetched
@@ -164,7 +163,8 @@ check "saves by rename leave no conflict copy on A or B" sh -c "[ \"\$(ls '$T/mn
 # conflict copy).
 mkdir "$T/mnt-a/app"
 echo base > "$T/mnt-a/app/log"; echo base > "$T/mnt-a/app/both"
-check "B lists the files to append to" wait_for 20 test -f "$T/mnt-b/app/both"
+app_on_b() { same_size "$T/mnt-a/app/both" "$T/mnt-b/app/both" && same_size "$T/mnt-a/app/log" "$T/mnt-b/app/log"; }
+check "B has the files to append to" wait_for 20 app_on_b
 check "B's append to A's file closes without error" python3 -c "
 import os; fd = os.open('$T/mnt-b/app/log', os.O_WRONLY | os.O_APPEND); os.write(fd, b'from B\n'); os.close(fd)"
 check "A gets B's appended line" wait_for 20 sh -c "[ \"\$(cat '$T/mnt-a/app/log')\" = \"\$(printf 'base\nfrom B')\" ]"
@@ -172,7 +172,7 @@ echo "B2" >> "$T/mnt-b/app/both" & echo "A2" >> "$T/mnt-a/app/both"; wait
 check "concurrent appends: both lines survive on A" wait_for 20 sh -c "cat '$T/mnt-a/app/'both* | grep -q A2 && cat '$T/mnt-a/app/'both* | grep -q B2"
 check "... and on B" wait_for 20 sh -c "cat '$T/mnt-b/app/'both* | grep -q A2 && cat '$T/mnt-b/app/'both* | grep -q B2"
 echo "A's data" > "$T/mnt-a/app/offline"
-check "B lists A's new file" wait_for 20 test -f "$T/mnt-b/app/offline"
+check "B has A's new file" wait_for 20 same_size "$T/mnt-a/app/offline" "$T/mnt-b/app/offline"
 down b
 up b --offline
 check "offline, B appends to a file whose data only A holds" sh -c "echo 'from B, offline' >> '$T/mnt-b/app/offline'"

@@ -14,12 +14,12 @@ peers a b c || { echo "init failed"; echo "0 passed, 1 failed"; exit 1; }
 "$L" peer remove --store "$T/c" "$("$L" id --store "$T/a")" >/dev/null ||
     { echo "peer remove failed"; echo "0 passed, 1 failed"; exit 1; }
 up a --copies 0 && up b && up c || { echo "mount failed"; cat "$T"/log-*; exit 1; }
-same_size() { [ "$(stat -c %s "$1" 2>/dev/null)" = "$(stat -c %s "$2" 2>/dev/null)" ]; }
 
 head -c 16777216 /dev/urandom > "$T/ref.bin"
 cp "$T/ref.bin" "$T/mnt-a/chain.bin"
 echo "written on A" > "$T/mnt-a/small.txt"
 check "C lists A's file (metadata relays through B)" wait_for 30 same_size "$T/ref.bin" "$T/mnt-c/chain.bin"
+wait_for 30 same_size "$T/mnt-a/small.txt" "$T/mnt-c/small.txt"
 check "C reads A's small file through B" grep -q "written on A" "$T/mnt-c/small.txt"
 check "C reads A's 16 MiB file through B, byte for byte" cmp -s "$T/ref.bin" "$T/mnt-c/chain.bin"
 # Every chunk of the file came to B from A (status counts them; the

@@ -78,7 +78,6 @@ now_ms() { date +%s%3N; }
 # Bounded file operations: a FUSE call stuck on the network must not hang
 # the test past its watchdog.
 tsum() { timeout -k 5 "$1" sha256sum "$2" | cut -d" " -f1; }
-same_size() { [ "$(stat -c %s "$1" 2>/dev/null)" = "$(stat -c %s "$2" 2>/dev/null)" ]; }
 
 # The watchdog. Bash runs the TERM trap only once the foreground command
 # returns, and a read stuck in FUSE returns only when its daemon answers
@@ -159,7 +158,7 @@ check "big file written on A reads back on A" test "$(tsum 60 "$T/mnt-a/big.bin"
 
 # ---- 2. metadata reaches B; B reads on demand over the impaired path --------
 if wait_for 60 same_size "$T/mnt-a/big.bin" "$T/mnt-b/big.bin" &&
-   wait_for 30 test -f "$T/mnt-b/small-5.txt"; then
+   wait_for 30 same_size "$T/mnt-a/small-5.txt" "$T/mnt-b/small-5.txt"; then
     ok "metadata reaches B ($(( $(now_ms) - t0 )) ms after the copy began)"
 else
     bad "metadata reaches B within 60 s (nothing after this can pass)"
@@ -182,7 +181,7 @@ smalls_equal() {
     done
 }
 check "small files read on B with the contents written on A" smalls_equal
-wait_for 30 test -f "$T/mnt-b/tree/deep/er/docs/ARCHITECTURE.md"
+wait_for 30 same_size "$T/mnt-a/tree/deep/er/docs/ARCHITECTURE.md" "$T/mnt-b/tree/deep/er/docs/ARCHITECTURE.md"
 check "tree written on A is identical on B (diff -r)" \
     timeout -k 5 60 diff -r "$T/mnt-a/tree" "$T/mnt-b/tree"
 
