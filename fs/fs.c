@@ -423,8 +423,7 @@ static void *reaper_main(void *arg)
     for (;;) {
         while (f->rn == 0 && !f->reaper_stop) {
             struct timespec dl;
-            clock_gettime(CLOCK_REALTIME, &dl);
-            dl.tv_sec += 1;
+            lr_deadline_in(&dl, 1000000000ull);
             if (pthread_cond_timedwait(&f->rcond, &f->rlock, &dl) == ETIMEDOUT) {
                 pthread_mutex_unlock(&f->rlock);
                 commit_old_stages(f);

@@ -246,17 +246,6 @@ static void on_log_commit(void *ctx)
     fs_sync_kick(ctx);
 }
 
-static void deadline_in(struct timespec *ts, uint64_t ns)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += (time_t)(ns / 1000000000ull);
-    ts->tv_nsec += (long)(ns % 1000000000ull);
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 /* Wait (s->mu held) until there is work: items (frames, fetched chunks:
  * at once), a kick (local changes: SYNC_SETTLE_NS after it and
  * SYNC_KICK_NS after the last pass at the earliest), a stop or drain, or
@@ -272,11 +261,11 @@ static void sync_wait(struct fs_sync *s)
             uint64_t at = LR_MAX(s->last_pass_ns + SYNC_KICK_NS, s->kick_ns + SYNC_SETTLE_NS);
             if (now >= at)
                 return;
-            deadline_in(&ts, at - now);
+            lr_deadline_in(&ts, at - now);
             pthread_cond_timedwait(&s->cv, &s->mu, &ts);
             continue;
         }
-        deadline_in(&ts, SYNC_IDLE_MS * 1000000ull);
+        lr_deadline_in(&ts, SYNC_IDLE_MS * 1000000ull);
         if (pthread_cond_timedwait(&s->cv, &s->mu, &ts))
             return;
     }
@@ -2142,8 +2131,7 @@ void fs_sync_stop(struct fs_sync *s)
          * second at most) before the network goes; net_node_stop writes
          * queued frames out before it closes the connections. */
         struct timespec dl;
-        clock_gettime(CLOCK_REALTIME, &dl);
-        dl.tv_sec += 1;
+        lr_deadline_in(&dl, 1000000000ull);
         pthread_mutex_lock(&s->mu);
         s->drain = 1;
         pthread_cond_broadcast(&s->cv);

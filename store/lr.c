@@ -85,6 +85,17 @@ static uint64_t lr_clock(clockid_t id)
 uint64_t lr_now_mono_ns(void) { return lr_clock(CLOCK_MONOTONIC); }
 uint64_t lr_now_real_ns(void) { return lr_clock(CLOCK_REALTIME); }
 
+void lr_deadline_in(struct timespec *ts, uint64_t ns)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += (time_t)(ns / 1000000000ull);
+    ts->tv_nsec += (long)(ns % 1000000000ull);
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
 void *lr_grow(void *v, size_t *cap, size_t n, size_t elem, size_t first)
 {
     if (n < *cap)

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 enum {
     LR_EBASE       = -1000,
@@ -85,6 +86,10 @@ int lr_mountinfo_next(FILE *f, char **line, size_t *cap, struct lr_mount *m);
 /* Monotonic and wall clocks, nanoseconds. */
 uint64_t lr_now_mono_ns(void);
 uint64_t lr_now_real_ns(void);
+/* *ts = ns from now on the wall clock: the absolute deadline that
+ * pthread_cond_timedwait takes (condition variables here use the default,
+ * CLOCK_REALTIME). */
+void lr_deadline_in(struct timespec *ts, uint64_t ns);
 
 /* Fixed-width codecs. Wire and disk formats are little-endian except keys,
  * which are big-endian so that LMDB's bytewise order is numeric order. */

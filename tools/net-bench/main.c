@@ -358,12 +358,7 @@ static int client_main(const char *dir, const char *connect, const net_id *peer,
         issue(&r);
     while (r.done < nchunks) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        lr_deadline_in(&ts, 100000000ull);
         pthread_cond_timedwait(&r.cv, &r.m, &ts);
         pthread_mutex_unlock(&r.m);
         if (net_peer_stats(r.n, &st, 1) >= 1 && st.last_pong_age_ms != UINT64_MAX &&
