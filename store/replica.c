@@ -494,6 +494,14 @@ static int drop_names(struct app *a, struct st_inode *in)
     return rc;
 }
 
+/* <0, 0, >0 as time a is before, equal to or after time b. */
+static int ts_cmp(const struct timespec *a, const struct timespec *b)
+{
+    if (a->tv_sec != b->tv_sec)
+        return a->tv_sec < b->tv_sec ? -1 : 1;
+    return a->tv_nsec < b->tv_nsec ? -1 : a->tv_nsec > b->tv_nsec;
+}
+
 /* Link ino under (parent, name); on a name taken by another file, the later
  * mtime (then greater file id) keeps it and the other gets its conflict
  * name. Returns 0 or an error. */
@@ -513,9 +521,8 @@ static int link_name(struct app *a, struct st_inode *in, uint64_t parent, const 
         struct st_inode x;
         if ((rc = st_inode_get(t, d.child, &x)))
             return rc;
-        int incoming_wins = in->mtime.tv_sec != x.mtime.tv_sec ? in->mtime.tv_sec > x.mtime.tv_sec
-                          : in->mtime.tv_nsec != x.mtime.tv_nsec ? in->mtime.tv_nsec > x.mtime.tv_nsec
-                          : memcmp(in->fid, x.fid, 16) > 0;
+        int later = ts_cmp(&in->mtime, &x.mtime);
+        int incoming_wins = later ? later > 0 : memcmp(in->fid, x.fid, 16) > 0;
         if (incoming_wins) {
             /* Every peer that sees both files makes this same choice and
              * this same name, so the move is not a change of x's: no
@@ -858,11 +865,6 @@ static int log_inode(st_txn *t, const struct st_inode *in)
     return log_rep(t, in->fid, first_pfid(t, in, pfid) ? pfid : NULL);
 }
 
-static int ts_after(const struct timespec *a, const struct timespec *b)
-{
-    return a->tv_sec != b->tv_sec ? a->tv_sec > b->tv_sec : a->tv_nsec > b->tv_nsec;
-}
-
 /* Equal versions of a live directory: entries added or removed on either
  * side changed its times without a new version (ns.c, dir_touch), so each
  * side keeps the later mtime and ctime. Taking the maximum converges;
@@ -870,7 +872,7 @@ static int ts_after(const struct timespec *a, const struct timespec *b)
  * exactly instead. A change is logged so it relays to further peers. */
 static int dir_times_merge(struct app *a, struct st_inode *in, const struct st_rep_file *f)
 {
-    int later_m = ts_after(&f->mtime, &in->mtime), later_c = ts_after(&f->ctime, &in->ctime);
+    int later_m = ts_cmp(&f->mtime, &in->mtime) > 0, later_c = ts_cmp(&f->ctime, &in->ctime) > 0;
     if (!later_m && !later_c)
         return 0;
     if (later_m)
@@ -984,14 +986,14 @@ int st_rep_apply(st_txn *t, const struct st_rep_file *f, const uint8_t from_dev[
         }
         in.nvv = f->nvv;
         memcpy(in.vv, f->vv, sizeof(f->vv[0]) * f->nvv);
-        struct st_inode prev = in;
+        struct timespec lmtime = in.mtime, lctime = in.ctime;
         if ((rc = adopt(&a, &in, f)))
             return rc;
         /* Entries changed here after the peer's last change of this
          * directory (its ctime): those times stay (dir_times_merge). */
-        if (S_ISDIR(in.mode) && !ldel && !fdel && ts_after(&prev.ctime, &f->ctime)) {
-            in.mtime = prev.mtime;
-            in.ctime = prev.ctime;
+        if (S_ISDIR(in.mode) && !ldel && !fdel && ts_cmp(&lctime, &f->ctime) > 0) {
+            in.mtime = lmtime;
+            in.ctime = lctime;
         }
         if ((rc = st_inode_put(t, &in)) || (rc = log_inode(t, &in)))
             return rc;
@@ -1000,13 +1002,11 @@ int st_rep_apply(st_txn *t, const struct st_rep_file *f, const uint8_t from_dev[
     }
 
     /* Concurrent versions. */
-    int remote_wins;
+    int remote_wins, later = ts_cmp(&f->mtime, &in.mtime);
     if (fdel != ldel) {
         remote_wins = ldel; /* a modification beats a deletion */
-    } else if (in.mtime.tv_sec != f->mtime.tv_sec) {
-        remote_wins = f->mtime.tv_sec > in.mtime.tv_sec;
-    } else if (in.mtime.tv_nsec != f->mtime.tv_nsec) {
-        remote_wins = f->mtime.tv_nsec > in.mtime.tv_nsec;
+    } else if (later != 0) {
+        remote_wins = later > 0;
     } else {
         int w = memcmp(f->writer, in.writer, 8);
         remote_wins = w != 0 ? w > 0 : (f->size != in.size ? f->size > in.size
