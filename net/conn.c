@@ -350,15 +350,32 @@ static void unlink_tx(struct net_conn *c, struct net_stream *s)
 
 static void serve(struct net_conn *c);
 
-/* Append r to c's queue of requests to serve. */
-static void srv_append(struct net_conn *c, struct net_srvreq *r)
+/* Put r on c's queue of requests to serve: at the end, or first. */
+static void srv_push(struct net_conn *c, struct net_srvreq *r, int first)
 {
+    if (first) {
+        r->next = c->srv_head;
+        c->srv_head = r;
+        if (!c->srv_tail)
+            c->srv_tail = r;
+        return;
+    }
     r->next = NULL;
     if (c->srv_tail)
         c->srv_tail->next = r;
     else
         c->srv_head = r;
     c->srv_tail = r;
+}
+
+/* Take the first request off c's queue (not empty). */
+static struct net_srvreq *srv_pop(struct net_conn *c)
+{
+    struct net_srvreq *r = c->srv_head;
+    c->srv_head = r->next;
+    if (!c->srv_head)
+        c->srv_tail = NULL;
+    return r;
 }
 
 /* Move c's parked requests that match (h, or any older than 'before')
@@ -374,7 +391,7 @@ static void unpark(struct net_conn *c, const st_hash *h, uint64_t before)
         }
         *pp = r->next;
         r->woken = 1;
-        srv_append(c, r);
+        srv_push(c, r, 0);
         moved = 1;
     }
     if (moved)
@@ -423,9 +440,7 @@ static void serve(struct net_conn *c)
         if (rc == -EINPROGRESS && relay) {
             /* Being fetched from our peers: park it until net_serve_wake
              * (or until it has waited too long, net_conn_unpark_old). */
-            c->srv_head = r->next;
-            if (!c->srv_head)
-                c->srv_tail = NULL;
+            srv_pop(c);
             r->parked_ns = net_now();
             r->next = c->parked;
             c->parked = r;
@@ -489,11 +504,8 @@ static void serve(struct net_conn *c)
             c->serving_bytes += s->sq.end;
             staged += len ? len : 1;
         }
-        c->srv_head = r->next;
-        if (!c->srv_head)
-            c->srv_tail = NULL;
+        free(srv_pop(c));
         c->nsrv--;
-        free(r);
         conn_kick(c);
     }
 }
@@ -584,14 +596,7 @@ static void on_frame(struct net_conn *c, const struct net_frame *f)
         r->relay = (f->u.chunk.code & NET_REQ_RELAY) != 0;
         r->urgent = (f->u.chunk.code & NET_REQ_URGENT) != 0;
         r->woken = 0;
-        if (r->urgent) {
-            r->next = c->srv_head;
-            c->srv_head = r;
-            if (!c->srv_tail)
-                c->srv_tail = r;
-        } else {
-            srv_append(c, r);
-        }
+        srv_push(c, r, r->urgent);
         c->nsrv++;
         /* Served after this datagram's frames are read, in net_conn_write:
          * serving here, before the rest of a batch of requests was even
