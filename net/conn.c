@@ -420,11 +420,17 @@ static void serve(struct net_conn *c)
      * connection sends its first response before it reads the next one,
      * and a busy one writes after every NET_SERVE_BURST bytes (the first
      * byte of a file used to wait until a whole window of chunks, 64 of
-     * them, had been read on the serving side: 30 ms here). */
+     * them, had been read on the serving side: 30 ms here). A slow store
+     * reads for NET_SERVE_SLICE_NS at most between two writes, however
+     * many times we are called (one ACK closing many streams calls us for
+     * each; at 12 ms a chunk nothing was sent for 300 ms and more). */
     size_t burst = c->serving == 0 ? 1 : NET_SERVE_BURST, staged = 0;
     c->serve_more = 0;
     while (c->srv_head && c->serving < NET_MAX_SERVING && c->serving_bytes < NET_MAX_SERVING_BYTES) {
-        if (staged >= burst) {
+        uint64_t now = net_now();
+        if (!c->stage_since_ns)
+            c->stage_since_ns = now;
+        if (staged >= burst || now - c->stage_since_ns >= NET_SERVE_SLICE_NS) {
             c->serve_more = 1; /* net_conn_write calls us again */
             conn_kick(c);
             return;
@@ -713,6 +719,7 @@ static void data_recv(struct net_conn *c, struct net_stream *s, uint32_t flags, 
     }
     if (!s->fetch)
         return;
+    c->last_data_ns = net_now(); /* the peer is answering: see tick_cb */
     if (len > s->dh.len - s->got) {
         struct net_fetch *f = s->fetch;
         s->fetch = NULL;
@@ -1338,6 +1345,7 @@ void net_conn_write(struct net_conn *c)
     conn_rearm(c);
     /* What serve() staged went out: stage the next burst (written in the
      * flush's next round, or by the pacer's timer). */
+    c->stage_since_ns = 0;
     if (c->serve_more && !c->want_close)
         serve(c);
 }

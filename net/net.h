@@ -142,7 +142,9 @@ struct net_config {
     unsigned max_inflight;             /* chunk requests in flight per connection, default 64 */
     unsigned idle_ms;                  /* close extra pool connections idle this long, default 30000 */
     unsigned ping_ms;                  /* control ping period, default 1000 */
-    unsigned attempt_ms;               /* per-peer request attempt timeout, default 5000 */
+    unsigned attempt_ms;               /* per-peer request attempt timeout, default 5000
+                                        * (no answer and no response bytes on its
+                                        * connection for that long) */
     unsigned verify_threads;           /* chunk verifier threads, 1..8; default (0): one per
                                           online CPU beyond the first, at least 1, at most 4 */
     net_get_chunk_fn get_chunk;
@@ -200,7 +202,10 @@ void net_chunk_release(struct net_node *n, const uint8_t *data, size_t len);
 
 /* Ask peers for chunk h. peers: the ids of peers known to hold it
  * (npeers of them), or NULL = any connected peer. Tried in order of health;
- * each attempt is bounded by cfg.attempt_ms, the whole fetch by timeout_ms.
+ * each attempt is bounded by cfg.attempt_ms (it times out once its
+ * connection has brought no response bytes for that long: a request queued
+ * behind others on a slow but live link is no dead peer), the whole fetch
+ * by timeout_ms.
  * With no eligible peer connected the fetch waits for one at most
  * attempt_ms (busy peers: until timeout_ms).
  * A peer that answers not-found, sends bytes that do not hash to h, times

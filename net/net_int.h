@@ -25,6 +25,7 @@
 #define NET_MAX_QUEUED_REQS 4096  /* requests waiting for a response slot */
 #define NET_MAX_SERVING_BYTES (16u << 20) /* response bytes held until acked, per connection */
 #define NET_SERVE_BURST (256u << 10) /* response bytes staged between two writes */
+#define NET_SERVE_SLICE_NS 5000000ull /* store reading time between two writes */
 #define NET_URGENT_EXTRA 16       /* urgent requests allowed past max_inflight */
 #define NET_MAX_CTRL_BACKLOG (8u << 20)   /* control bytes queued, unacked, per connection */
 #define NET_TXBUF 65536           /* packet buffer */
@@ -121,12 +122,14 @@ struct net_conn {
     unsigned nsrv;                /* queued and parked */
     struct net_srvreq *parked;    /* get_chunk said -EINPROGRESS: wait for net_serve_wake */
     int serve_more;               /* serve() stopped at its burst: go on after the next write */
+    uint64_t stage_since_ns;      /* serve() began reading chunks, 0: nothing read since the last write */
     uint8_t *crx;                 /* control stream receive buffer */
     size_t crx_len, crx_cap;
     struct net_fetch *inflight;   /* requests sent on this connection */
     unsigned ninflight;
     uint64_t created_ns, last_req_ns, last_pong_ns, ping_sent_ns, ping_nonce;
     uint64_t bytes_rx;
+    uint64_t last_data_ns;        /* last bytes of an awaited chunk response arrived */
     char name[80];                /* "ABCD-EFGH@addr" for logs */
 };
 

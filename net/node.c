@@ -412,12 +412,23 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     /* relayed requests parked longer than half an attempt: answer them
      * (not found, unless the chunk came) before the asker gives up on us */
     net_conn_unpark_old(n, now, (uint64_t)n->cfg.attempt_ms * 500000ull);
-    /* request attempts that ran out of time */
+    /* Request attempts that ran out of time. An attempt times out only
+     * when its connection also delivered no response bytes for as long:
+     * on a slow but live link (1.9 MB/s once BBR's window shrank under
+     * random loss) a request queued behind 63 others waits longer than
+     * attempt_ms, and failing it made a whole transfer fail "no peer
+     * answered in time" while the peer was answering. The fetch's own
+     * deadline still bounds it. */
+    uint64_t attempt_ns = (uint64_t)n->cfg.attempt_ms * 1000000ull;
     for (struct net_fetch *f = n->fetches, *next; f; f = next) {
         next = f->next;
-        if (f->conn && now >= f->attempt_deadline_ns)
-            net_node_attempt_failed(f, LR_ETIMEDOUT);
-        else if (!f->conn)
+        if (f->conn && now >= f->attempt_deadline_ns) {
+            uint64_t live = f->conn->last_data_ns + attempt_ns;
+            if (live > now && now < f->deadline_ns)
+                f->attempt_deadline_ns = LR_MIN(live, f->deadline_ns);
+            else
+                net_node_attempt_failed(f, LR_ETIMEDOUT);
+        } else if (!f->conn)
             net_fetch_dispatch(n, f);
     }
     uint64_t ping_ns = (uint64_t)n->cfg.ping_ms * 1000000ull;

@@ -73,7 +73,7 @@ struct dev {
 static struct dev devs[4];
 static uint8_t volume[NET_VOLUME_LEN] = { 1, 2, 3 };
 
-static unsigned pool_conns, pool_inflight, pool_idle_ms;
+static unsigned pool_conns, pool_inflight, pool_idle_ms, attempt_ms = 2000;
 
 static int dev_start(struct dev *d, const char *listen, const net_id *claim)
 {
@@ -87,7 +87,7 @@ static int dev_start(struct dev *d, const char *listen, const net_id *claim)
     cfg.get_chunk = get_chunk;
     cfg.on_frame = on_frame;
     cfg.ctx = &d->prov;
-    cfg.attempt_ms = 2000;
+    cfg.attempt_ms = attempt_ms;
     cfg.ping_ms = 200;
     cfg.test_claim_id = claim;
     int rc = net_node_new(&cfg, &d->node);
@@ -403,6 +403,40 @@ static void test_pool_grows_when_busy_and_idles_back(void)
     net_peer_remove(b->node, &d->id);
 }
 
+static void test_slow_live_peer_is_no_timeout(void)
+{
+    /* d gives an attempt 400 ms; b answers one chunk per 12 ms, so the
+     * last of 64 requests sent at once waits ~800 ms for its turn. The
+     * connection delivers all along: no request may time out (they did,
+     * and the fetches failed, when an attempt counted from its send). */
+    struct dev *b = &devs[1], *d = &devs[3];
+    attempt_ms = 400;
+    int rc = dev_start(d, "127.0.0.1:0", NULL);
+    attempt_ms = 2000;
+    T_OK(rc);
+    trust(d, b, 1);
+    trust(b, d, 0);
+    T_OK(wait_conns(d, b, 1, 5000));
+    b->prov.delay_us = 12000;
+    struct many m = { .left = NCHUNK };
+    pthread_mutex_init(&m.m, NULL);
+    pthread_cond_init(&m.cv, NULL);
+    for (int i = 0; i < NCHUNK; i++)
+        T_OK(net_fetch(d->node, &hashes[i], &b->id, 1, 20000, many_cb, &m));
+    pthread_mutex_lock(&m.m);
+    while (m.left > 0)
+        pthread_cond_wait(&m.cv, &m.m);
+    pthread_mutex_unlock(&m.m);
+    b->prov.delay_us = 0;
+    T_EQ(m.failed, 0);
+    T_EQ(m.ok, NCHUNK);
+    struct net_peer_stats s;
+    T_OK(peer_stat(d, b, &s));
+    T_EQ(s.timeouts, 0);
+    dev_stop(d);
+    net_peer_remove(b->node, &d->id);
+}
+
 static void test_symmetric_peers_redial_after_incoming_closes(void)
 {
     /* c and d know each other's address. d restarts without c's address:
@@ -447,6 +481,7 @@ int main(void)
     T_RUN(test_hello_claim_mismatch_refused);
     T_RUN(test_malformed_frame_closes_and_counts);
     T_RUN(test_pool_grows_when_busy_and_idles_back);
+    T_RUN(test_slow_live_peer_is_no_timeout);
     T_RUN(test_symmetric_peers_redial_after_incoming_closes);
     for (int i = 3; i >= 0; i--)
         if (devs[i].node)
