@@ -248,8 +248,18 @@ static int server_main(const char *dir, const char *listen, const net_id *peer, 
     struct tasks t0;
     tasks_read(&t0);
     dprintf(out_fd, "port %d\n", net_node_port(n, 0));
-    while (!got_term)
+    int debug = getenv("NET_BENCH_DEBUG") != NULL;
+    double last_dbg = wall_now(), w0 = last_dbg;
+    while (!got_term) {
         usleep(20000);
+        struct net_peer_stats ds;
+        if (debug && wall_now() - last_dbg >= 1.0 && net_peer_stats(n, &ds, 1) >= 1) {
+            last_dbg = wall_now();
+            fprintf(stderr, "server %6.1f s: cwnd %llu, in flight %llu, srtt %llu us, tx %llu kB/s\n",
+                    last_dbg - w0, (unsigned long long)ds.cwnd, (unsigned long long)ds.bytes_in_flight,
+                    (unsigned long long)ds.srtt_us, (unsigned long long)ds.tx_bps / 1000);
+        }
+    }
     double cpu = cpu_now() - c0;
     char threads[160];
     tasks_format(&t0, threads, sizeof(threads));
@@ -350,7 +360,8 @@ static int client_main(const char *dir, const char *connect, const net_id *peer,
     printf("connected\n");
     fflush(stdout);
     uint64_t ping_ms = 1000, max_age = 0;
-    double c0 = cpu_now(), t0 = wall_now();
+    double c0 = cpu_now(), t0 = wall_now(), last_dbg = t0;
+    int debug = getenv("NET_BENCH_DEBUG") != NULL;
     struct tasks tk0;
     tasks_read(&tk0);
     pthread_mutex_lock(&r.m);
@@ -364,6 +375,13 @@ static int client_main(const char *dir, const char *connect, const net_id *peer,
         if (net_peer_stats(r.n, &st, 1) >= 1 && st.last_pong_age_ms != UINT64_MAX &&
             st.last_pong_age_ms > max_age)
             max_age = st.last_pong_age_ms;
+        if (debug && wall_now() - last_dbg >= 1.0) {
+            last_dbg = wall_now();
+            fprintf(stderr, "%6.1f s: %llu MB, cwnd %llu, in flight %llu, srtt %llu us, rx %llu kB/s, timeouts %llu\n",
+                    last_dbg - t0, (unsigned long long)(r.bytes >> 20), (unsigned long long)st.cwnd,
+                    (unsigned long long)st.bytes_in_flight, (unsigned long long)st.srtt_us,
+                    (unsigned long long)st.rx_bps / 1000, (unsigned long long)st.timeouts);
+        }
         pthread_mutex_lock(&r.m);
     }
     pthread_mutex_unlock(&r.m);
