@@ -46,7 +46,7 @@
 
 #define CHUNK 65536
 
-static unsigned nchunks = 16384, window = 64, drop_permille, delay_ms, verify_threads;
+static unsigned nchunks = 16384, window = 64, drop_permille, delay_ms, verify_threads, conns;
 static uint8_t *base;
 static st_hash *hashes;
 static volatile sig_atomic_t got_term;
@@ -333,6 +333,7 @@ static int client_main(const char *dir, const char *connect, const net_id *peer,
     cfg.test_drop_permille = drop_permille;
     cfg.test_delay_ms = delay_ms;
     cfg.verify_threads = verify_threads;
+    cfg.conns_per_peer = conns;
     struct run r = { .peer = *peer };
     pthread_mutex_init(&r.m, NULL);
     pthread_cond_init(&r.cv, NULL);
@@ -542,7 +543,7 @@ static int self_run(int tcp, const char *ip)
 
 int main(int argc, char **argv)
 {
-    enum { O_SERVER = 1, O_CLIENT, O_TCP, O_DIR, O_LISTEN, O_CONNECT, O_PEER, O_CHUNKS, O_WINDOW, O_ADDR, O_V, O_DROP, O_ID, O_DELAY, O_VERIFY };
+    enum { O_SERVER = 1, O_CLIENT, O_TCP, O_DIR, O_LISTEN, O_CONNECT, O_PEER, O_CHUNKS, O_WINDOW, O_ADDR, O_V, O_DROP, O_ID, O_DELAY, O_VERIFY, O_CONNS };
     static const struct option opts[] = {
         { "server", no_argument, 0, O_SERVER }, { "client", no_argument, 0, O_CLIENT },
         { "tcp", no_argument, 0, O_TCP },       { "dir", required_argument, 0, O_DIR },
@@ -551,7 +552,8 @@ int main(int argc, char **argv)
         { "window", required_argument, 0, O_WINDOW }, { "addr", required_argument, 0, O_ADDR },
         { "verbose", no_argument, 0, O_V },     { "drop", required_argument, 0, O_DROP },
         { "id", no_argument, 0, O_ID },         { "delay", required_argument, 0, O_DELAY },
-        { "verify-threads", required_argument, 0, O_VERIFY }, { 0, 0, 0, 0 },
+        { "verify-threads", required_argument, 0, O_VERIFY }, { "conns", required_argument, 0, O_CONNS },
+        { 0, 0, 0, 0 },
     };
     int mode = 0, tcp = 0, o;
     const char *dir = NULL, *listen = "0.0.0.0:0", *connect = NULL, *peer = NULL, *ip = "127.0.0.1";
@@ -573,6 +575,7 @@ int main(int argc, char **argv)
         case O_DELAY: delay_ms = (unsigned)strtoul(optarg, NULL, 10); break;
         case O_DROP: drop_permille = (unsigned)strtoul(optarg, NULL, 10); break;
         case O_VERIFY: verify_threads = (unsigned)strtoul(optarg, NULL, 10); break;
+        case O_CONNS: conns = (unsigned)strtoul(optarg, NULL, 10); break;
         default: usage();
         }
     }
