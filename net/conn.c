@@ -447,7 +447,7 @@ static void serve(struct net_conn *c)
             /* Being fetched from our peers: park it until net_serve_wake
              * (or until it has waited too long, net_conn_unpark_old). */
             srv_pop(c);
-            r->parked_ns = net_now();
+            r->parked_ns = now;
             r->next = c->parked;
             c->parked = r;
             continue;

@@ -13,6 +13,9 @@
 # fail a transfer. Traffic goes only to the namespace addresses this test
 # assigns (10.200.x.y).
 # Needs root; namespaces are removed by the trap even on failure.
+# For measurements (docs/PERFORMANCE.md, "Random loss and BBR"), not CI:
+# LOSS_PCT (default 1) is the relay's loss each way, MIB (default 128) the
+# size, NET_BENCH_ARGS extra client options (e.g. "--conns 4 --window 256").
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BIN=$(pwd)/${O:-build}/bin/landro-net-bench
@@ -54,9 +57,9 @@ if ! { ip netns add "$NA" && ip netns add "$NB" &&
     finish
 fi
 SERVER=10.200.0.2:7000 CONNECT=10.200.0.2:7000
-if ip netns exec "$NA" tc qdisc add dev "va$$" root netem delay 20ms loss 1% 2>"$tmp/tc.err" &&
-   ip netns exec "$NB" tc qdisc add dev "vb$$" root netem delay 20ms loss 1% 2>>"$tmp/tc.err"; then
-    link="netem delay 20 ms + loss 1% each way"
+if ip netns exec "$NA" tc qdisc add dev "va$$" root netem delay 20ms loss ${LOSS_PCT:-1}% 2>"$tmp/tc.err" &&
+   ip netns exec "$NB" tc qdisc add dev "vb$$" root netem delay 20ms loss ${LOSS_PCT:-1}% 2>>"$tmp/tc.err"; then
+    link="netem delay 20 ms + loss ${LOSS_PCT:-1}% each way"
     ok "namespaces $NA, $NB joined by a veth pair"
 else
     # No netem: A <-> R <-> B, the relay in R is the only path.
@@ -66,19 +69,20 @@ else
         finish
     fi
     ok "namespaces $NA <-> $NR <-> $NB joined by two veth pairs"
-    ip netns exec "$NR" "$IMPAIR" --delay 20 --loss 1 --seed 7 --map 10.200.1.2:7000=10.200.2.1:7000 \
+    ip netns exec "$NR" "$IMPAIR" --delay 20 --loss "${LOSS_PCT:-1}" --seed 7 --map 10.200.1.2:7000=10.200.2.1:7000 \
         >"$tmp/relay.out" 2>"$tmp/relay.err" &
     rpid=$!
     disown "$rpid"
     for _ in $(seq 100); do grep -q '^listening' "$tmp/relay.out" && break; sleep 0.1; done
     SERVER=10.200.2.1:7000 CONNECT=10.200.1.2:7000
-    link="no netem in this kernel ($(head -c 50 "$tmp/tc.err")): delay 20 ms + loss 1% each way from landro-impair in a router namespace"
+    link="no netem in this kernel ($(head -c 50 "$tmp/tc.err")): delay 20 ms + loss ${LOSS_PCT:-1}% each way from landro-impair in a router namespace"
 fi
 echo "# link: $link"
 
 "$BIN" --id --dir "$tmp/a" >"$tmp/a.id" && "$BIN" --id --dir "$tmp/b" >"$tmp/b.id"
 aid=$(cat "$tmp/a.id"); bid=$(cat "$tmp/b.id")
-N=2048   # 128 MiB
+MIB=${MIB:-128}
+N=$((MIB * 16))   # 64 KiB chunks
 # NET_BENCH_DEBUG: both ends print their rates and windows once a second,
 # shown when the transfer fails.
 ip netns exec "$NB" env NET_BENCH_DEBUG=1 "$BIN" --server --dir "$tmp/b" --listen "$SERVER" --peer "$aid" \
@@ -88,11 +92,11 @@ disown "$spid"   # killed by pid at cleanup; no job notice
 for _ in $(seq 100); do grep -q '^port ' "$tmp/srv.out" && break; sleep 0.1; done
 start=$(date +%s)
 out=$(timeout 300 ip netns exec "$NA" env NET_BENCH_DEBUG=1 "$BIN" --client --dir "$tmp/a" --connect "$CONNECT" \
-      --peer "$bid" --chunks $N 2>&1)
+      --peer "$bid" --chunks $N ${NET_BENCH_ARGS:-} 2>&1)
 rc=$?
 secs=$(( $(date +%s) - start ))
 if [ $rc = 0 ] && grep -q "verified: $N of $N chunks, 0 failed" <<<"$out"; then
-    ok "128 MiB across the namespaces intact in ${secs} s ($link)"
+    ok "$MIB MiB across the namespaces intact in ${secs} s ($link)"
     grep -E '^(quic|pings):' <<<"$out" | sed 's/^/    /'
     if [ -n "$rpid" ]; then
         kill -TERM "$rpid" 2>/dev/null
@@ -106,7 +110,7 @@ if [ $rc = 0 ] && grep -q "verified: $N of $N chunks, 0 failed" <<<"$out"; then
     fi
 else
     [ -n "$rpid" ] && kill -USR1 "$rpid" 2>/dev/null && sleep 0.2
-    bad "128 MiB across the namespaces" "rc=$rc after ${secs} s" "$(tail -20 <<<"$out")" \
+    bad "$MIB MiB across the namespaces" "rc=$rc after ${secs} s" "$(tail -20 <<<"$out")" \
         "$(tail -20 "$tmp/srv.err")" "$(tail -4 "$tmp/relay.err" 2>/dev/null)"
 fi
 finish

@@ -257,6 +257,15 @@ static void many_cb(void *ctx, int err, const st_hash *h, const uint8_t *data, s
     pthread_mutex_unlock(&m->m);
 }
 
+/* Wait until every fetch of m has called back. */
+static void many_wait(struct many *m)
+{
+    pthread_mutex_lock(&m->m);
+    while (m->left > 0)
+        pthread_cond_wait(&m->cv, &m->m);
+    pthread_mutex_unlock(&m->m);
+}
+
 static void test_peer_killed_mid_transfer_fails_over(void)
 {
     struct dev *a = &devs[0], *b = &devs[1], *c = &devs[2];
@@ -268,10 +277,7 @@ static void test_peer_killed_mid_transfer_fails_over(void)
         T_OK(net_fetch(a->node, &hashes[i], both, 2, 8000, many_cb, &m));
     dev_stop(b); /* mid-transfer: some requests were on b */
     uint64_t t0 = lr_now_mono_ns();
-    pthread_mutex_lock(&m.m);
-    while (m.left > 0)
-        pthread_cond_wait(&m.cv, &m.m);
-    pthread_mutex_unlock(&m.m);
+    many_wait(&m);
     uint64_t ms = (lr_now_mono_ns() - t0) / 1000000;
     T_EQ(m.failed, 0);
     T_EQ(m.ok, NCHUNK);
@@ -423,10 +429,7 @@ static void test_slow_live_peer_is_no_timeout(void)
     pthread_cond_init(&m.cv, NULL);
     for (int i = 0; i < NCHUNK; i++)
         T_OK(net_fetch(d->node, &hashes[i], &b->id, 1, 20000, many_cb, &m));
-    pthread_mutex_lock(&m.m);
-    while (m.left > 0)
-        pthread_cond_wait(&m.cv, &m.m);
-    pthread_mutex_unlock(&m.m);
+    many_wait(&m);
     b->prov.delay_us = 0;
     T_EQ(m.failed, 0);
     T_EQ(m.ok, NCHUNK);

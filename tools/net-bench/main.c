@@ -4,14 +4,20 @@
  * one plain TCP connection (the baseline).
  *
  *   landro-net-bench [--chunks N] [--window W] [--tcp] [--addr IP] [--drop PERMILLE]
- *                    [--delay MS] [--verify-threads N]
+ *                    [--delay MS] [--verify-threads N] [--conns N]
  *       forks a server process and runs the client in this one; --drop
  *       makes both ends lose that many of every 1000 datagrams they send,
  *       --delay MS holds each one back that long (test seams of net/);
- *       --verify-threads sets the client's cfg.verify_threads
+ *       --verify-threads sets the client's cfg.verify_threads, --conns
+ *       its cfg.conns_per_peer (the pool grows only when every connection
+ *       has max_inflight, 64, requests out: use --window above 64)
  *   landro-net-bench --id --dir D      (create if needed and print D's device id)
  *   landro-net-bench --server --dir D --listen ADDR --peer ID [--chunks N]
  *   landro-net-bench --client --dir D --connect ADDR --peer ID [--chunks N]
+ *                    [--window W] [--conns N]
+ * With NET_BENCH_DEBUG set in the environment, client and server each print
+ * a line a second on stderr: bytes so far, congestion window, bytes in
+ * flight, smoothed RTT, rate.
  *
  * Chunk i is a 64 KiB pseudo-random block (same seed on both sides) with i
  * in its first eight bytes; the client names chunks by hash and the node
@@ -54,10 +60,11 @@ static volatile sig_atomic_t got_term;
 static void usage(void)
 {
     fprintf(stderr, "usage: landro-net-bench [--chunks N] [--window W] [--tcp] [--addr IP] [--drop PERMILLE] [--delay MS]\n"
-                    "                        [--verify-threads N]\n"
+                    "                        [--verify-threads N] [--conns N]\n"
                     "       landro-net-bench --id --dir D\n"
                     "       landro-net-bench --server --dir D --listen ADDR --peer ID [--chunks N]\n"
-                    "       landro-net-bench --client --dir D --connect ADDR --peer ID [--chunks N]\n");
+                    "       landro-net-bench --client --dir D --connect ADDR --peer ID [--chunks N]\n"
+                    "                        [--window W] [--conns N]\n");
     exit(2);
 }
 
@@ -264,7 +271,7 @@ static int server_main(const char *dir, const char *listen, const net_id *peer, 
     char threads[160];
     tasks_format(&t0, threads, sizeof(threads));
     struct net_peer_stats st;
-    if (net_peer_stats(n, &st, 1) >= 1 && getenv("NET_BENCH_DEBUG"))
+    if (debug && net_peer_stats(n, &st, 1) >= 1)
         fprintf(stderr, "server: cwnd %llu srtt %llu us rttvar %llu us\n", (unsigned long long)st.cwnd,
                 (unsigned long long)st.srtt_us, (unsigned long long)st.rttvar_us);
     net_node_free(n);
