@@ -471,8 +471,12 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         if (!net_conn_dial(n, p, ai)) {
             p->fails++;
             peer_backoff(p);
-        } else
-            p->next_dial_ns = now + 500000000ull; /* one dial in flight at a time */
+        } else {
+            /* one dial in flight at a time (nconns counts it); a pool that
+             * grows because every connection is full adds the next one as
+             * soon as this one is up, a first connection waits longer */
+            p->next_dial_ns = now + (p->nestab ? 20000000ull : 500000000ull);
+        }
     }
     if (now - n->last_tick_ns >= (uint64_t)NET_HEALTH_TICK_MS * 1000000ull) {
         n->last_tick_ns = now;
