@@ -28,6 +28,8 @@ _Static_assert((int)FS_SYNC_HELLO == (int)ST_SYNC_HELLO && (int)FS_SYNC_REPL == 
 #define SYNC_BG_INFLIGHT 32              /* background fetches in flight */
 #define SYNC_BG_WINDOW (8u << 20)        /* bytes of a file scanned per step */
 #define SYNC_HASHES_PER_FRAME 8192       /* HAVE / HOLDQ batch (256 KiB of hashes) */
+#define SYNC_CONNS_PER_PEER 4            /* QUIC connections per peer at most */
+#define SYNC_INFLIGHT_PER_CONN 16        /* chunk requests in flight on each */
 #define SYNC_TOUCH_MAX 4096              /* chunk reads remembered between LRU updates */
 #define SYNC_EVICT_PERIOD_NS (2ull * 1000000000)
 #define SYNC_EVICT_WAIT_NS (5ull * 1000000000)   /* for peers' answers to a HOLDQ */
@@ -74,11 +76,19 @@ struct waiter {
     struct waiter *next;
     void (*done)(void *, int);
     void *ctx;
+    uint64_t deadline_ns;  /* its own bound: when it asked + the fetch timeout */
 };
 
+/* One network fetch and whoever waits for it. A reader that joins a fetch
+ * started earlier (a read-ahead, a relay) keeps its own bound: when that
+ * fetch times out first, the chunk is asked for again, urgently, for the
+ * waiters whose bound has not passed (inflight_retry). */
 struct inflight {
     st_hash h;
     struct waiter *w;
+    unsigned flags;        /* NET_FETCH_* it was started with */
+    int has_excl;
+    net_id excl;           /* the peer never to ask (relays) */
 };
 
 struct pending {
@@ -381,9 +391,10 @@ static void on_fetched(void *ctx, int err, const st_hash *h, const uint8_t *data
     push(s, it);
 }
 
-/* Register interest in h; returns 1 if a network fetch must be started. */
-static int inflight_add(struct fs_sync *s, const st_hash *h, void (*done)(void *, int), void *ctx,
-                        int *err)
+/* Register interest in h (done may be NULL: nobody waits, a read-ahead);
+ * returns 1 if a network fetch must be started, with flags and exclude. */
+static int inflight_add(struct fs_sync *s, const st_hash *h, const net_id *exclude, unsigned flags,
+                        unsigned timeout_ms, void (*done)(void *, int), void *ctx, int *err)
 {
     struct waiter *w = NULL;
     *err = 0;
@@ -394,6 +405,7 @@ static int inflight_add(struct fs_sync *s, const st_hash *h, void (*done)(void *
     if (w) {
         w->done = done;
         w->ctx = ctx;
+        w->deadline_ns = lr_now_mono_ns() + (uint64_t)timeout_ms * 1000000u;
     }
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < s->nfl; i++) {
@@ -414,11 +426,17 @@ static int inflight_add(struct fs_sync *s, const st_hash *h, void (*done)(void *
         return 0;
     }
     s->fl = fl;
-    s->fl[s->nfl].h = *h;
-    s->fl[s->nfl].w = w;
+    fl = &s->fl[s->nfl++];
+    memset(fl, 0, sizeof(*fl));
+    fl->h = *h;
+    fl->w = w;
+    fl->flags = flags;
+    if (exclude) {
+        fl->has_excl = 1;
+        fl->excl = *exclude;
+    }
     if (w)
         w->next = NULL;
-    s->nfl++;
     pthread_mutex_unlock(&s->mu);
     return 1;
 }
@@ -456,7 +474,7 @@ static int start_fetch(struct fs_sync *s, const st_hash *h, const net_id *exclud
                        unsigned timeout_ms, void (*done)(void *, int), void *ctx)
 {
     int err;
-    if (!inflight_add(s, h, done, ctx, &err))
+    if (!inflight_add(s, h, exclude, flags, timeout_ms, done, ctx, &err))
         return err;
     int rc = net_fetch_ex(s->net, h, NULL, 0, exclude, flags, timeout_ms, on_fetched, s);
     if (rc) {
@@ -472,6 +490,53 @@ static int start_fetch(struct fs_sync *s, const st_hash *h, const net_id *exclud
         }
     }
     return rc;
+}
+
+#define SYNC_RETRY_MIN_MS 50  /* a waiter with less of its bound left gets the timeout */
+
+/* The fetch of h timed out (sync thread). Waiters whose own bound has
+ * passed are returned (answer them LR_ETIMEDOUT); if any remain, h is
+ * asked for again, urgently, bounded by the latest of their deadlines,
+ * and they stay registered for that fetch. */
+static struct waiter *inflight_retry(struct fs_sync *s, const st_hash *h)
+{
+    uint64_t now = lr_now_mono_ns(), last = 0;
+    struct waiter *expired = NULL, *alive = NULL;
+    struct inflight fl = { 0 };
+    int found = 0;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->nfl && !found; i++) {
+        if (memcmp(s->fl[i].h.b, h->b, ST_HASH_LEN))
+            continue;
+        found = 1;
+        for (struct waiter *w = s->fl[i].w, *next; w; w = next) {
+            next = w->next;
+            if (w->deadline_ns >= now + SYNC_RETRY_MIN_MS * 1000000ull) {
+                w->next = alive;
+                alive = w;
+                last = LR_MAX(last, w->deadline_ns);
+            } else {
+                w->next = expired;
+                expired = w;
+            }
+        }
+        s->fl[i].w = alive;
+        fl = s->fl[i];
+        if (!alive)
+            s->fl[i] = s->fl[--s->nfl];
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!alive)
+        return expired;
+    char hex[65];
+    unsigned ms = (unsigned)((last - now) / 1000000u);
+    lr_debug("sync: fetch of chunk %.16s timed out; asking again for its readers (%u ms left)",
+             st_hash_hex(h, hex), ms);
+    int rc = net_fetch_ex(s->net, h, NULL, 0, fl.has_excl ? &fl.excl : NULL, fl.flags | NET_FETCH_URGENT,
+                          ms, on_fetched, s);
+    if (rc)
+        waiters_done(inflight_take(s, h), rc);
+    return expired;
 }
 
 int fs_sync_fetch(struct fs_sync *s, const st_hash *h, void (*done)(void *ctx, int err), void *ctx)
@@ -1169,7 +1234,10 @@ static void handle_chunks(struct fs_sync *s, struct item *list)
     while (list) {
         struct item *it = list;
         list = it->next;
-        waiters_done(inflight_take(s, &it->hash), it->kind == IT_CHUNK ? rc : it->err);
+        if (it->kind != IT_CHUNK && it->err == LR_ETIMEDOUT)
+            waiters_done(inflight_retry(s, &it->hash), it->err);
+        else
+            waiters_done(inflight_take(s, &it->hash), it->kind == IT_CHUNK ? rc : it->err);
         item_free(s, it);
     }
 }
@@ -2082,6 +2150,13 @@ int fs_sync_new(st_store *st, struct fs *f, const struct fs_sync_opts *o, struct
     for (int i = 0; i < NET_MAX_LISTEN; i++)
         c.listen[i] = o->listen[i];
     memcpy(c.volume, m.volume, NET_VOLUME_LEN);
+    /* A pool of connections per peer, each with fewer requests in flight
+     * than net's default: the same 64 chunks outstanding, but a random
+     * loss shrinks one connection's window, not the whole transfer's
+     * (docs/PERFORMANCE.md, "Random loss and BBR"). The pool grows only
+     * while every connection is full, so light use keeps one. */
+    c.conns_per_peer = SYNC_CONNS_PER_PEER;
+    c.max_inflight = SYNC_INFLIGHT_PER_CONN;
     c.get_chunk = on_get_chunk;
     c.on_frame = on_frame;
     c.on_peer_state = on_peer_state;
