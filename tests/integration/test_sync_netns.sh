@@ -23,6 +23,10 @@
 # namespace only), so their FUSE mounts are in this shell's mount
 # namespace and the reads and writes below are ordinary ones.
 #
+# Knobs (environment): LOSS_PCT (default 1), DELAY_MS (20), BIG_MIB (128),
+# BIG_READ_S (the big file's read bound, 100 s); test_sync_netns_lossy.sh
+# runs this with 3 % loss and 256 MiB.
+#
 # Needs root, /dev/fuse, iproute2, nsenter. Bounded by a watchdog
 # (WATCHDOG seconds, default 170); namespaces, mounts, daemons and the
 # relay are removed by the trap even on failure or timeout.
@@ -35,7 +39,7 @@ NA=landro-sn-a-$$
 NB=landro-sn-b-$$
 NR=landro-sn-r-$$
 BIG_MIB=${BIG_MIB:-128}
-DELAY_MS=20 LOSS_PCT=1   # each way
+DELAY_MS=${DELAY_MS:-20} LOSS_PCT=${LOSS_PCT:-1}   # each way
 T=$(mktemp -d /tmp/landro-sync-netns-XXXXXX)
 pass=0 fail=0
 pid_a= pid_b= pid_r= pid_w=
@@ -165,7 +169,7 @@ else
     finish
 fi
 t1=$(now_ms)
-sum_b=$(tsum 100 "$T/mnt-b/big.bin")
+sum_b=$(tsum "${BIG_READ_S:-100}" "$T/mnt-b/big.bin")
 t2=$(now_ms)
 ms=$((t2 - t1)); [ $ms -gt 0 ] || ms=1
 rate=$(awk -v b=$((BIG_MIB << 20)) -v ms=$ms 'BEGIN { printf "%.1f", b / ms / 1000 }')
