@@ -408,9 +408,11 @@ int st_open(const char *dir, unsigned flags, st_store **out)
             goto fail;
         }
         if (flock(st->lockfd, LOCK_EX | LOCK_NB)) {
+            /* LR_ELOCKED is the caller's to report (or to wait out:
+             * landro mount, while the last daemon exits) */
             rc = errno == EWOULDBLOCK ? LR_ELOCKED : -errno;
-            lr_error("cannot open store '%s': %s", dir,
-                     rc == LR_ELOCKED ? "in use by another process (a mounted daemon?)" : strerror(errno));
+            if (rc != LR_ELOCKED)
+                lr_error("cannot lock store '%s': %s", dir, strerror(-rc));
             goto fail;
         }
     }

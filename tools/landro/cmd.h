@@ -54,6 +54,11 @@ int cmd_dead_landro_mount(const char *path);
  * (detach even if busy) when lazy. 0 or -1 with a message on stderr.
  * Does not wait for the daemon (unmount.c). */
 int cmd_unmount(const char *mp, int lazy);
+/* Connect to the control socket of store dir's daemon (fs/ctl.h): a
+ * socket fd (the caller closes it), or -errno: -ENAMETOOLONG when the
+ * socket's path would not fit, -ENOENT or -ECONNREFUSED when no daemon
+ * serves the store. No message. */
+int cmd_ctl_connect(const char *dir);
 /* mkdir -p the parents of path (not path itself). 0 or -errno. */
 int cmd_mkparents(const char *path);
 

@@ -146,6 +146,32 @@ static int config_peers(st_store *st, struct cmd_config *cfg)
     return st_txn_end(t, rc);
 }
 
+#define MOUNT_LOCK_WAIT_MS 30000  /* as long as `landro unmount` waits for a daemon */
+
+/* Open store dir for this daemon. Its last daemon may still be on its way
+ * out: `umount` and `fusermount3 -u` (unlike `landro unmount`) return as
+ * soon as the kernel lets go of the mount, while that daemon still
+ * commits staged data and closes the store, holding its lock. It closes
+ * its control socket first, so while no daemon answers there, wait for the
+ * lock (bounded); one that answers is a live mount: -LR_ELOCKED at once. */
+static int open_store(const char *dir, st_store **st)
+{
+    int rc = st_open(dir, ST_OPEN_EXCL, st);
+    for (int waited = 0; rc == LR_ELOCKED && waited < MOUNT_LOCK_WAIT_MS; waited += 50) {
+        int fd = cmd_ctl_connect(dir);
+        if (fd >= 0) {
+            close(fd);
+            break;
+        }
+        if (!waited)
+            lr_warn("store '%s' is locked by a process that does not serve it (a daemon that is "
+                    "exiting?): waiting up to %d s", dir, MOUNT_LOCK_WAIT_MS / 1000);
+        usleep(50 * 1000);
+        rc = st_open(dir, ST_OPEN_EXCL, st);
+    }
+    return rc;
+}
+
 int mount_main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -318,7 +344,7 @@ int mount_main(int argc, char **argv)
      * 241-314 MB/s and 3.2-3.5 CPU s with (session 2, 32 MiB threshold). */
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
-    int rc = st_open(dir, ST_OPEN_EXCL, &st);
+    int rc = open_store(dir, &st);
     if (rc) {
         if (rc == -ENOENT)
             lr_error("cannot open store '%s': no store there (create one with 'landro init --store %s')", dir, dir);

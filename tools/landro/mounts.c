@@ -5,9 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/vfs.h>
+#include <unistd.h>
 
 #include "cmd.h"
+#include "ctl.h"
 
 /* 1 if mount point mp contains path (both absolute, canonical). */
 static int contains(const char *mp, const char *path)
@@ -105,4 +109,20 @@ int cmd_dead_landro_mount(const char *path)
     free(line);
     fclose(f);
     return dead;
+}
+
+int cmd_ctl_connect(const char *dir)
+{
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    if (fs_ctl_path(dir, a.sun_path, sizeof(a.sun_path)))
+        return -ENAMETOOLONG;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
 }

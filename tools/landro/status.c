@@ -62,21 +62,13 @@ static int ask(const char *dir, const char *req, FILE *out)
         fprintf(stderr, "landro: cannot open store '%s': %s\n", dir, strerror(errno));
         return 1;
     }
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = cmd_ctl_connect(dir);
     if (fd < 0) {
-        fprintf(stderr, "landro: cannot create a socket: %s\n", strerror(errno));
-        return 1;
-    }
-    struct sockaddr_un a = { .sun_family = AF_UNIX };
-    memcpy(a.sun_path, path, strlen(path) + 1);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        int e = errno;
-        if (e == ENOENT || e == ECONNREFUSED)
+        if (fd == -ENOENT || fd == -ECONNREFUSED)
             fprintf(stderr, "landro: store '%s' is not mounted (no daemon answers on '%s')\n", dir, path);
         else
             fprintf(stderr, "landro: cannot reach the daemon of store '%s' on '%s': %s\n", dir, path,
-                    strerror(e));
-        close(fd);
+                    strerror(-fd));
         return 1;
     }
     size_t rl = strlen(req);
