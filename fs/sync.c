@@ -87,6 +87,7 @@ struct inflight {
     st_hash h;
     struct waiter *w;
     unsigned flags;        /* NET_FETCH_* it was started with */
+    uint64_t deadline_ns;  /* its own bound */
     int has_excl;
     net_id excl;           /* the peer never to ask (relays) */
 };
@@ -431,6 +432,7 @@ static int inflight_add(struct fs_sync *s, const st_hash *h, const net_id *exclu
     fl->h = *h;
     fl->w = w;
     fl->flags = flags;
+    fl->deadline_ns = lr_now_mono_ns() + (uint64_t)timeout_ms * 1000000u;
     if (exclude) {
         fl->has_excl = 1;
         fl->excl = *exclude;
@@ -492,12 +494,14 @@ static int start_fetch(struct fs_sync *s, const st_hash *h, const net_id *exclud
     return rc;
 }
 
-#define SYNC_RETRY_MIN_MS 50  /* a waiter with less of its bound left gets the timeout */
+#define SYNC_RETRY_MIN_MS 50  /* slack of inflight_retry: less than this left is none */
 
-/* The fetch of h timed out (sync thread). Waiters whose own bound has
- * passed are returned (answer them LR_ETIMEDOUT); if any remain, h is
- * asked for again, urgently, bounded by the latest of their deadlines,
- * and they stay registered for that fetch. */
+/* The fetch of h failed with LR_ETIMEDOUT (sync thread). If it failed
+ * before its bound (no peer reachable: asking again would fail the same
+ * way at once), all its waiters are returned. If it spent its bound,
+ * waiters whose own bound has passed too are returned (answer them
+ * LR_ETIMEDOUT) and, if any remain, h is asked for again, urgently, until
+ * the latest of their deadlines; they stay registered for that fetch. */
 static struct waiter *inflight_retry(struct fs_sync *s, const st_hash *h)
 {
     uint64_t now = lr_now_mono_ns(), last = 0;
@@ -509,6 +513,11 @@ static struct waiter *inflight_retry(struct fs_sync *s, const st_hash *h)
         if (memcmp(s->fl[i].h.b, h->b, ST_HASH_LEN))
             continue;
         found = 1;
+        if (now + SYNC_RETRY_MIN_MS * 1000000ull < s->fl[i].deadline_ns) {
+            expired = s->fl[i].w;
+            s->fl[i] = s->fl[--s->nfl];
+            break;
+        }
         for (struct waiter *w = s->fl[i].w, *next; w; w = next) {
             next = w->next;
             if (w->deadline_ns >= now + SYNC_RETRY_MIN_MS * 1000000ull) {
@@ -521,6 +530,7 @@ static struct waiter *inflight_retry(struct fs_sync *s, const st_hash *h)
             }
         }
         s->fl[i].w = alive;
+        s->fl[i].deadline_ns = last;
         fl = s->fl[i];
         if (!alive)
             s->fl[i] = s->fl[--s->nfl];
