@@ -398,6 +398,7 @@ static int inflight_add(struct fs_sync *s, const st_hash *h, const net_id *exclu
                         unsigned timeout_ms, void (*done)(void *, int), void *ctx, int *err)
 {
     struct waiter *w = NULL;
+    uint64_t deadline = lr_now_mono_ns() + (uint64_t)timeout_ms * 1000000u;
     *err = 0;
     if (done && !(w = malloc(sizeof(*w)))) {
         *err = -ENOMEM;
@@ -406,7 +407,7 @@ static int inflight_add(struct fs_sync *s, const st_hash *h, const net_id *exclu
     if (w) {
         w->done = done;
         w->ctx = ctx;
-        w->deadline_ns = lr_now_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+        w->deadline_ns = deadline;
     }
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < s->nfl; i++) {
@@ -432,7 +433,7 @@ static int inflight_add(struct fs_sync *s, const st_hash *h, const net_id *exclu
     fl->h = *h;
     fl->w = w;
     fl->flags = flags;
-    fl->deadline_ns = lr_now_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+    fl->deadline_ns = deadline;
     if (exclude) {
         fl->has_excl = 1;
         fl->excl = *exclude;
