@@ -2165,9 +2165,11 @@ int fs_sync_new(st_store *st, struct fs *f, const struct fs_sync_opts *o, struct
      * than net's default: the same 64 chunks outstanding, but a random
      * loss shrinks one connection's window, not the whole transfer's
      * (docs/PERFORMANCE.md, "Random loss and BBR"). The pool grows only
-     * while every connection is full, so light use keeps one. */
+     * while every connection is full, so light use keeps one; pools take
+     * at most half of max_conns, so every peer still gets its first. */
     c.conns_per_peer = SYNC_CONNS_PER_PEER;
     c.max_inflight = SYNC_INFLIGHT_PER_CONN;
+    c.max_conns = 2 * SYNC_MAX_PEERS;
     c.get_chunk = on_get_chunk;
     c.on_frame = on_frame;
     c.on_peer_state = on_peer_state;

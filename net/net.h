@@ -138,7 +138,8 @@ struct net_config {
     const char *listen[NET_MAX_LISTEN];
     uint8_t volume[NET_VOLUME_LEN];    /* peers must present the same volume id */
     unsigned conns_per_peer;           /* 1..8, default (0) 1 */
-    unsigned max_conns;                /* global bound, default (0) 64 */
+    unsigned max_conns;                /* global bound, default (0) 64; a pool grows
+                                        * only while fewer than half are open */
     unsigned max_inflight;             /* chunk requests in flight per connection, default 64 */
     unsigned idle_ms;                  /* close extra pool connections idle this long, default 30000 */
     unsigned ping_ms;                  /* control ping period, default 1000 */

@@ -457,7 +457,11 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         if (!p->naddrs || now < p->next_dial_ns || n->nconns >= n->cfg.max_conns)
             continue;
         int want = p->nconns == 0;
-        if (!want && p->nestab == p->nconns && p->nconns < n->cfg.conns_per_peer) {
+        /* extra pool connections take at most half of max_conns: the rest
+         * stays for peers' first connections (incoming ones beyond
+         * max_conns are dropped) */
+        if (!want && p->nestab == p->nconns && p->nconns < n->cfg.conns_per_peer &&
+            n->nconns < n->cfg.max_conns / 2) {
             unsigned full = 0;
             for (struct net_conn *c = n->conns; c; c = c->next)
                 if (c->peer == p && c->ninflight >= n->cfg.max_inflight)

@@ -73,7 +73,7 @@ struct dev {
 static struct dev devs[4];
 static uint8_t volume[NET_VOLUME_LEN] = { 1, 2, 3 };
 
-static unsigned pool_conns, pool_inflight, pool_idle_ms, attempt_ms = 2000;
+static unsigned pool_conns, pool_inflight, pool_idle_ms, pool_max_conns, attempt_ms = 2000;
 
 static int dev_start(struct dev *d, const char *listen, const net_id *claim)
 {
@@ -81,6 +81,7 @@ static int dev_start(struct dev *d, const char *listen, const net_id *claim)
     cfg.conns_per_peer = pool_conns;
     cfg.max_inflight = pool_inflight;
     cfg.idle_ms = pool_idle_ms;
+    cfg.max_conns = pool_max_conns;
     cfg.identity_dir = d->dir;
     cfg.listen[0] = listen;
     memcpy(cfg.volume, volume, sizeof(volume));
@@ -369,16 +370,19 @@ static void test_malformed_frame_closes_and_counts(void)
     free(buf);
 }
 
-static void test_pool_grows_when_busy_and_idles_back(void)
+/* d fetches 40 chunks from b, which serves slowly, with up to 2
+ * connections of 2 requests each (extra ones idle out after 1 s) and at
+ * most max_conns connections in all; the most connections d had to b
+ * meanwhile must be want_most. */
+static void pool_run(unsigned max_conns, unsigned want_most)
 {
-    /* d: 2 connections per peer, 2 requests each, extra ones idle out
-     * after 1 s. b serves slowly, so d's first connection fills up. */
     struct dev *b = &devs[1], *d = &devs[3];
     pool_conns = 2;
     pool_inflight = 2;
     pool_idle_ms = 1000;
+    pool_max_conns = max_conns;
     int rc = dev_start(d, "127.0.0.1:0", NULL);
-    pool_conns = pool_inflight = pool_idle_ms = 0;
+    pool_conns = pool_inflight = pool_idle_ms = pool_max_conns = 0;
     T_OK(rc);
     trust(d, b, 1);
     trust(b, d, 0);
@@ -403,10 +407,22 @@ static void test_pool_grows_when_busy_and_idles_back(void)
     }
     b->prov.delay_us = 0;
     T_EQ(m.ok, 40);
-    T_EQ(most, 2);
-    T_OK(wait_conns(d, b, 1, 5000)); /* the extra one closed when idle */
+    T_EQ(most, want_most);
+    T_OK(wait_conns(d, b, 1, 5000)); /* an extra one closed when idle */
     dev_stop(d);
     net_peer_remove(b->node, &d->id);
+}
+
+static void test_pool_grows_when_busy_and_idles_back(void)
+{
+    pool_run(0, 2);
+}
+
+static void test_pool_keeps_half_of_max_conns_free(void)
+{
+    /* max_conns 2: the first connection is all a pool may have (the
+     * other slot stays for another peer's first one); fetches still work */
+    pool_run(2, 1);
 }
 
 static void test_slow_live_peer_is_no_timeout(void)
@@ -484,6 +500,7 @@ int main(void)
     T_RUN(test_hello_claim_mismatch_refused);
     T_RUN(test_malformed_frame_closes_and_counts);
     T_RUN(test_pool_grows_when_busy_and_idles_back);
+    T_RUN(test_pool_keeps_half_of_max_conns_free);
     T_RUN(test_slow_live_peer_is_no_timeout);
     T_RUN(test_symmetric_peers_redial_after_incoming_closes);
     for (int i = 3; i >= 0; i--)
