@@ -95,6 +95,15 @@ struct fs {
      * hashed and committed (double buffering: stage and cstage). */
     pthread_t committer;
     int committer_started, committer_stop;
+    /* Replier: answers reads that waited for a peer's chunk. The sync
+     * thread stores fetched chunks and hands each waiting read here, so
+     * the copy of the reply into the kernel (as much CPU as the store's
+     * own copy of the chunk) runs beside its next commit, not after it. */
+    pthread_t replier;
+    int replier_started, replier_stop;
+    pthread_mutex_t qmu;
+    pthread_cond_t qcv;
+    struct deferred_read *rq_head, *rq_tail;
     pthread_mutex_t cmu;
     pthread_cond_t cwork, cdone;
     struct fs_node *cq_head, *cq_tail;
@@ -115,6 +124,7 @@ struct fs {
 };
 
 static void reap_queue(fs *f, uint64_t ino);
+static void replier_stop(fs *f);
 static int get_inode(fs *f, uint64_t ino, struct st_inode *in);
 
 static size_t node_hash(const fs *f, uint64_t ino)
@@ -1287,6 +1297,8 @@ struct deferred_read {
     struct fs_node *node;
     st_hash want;
     int rounds;
+    int err;                      /* the fetch's outcome (read_fetched) */
+    struct deferred_read *qnext;  /* replier queue (f->qmu) */
 };
 
 static void read_fetched(void *ctx, int err);
@@ -1380,7 +1392,8 @@ static void fetch_for_read(struct deferred_read *d)
     fs *f = d->f;
     struct fs_node *n = d->node;
     uint64_t ino = d->ino, next = (uint64_t)d->off + d->size;
-    int rc = f->sync ? fs_sync_fetch(f->sync, &d->want, read_fetched, d) : -ENOTCONN;
+    struct fs_sync *sync = __atomic_load_n(&f->sync, __ATOMIC_ACQUIRE); /* fs_set_sync */
+    int rc = sync ? fs_sync_fetch(sync, &d->want, read_fetched, d) : -ENOTCONN;
     if (rc == 0) {
         read_ahead(f, ino, next, READAHEAD_BYTES);
         __atomic_store_n(&n->ra_end, next + READAHEAD_BYTES, __ATOMIC_RELAXED);
@@ -1388,20 +1401,20 @@ static void fetch_for_read(struct deferred_read *d)
     }
     lr_error("cannot read inode %llu at offset %lld: chunk %s is held only by a peer and %s",
              (unsigned long long)d->ino, (long long)d->off, st_hash_hex(&d->want, hex),
-             d->f->sync ? lr_strerror(rc) : "this mount has no network");
+             sync ? lr_strerror(rc) : "this mount has no network");
     fuse_reply_err(d->req, EIO);
     free(d);
 }
 
-/* On the sync thread: the chunk is stored (err 0) or could not be had. */
-static void read_fetched(void *ctx, int err)
+/* Answer d now that its fetch ended (d->err): replay the read from the
+ * store, or fetch the next chunk it needs. Frees d (or hands it on). */
+static void read_answer(struct deferred_read *d)
 {
-    struct deferred_read *d = ctx;
     char hex[2 * ST_HASH_LEN + 1];
-    if (err) {
+    if (d->err) {
         lr_error("cannot read inode %llu at offset %lld: fetching chunk %s from peers failed: %s",
                  (unsigned long long)d->ino, (long long)d->off, st_hash_hex(&d->want, hex),
-                 lr_strerror(err));
+                 lr_strerror(d->err));
         fuse_reply_err(d->req, EIO);
         free(d);
         return;
@@ -1417,6 +1430,55 @@ static void read_fetched(void *ctx, int err)
         fuse_reply_err(d->req, EIO);
     }
     free(d);
+}
+
+/* The replier thread: answers the reads queued by read_fetched, in
+ * batches, until stopped with its queue empty. */
+static void *replier_main(void *arg)
+{
+    fs *f = arg;
+    pthread_mutex_lock(&f->qmu);
+    for (;;) {
+        while (!f->rq_head && !f->replier_stop)
+            pthread_cond_wait(&f->qcv, &f->qmu);
+        struct deferred_read *d = f->rq_head;
+        if (!d)
+            break;
+        f->rq_head = f->rq_tail = NULL;
+        pthread_mutex_unlock(&f->qmu);
+        while (d) {
+            struct deferred_read *next = d->qnext;
+            read_answer(d);
+            d = next;
+        }
+        pthread_mutex_lock(&f->qmu);
+    }
+    pthread_mutex_unlock(&f->qmu);
+    return NULL;
+}
+
+/* fs_sync_fetch's callback (sync thread; or the thread stopping sync):
+ * the chunk is stored (err 0) or could not be had. The answer goes to the
+ * replier; inline when there is none (not started, or stopped). */
+static void read_fetched(void *ctx, int err)
+{
+    struct deferred_read *d = ctx;
+    fs *f = d->f;
+    d->err = err;
+    d->qnext = NULL;
+    pthread_mutex_lock(&f->qmu);
+    if (f->replier_started && !f->replier_stop) {
+        if (f->rq_tail)
+            f->rq_tail->qnext = d;
+        else
+            f->rq_head = d;
+        f->rq_tail = d;
+        pthread_cond_signal(&f->qcv);
+        d = NULL;
+    }
+    pthread_mutex_unlock(&f->qmu);
+    if (d)
+        read_answer(d);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -2155,6 +2217,8 @@ int fs_new(st_store *st, const struct fs_opts *o, fs **out)
     pthread_mutex_init(&f->cmu, NULL);
     pthread_cond_init(&f->cwork, NULL);
     pthread_cond_init(&f->cdone, NULL);
+    pthread_mutex_init(&f->qmu, NULL);
+    pthread_cond_init(&f->qcv, NULL);
     f->tabsize = 1024;
     f->tab = calloc(f->tabsize, sizeof(*f->tab));
     f->mountpoint = realpath(o->mountpoint, NULL);
@@ -2260,6 +2324,7 @@ void fs_free(fs *f)
 {
     if (!f)
         return;
+    replier_stop(f);
     if (f->committer_started) { /* it finishes what was handed to it */
         pthread_mutex_lock(&f->cmu);
         f->committer_stop = 1;
@@ -2318,6 +2383,8 @@ void fs_free(fs *f)
     pthread_mutex_destroy(&f->cmu);
     pthread_cond_destroy(&f->cwork);
     pthread_cond_destroy(&f->cdone);
+    pthread_mutex_destroy(&f->qmu);
+    pthread_cond_destroy(&f->qcv);
     free(f);
 }
 
@@ -2342,9 +2409,39 @@ int fs_open_inodes(fs *f, uint64_t **out, size_t *n)
     return 0;
 }
 
+/* Stop the replier once it has answered every read queued for it. */
+static void replier_stop(fs *f)
+{
+    pthread_mutex_lock(&f->qmu);
+    int started = f->replier_started;
+    f->replier_stop = 1;
+    pthread_cond_signal(&f->qcv);
+    pthread_mutex_unlock(&f->qmu);
+    if (started)
+        pthread_join(f->replier, NULL);
+    pthread_mutex_lock(&f->qmu);
+    f->replier_started = 0;
+    pthread_mutex_unlock(&f->qmu);
+}
+
 void fs_set_sync(fs *f, struct fs_sync *s)
 {
-    f->sync = s;
+    if (!s)
+        replier_stop(f); /* before the caller frees the old one */
+    __atomic_store_n(&f->sync, s, __ATOMIC_RELEASE);
+    if (s && !f->replier_started) {
+        pthread_mutex_lock(&f->qmu);
+        f->replier_stop = 0;
+        int rc = pthread_create(&f->replier, NULL, replier_main, f);
+        f->replier_started = rc == 0;
+        pthread_mutex_unlock(&f->qmu);
+        if (rc == 0) {
+            pthread_setname_np(f->replier, "landro-reply");
+        } else {
+            lr_warn("cannot start the replier thread: reads fetched from peers are answered "
+                    "on the sync thread");
+        }
+    }
 }
 
 int fs_inval_inode(fs *f, uint64_t ino, int64_t off, int64_t len)

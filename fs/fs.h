@@ -36,12 +36,12 @@
  * SEEK_DATA/SEEK_HOLE answer from the extents after committing the stage.
  * A read that needs a chunk held only by a peer (ST_SPAN_MISSING) is
  * answered later: the chunk is fetched through fs/sync.h (verified by its
- * hash), stored, and the read replayed from the store on the sync thread;
- * no FUSE worker waits on the network. If no peer delivers within the
- * fetch bound, the read fails with EIO and the reason is logged. A miss
- * starts read-ahead of the next 8 MiB (kept ahead by later hits) and, when
- * that reaches the end of the file, of the first MiB of the next 128 files
- * of its directory.
+ * hash), stored by the sync thread, and the read replayed from the store
+ * on the replier thread (fs_set_sync); no FUSE worker waits on the
+ * network. If no peer delivers within the fetch bound, the read fails
+ * with EIO and the reason is logged. A miss starts read-ahead of the
+ * next 8 MiB (kept ahead by later hits) and, when that reaches the end of
+ * the file, of the first MiB of the next 128 files of its directory.
  *
  * Read-ahead: the kernel gives a FUSE mount a 128 KiB read-ahead window
  * (and caps INIT's max_readahead to it), so large reads would arrive as
@@ -107,7 +107,11 @@ int fs_run(fs *f);
 void fs_free(fs *f);
 
 /* Let reads fetch chunks held only by peers through s (NULL: they fail
- * with EIO). Set before fs_run. */
+ * with EIO). Set before fs_run; starts the replier thread, which answers
+ * reads whose chunk was fetched (the sync thread hands them over).
+ * fs_set_sync(f, NULL) answers the reads queued there and stops it: call
+ * it before freeing the old s (fs_sync_free); later fetch outcomes are
+ * answered on the thread that delivers them. */
 struct fs_sync;
 void fs_set_sync(fs *f, struct fs_sync *s);
 

@@ -404,10 +404,11 @@ int mount_main(int argc, char **argv)
     lr_info("serving store '%s' on '%s'", dir, fo.mountpoint);
     rc = fs_run(f);
     fs_ctl_free(ctl);
-    /* Stop the network first: pending reads are answered (EIO) and no
+    /* Detach the network (the reads queued for replies are answered
+     * first), then stop it: pending reads are answered (EIO) and no
      * invalidation reaches a file system being torn down. */
-    fs_sync_free(sync);
     fs_set_sync(f, NULL);
+    fs_sync_free(sync);
     fs_free(f);
     int src = st_sync(st);
     if (src)
