@@ -392,6 +392,7 @@ int mount_main(int argc, char **argv)
                               .fetch_timeout_ms = so.fetch_timeout_ms ? so.fetch_timeout_ms : 5000 };
     struct fs_ctl *ctl = NULL;
     if ((rc = fs_ctl_new(st, &ci, &ctl)) != 0) {
+        fs_set_sync(f, NULL);
         fs_sync_free(sync);
         fs_free(f);
         st_close(st);
