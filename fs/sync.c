@@ -392,6 +392,21 @@ static void on_fetched(void *ctx, int err, const st_hash *h, const uint8_t *data
     push(s, it);
 }
 
+/* h's entry in s->fl, or NULL (caller holds s->mu). */
+static struct inflight *inflight_find(struct fs_sync *s, const st_hash *h)
+{
+    for (size_t i = 0; i < s->nfl; i++)
+        if (!memcmp(s->fl[i].h.b, h->b, ST_HASH_LEN))
+            return &s->fl[i];
+    return NULL;
+}
+
+/* Remove entry fl from s->fl (caller holds s->mu). */
+static void inflight_remove(struct fs_sync *s, struct inflight *fl)
+{
+    *fl = s->fl[--s->nfl];
+}
+
 /* Register interest in h (done may be NULL: nobody waits, a read-ahead);
  * returns 1 if a network fetch must be started, with flags and exclude. */
 static int inflight_add(struct fs_sync *s, const st_hash *h, const net_id *exclude, unsigned flags,
@@ -410,17 +425,16 @@ static int inflight_add(struct fs_sync *s, const st_hash *h, const net_id *exclu
         w->deadline_ns = deadline;
     }
     pthread_mutex_lock(&s->mu);
-    for (size_t i = 0; i < s->nfl; i++) {
-        if (!memcmp(s->fl[i].h.b, h->b, ST_HASH_LEN)) {
-            if (w) {
-                w->next = s->fl[i].w;
-                s->fl[i].w = w;
-            }
-            pthread_mutex_unlock(&s->mu);
-            return 0;
+    struct inflight *fl = inflight_find(s, h);
+    if (fl) {
+        if (w) {
+            w->next = fl->w;
+            fl->w = w;
         }
+        pthread_mutex_unlock(&s->mu);
+        return 0;
     }
-    struct inflight *fl = lr_grow(s->fl, &s->flcap, s->nfl, sizeof(*fl), 64);
+    fl = lr_grow(s->fl, &s->flcap, s->nfl, sizeof(*fl), 64);
     if (!fl) {
         pthread_mutex_unlock(&s->mu);
         free(w);
@@ -449,12 +463,10 @@ static struct waiter *inflight_take(struct fs_sync *s, const st_hash *h)
 {
     struct waiter *w = NULL;
     pthread_mutex_lock(&s->mu);
-    for (size_t i = 0; i < s->nfl; i++) {
-        if (!memcmp(s->fl[i].h.b, h->b, ST_HASH_LEN)) {
-            w = s->fl[i].w;
-            s->fl[i] = s->fl[--s->nfl];
-            break;
-        }
+    struct inflight *fl = inflight_find(s, h);
+    if (fl) {
+        w = fl->w;
+        inflight_remove(s, fl);
     }
     pthread_mutex_unlock(&s->mu);
     return w;
@@ -505,23 +517,19 @@ static int start_fetch(struct fs_sync *s, const st_hash *h, const net_id *exclud
  * the latest of their deadlines; they stay registered for that fetch. */
 static struct waiter *inflight_retry(struct fs_sync *s, const st_hash *h)
 {
-    uint64_t now = lr_now_mono_ns(), last = 0;
+    uint64_t now = lr_now_mono_ns(), slack = now + SYNC_RETRY_MIN_MS * 1000000ull, last = 0;
     struct waiter *expired = NULL, *alive = NULL;
-    struct inflight fl = { 0 };
-    int found = 0;
+    struct inflight copy = { 0 };
     pthread_mutex_lock(&s->mu);
-    for (size_t i = 0; i < s->nfl && !found; i++) {
-        if (memcmp(s->fl[i].h.b, h->b, ST_HASH_LEN))
-            continue;
-        found = 1;
-        if (now + SYNC_RETRY_MIN_MS * 1000000ull < s->fl[i].deadline_ns) {
-            expired = s->fl[i].w;
-            s->fl[i] = s->fl[--s->nfl];
-            break;
-        }
-        for (struct waiter *w = s->fl[i].w, *next; w; w = next) {
+    struct inflight *fl = inflight_find(s, h);
+    if (fl && slack < fl->deadline_ns) {
+        /* failed before its bound: nothing to gain from asking again */
+        expired = fl->w;
+        inflight_remove(s, fl);
+    } else if (fl) {
+        for (struct waiter *w = fl->w, *next; w; w = next) {
             next = w->next;
-            if (w->deadline_ns >= now + SYNC_RETRY_MIN_MS * 1000000ull) {
+            if (w->deadline_ns >= slack) {
                 w->next = alive;
                 alive = w;
                 last = LR_MAX(last, w->deadline_ns);
@@ -530,11 +538,11 @@ static struct waiter *inflight_retry(struct fs_sync *s, const st_hash *h)
                 expired = w;
             }
         }
-        s->fl[i].w = alive;
-        s->fl[i].deadline_ns = last;
-        fl = s->fl[i];
+        fl->w = alive;
+        fl->deadline_ns = last;
+        copy = *fl;
         if (!alive)
-            s->fl[i] = s->fl[--s->nfl];
+            inflight_remove(s, fl);
     }
     pthread_mutex_unlock(&s->mu);
     if (!alive)
@@ -543,8 +551,8 @@ static struct waiter *inflight_retry(struct fs_sync *s, const st_hash *h)
     unsigned ms = (unsigned)((last - now) / 1000000u);
     lr_debug("sync: fetch of chunk %.16s timed out; asking again for its readers (%u ms left)",
              st_hash_hex(h, hex), ms);
-    int rc = net_fetch_ex(s->net, h, NULL, 0, fl.has_excl ? &fl.excl : NULL, fl.flags | NET_FETCH_URGENT,
-                          ms, on_fetched, s);
+    int rc = net_fetch_ex(s->net, h, NULL, 0, copy.has_excl ? &copy.excl : NULL,
+                          copy.flags | NET_FETCH_URGENT, ms, on_fetched, s);
     if (rc)
         waiters_done(inflight_take(s, h), rc);
     return expired;
