@@ -54,6 +54,12 @@ int cmd_dead_landro_mount(const char *path);
  * (detach even if busy) when lazy. 0 or -1 with a message on stderr.
  * Does not wait for the daemon (unmount.c). */
 int cmd_unmount(const char *mp, int lazy);
+/* How long `landro unmount` waits for a daemon to let go of its store
+ * after the kernel let go of the mount, and `landro mount` for a store
+ * still locked by a daemon on its way out; both poll every
+ * CMD_DAEMON_EXIT_POLL_MS. */
+#define CMD_DAEMON_EXIT_WAIT_MS 30000
+#define CMD_DAEMON_EXIT_POLL_MS 50
 /* Connect to the control socket of store dir's daemon (fs/ctl.h): a
  * socket fd (the caller closes it), or -errno: -ENAMETOOLONG when the
  * socket's path would not fit, -ENOENT or -ECONNREFUSED when no daemon

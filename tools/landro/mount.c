@@ -146,8 +146,6 @@ static int config_peers(st_store *st, struct cmd_config *cfg)
     return st_txn_end(t, rc);
 }
 
-#define MOUNT_LOCK_WAIT_MS 30000  /* as long as `landro unmount` waits for a daemon */
-
 /* Open store dir for this daemon. Its last daemon may still be on its way
  * out: `umount` and `fusermount3 -u` (unlike `landro unmount`) return as
  * soon as the kernel lets go of the mount, while that daemon still
@@ -157,7 +155,8 @@ static int config_peers(st_store *st, struct cmd_config *cfg)
 static int open_store(const char *dir, st_store **st)
 {
     int rc = st_open(dir, ST_OPEN_EXCL, st);
-    for (int waited = 0; rc == LR_ELOCKED && waited < MOUNT_LOCK_WAIT_MS; waited += 50) {
+    for (int waited = 0; rc == LR_ELOCKED && waited < CMD_DAEMON_EXIT_WAIT_MS;
+         waited += CMD_DAEMON_EXIT_POLL_MS) {
         int fd = cmd_ctl_connect(dir);
         if (fd >= 0) {
             close(fd);
@@ -165,8 +164,8 @@ static int open_store(const char *dir, st_store **st)
         }
         if (!waited)
             lr_warn("store '%s' is locked by a process that does not serve it (a daemon that is "
-                    "exiting?): waiting up to %d s", dir, MOUNT_LOCK_WAIT_MS / 1000);
-        usleep(50 * 1000);
+                    "exiting?): waiting up to %d s", dir, CMD_DAEMON_EXIT_WAIT_MS / 1000);
+        usleep(CMD_DAEMON_EXIT_POLL_MS * 1000);
         rc = st_open(dir, ST_OPEN_EXCL, st);
     }
     return rc;

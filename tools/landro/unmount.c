@@ -33,15 +33,16 @@ static int wait_daemon(const char *store)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0; /* no lock file: nothing holds the store */
-    for (int i = 0; i < 600; i++) {
+    for (int waited = 0; waited < CMD_DAEMON_EXIT_WAIT_MS; waited += CMD_DAEMON_EXIT_POLL_MS) {
         if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
             close(fd);
             return 0;
         }
-        usleep(50 * 1000);
+        usleep(CMD_DAEMON_EXIT_POLL_MS * 1000);
     }
     close(fd);
-    fprintf(stderr, "landro: unmounted, but the daemon of store '%s' is still running after 30 s\n", store);
+    fprintf(stderr, "landro: unmounted, but the daemon of store '%s' is still running after %d s\n", store,
+            CMD_DAEMON_EXIT_WAIT_MS / 1000);
     return -1;
 }
 
