@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "ns.h"
+#include "replica.h"
 #include "stage.h"
 #include "sync.h"
 
@@ -111,6 +112,10 @@ struct fs {
      * reaper raises the mount's window once and sets ra_done. */
     uint64_t init_ns;
     int ra_done;
+    /* Change-log compaction (reaper thread only): when the log's size is
+     * looked at next (monotonic ns), and how many records the last pass
+     * left (the next runs once the log has doubled since). */
+    uint64_t log_check_ns, log_kept;
     /* Peers' changes: peer_gen counts applied batches (fs_peer_changed),
      * bumped under gen_lock after a batch commits and before its
      * invalidations reach the kernel. An entry built from a snapshot older
@@ -273,6 +278,8 @@ static void node_orphaned(fs *f, uint64_t ino)
  * pages to free pages). */
 #define FS_REAP_STEP (256ull << 20)
 #define FS_REAP_GATHER_US 20000
+#define FS_LOG_CHECK_NS (10ull * 1000000000) /* look at the change log's size this often */
+#define FS_LOG_COMPACT_MIN 10000u            /* no compaction below this many records */
 static int reap_shrink(fs *f, uint64_t ino)
 {
     struct st_inode in;
@@ -424,6 +431,34 @@ static void raise_readahead(fs *f)
     lr_debug("read-ahead of %s: %u -> %u KiB%s", f->mountpoint, cur, FS_READAHEAD_KB, ok ? "" : " failed");
 }
 
+/* Compact the change log (replica.h, "LOG COMPACTION") once it holds
+ * FS_LOG_COMPACT_MIN records and twice what the last pass left; looked at
+ * every FS_LOG_CHECK_NS. Reaper thread. */
+static void log_compact_tick(fs *f)
+{
+    uint64_t now = lr_now_mono_ns(), n;
+    if (now < f->log_check_ns)
+        return;
+    f->log_check_ns = now + FS_LOG_CHECK_NS;
+    st_txn *t;
+    if (st_txn_begin(f->st, ST_TXN_READ, &t))
+        return;
+    int rc = st_log_count(t, &n);
+    st_txn_abort(t);
+    if (rc || n < FS_LOG_COMPACT_MIN || n < 2 * f->log_kept)
+        return;
+    struct st_log_compact_stats cs;
+    rc = st_log_compact(f->st, 0, &cs);
+    f->log_kept = n - LR_MIN(n, cs.dropped);
+    if (rc)
+        lr_warn("change log compaction failed after dropping %llu of %llu records: %s",
+                (unsigned long long)cs.dropped, (unsigned long long)n, lr_strerror(rc));
+    else
+        lr_debug("change log: dropped %llu of %llu records in %.0f ms%s", (unsigned long long)cs.dropped,
+                 (unsigned long long)n, (double)(lr_now_mono_ns() - now) / 1e6,
+                 cs.partial ? " (stopped at the file limit)" : "");
+}
+
 static void *reaper_main(void *arg)
 {
     fs *f = arg;
@@ -438,6 +473,7 @@ static void *reaper_main(void *arg)
                 pthread_mutex_unlock(&f->rlock);
                 commit_old_stages(f);
                 raise_readahead(f);
+                log_compact_tick(f);
                 pthread_mutex_lock(&f->rlock);
             }
         }
@@ -467,6 +503,7 @@ static void *reaper_main(void *arg)
         f->rn = 0;
         pthread_mutex_unlock(&f->rlock);
         reap_batch(f, batch, n);
+        log_compact_tick(f); /* unlinks that never pause for a second */
         pthread_mutex_lock(&f->rlock);
     }
     pthread_mutex_unlock(&f->rlock);

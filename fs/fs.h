@@ -10,7 +10,10 @@
  * reaper thread (in batches, one transaction for many; files bigger than
  * 256 MiB are first truncated in 256 MiB steps so a nearly full disk can
  * still free space). At start every nlink == 0 inode left over from a
- * previous run is queued to the reaper (a failure only delays it).
+ * previous run is queued to the reaper (a failure only delays it). The
+ * reaper also compacts the store's change log (replica.h, "LOG
+ * COMPACTION") once it holds 10000 records and twice what the last pass
+ * left, looking every 10 s.
  *
  * Writes are staged per inode in memory (fs/stage.h) and committed with
  * st_ns_write (chunks, extents, size/mtime, one log record in one LMDB

@@ -36,6 +36,26 @@
  * directory at 64 (all-zero when absent). st_rep_log_fids() extracts them:
  * the sender replicates the current state of each.
  *
+ * LOG COMPACTION (st_log_compact). Since a record only says which files to
+ * send, and the sender sends their state as it is when it sends, most old
+ * records are redundant: without compaction the log grew by one record per
+ * operation forever (20000 files created and deleted left 60000 records,
+ * 10 MB, in an empty volume), and a new peer's first sync walked all of
+ * them. A record is dropped when every file it names
+ *   (a) is named by a later record too (so each file's newest record
+ *       stays, and with it the file's final state, a tombstone for a
+ *       deleted one), and
+ *   (b) is named by an earlier record too, or no longer exists here.
+ * (b) keeps, for every file that exists, the record where it first
+ * appears, so a peer syncing from scratch receives each existing file
+ * (and each directory before what was made inside it) at the same point
+ * of the stream as with the whole log, and never waits longer for a
+ * directory. What goes: the history of deleted files but their last
+ * record, and the records between a file's first and last. Records of an
+ * unknown version or op are kept. Peers see only gaps in the sequence
+ * numbers, which they never relied on: they ask for "everything after
+ * n", and what follows n still names every file changed after n.
+ *
  * RECORD LAYOUT (version ST_REP_VERSION). Little-endian.
  *   off size field
  *     0   1  version (1)
@@ -112,6 +132,24 @@ int st_rep_export(st_txn *txn, const uint8_t fid[16], uint8_t **buf, size_t *len
  * that one's directory), non-zero ones only, directories first. Returns
  * how many were written to fids (at most 4). */
 int st_rep_log_fids(const void *rec, size_t len, uint8_t fids[4][16]);
+
+/* Drop the change-log records rule LOG COMPACTION above allows. Runs its
+ * own transactions (call it outside any): one read transaction decides,
+ * then write transactions of a few thousand deletions each. Tracks at
+ * most max_files distinct file ids (0: ST_LOG_COMPACT_MAX_FILES; 64 bytes
+ * of memory each at most, freed on return); records naming any other
+ * file stay (out->partial). Any thread. Errors: store errors; a failure
+ * leaves every record not yet deleted in place (out->dropped counts what
+ * went). */
+#define ST_LOG_COMPACT_MAX_FILES (1u << 20)
+struct st_log_compact_stats {
+    uint64_t scanned;  /* records looked at */
+    uint64_t dropped;  /* records deleted */
+    int partial;       /* more than max_files files: some records were kept unexamined */
+};
+int st_log_compact(st_store *st, size_t max_files, struct st_log_compact_stats *out);
+/* Records in the change log now (cheap: LMDB keeps the count). */
+int st_log_count(st_txn *txn, uint64_t *n);
 
 /* What st_rep_apply did, for the caller to invalidate kernel caches after
  * commit: the callbacks are called during apply (inside the txn): do not

@@ -156,7 +156,12 @@ static void on_orphan(void *ctx, uint64_t ino)
     p->orphans++;
 }
 
-struct sendctx { st_txn *src; st_txn *dst; struct peer *to; const uint8_t *from; int rc; uint64_t last; };
+struct sendctx {
+    st_txn *src; st_txn *dst; struct peer *to; const uint8_t *from; int rc; uint64_t last, limit;
+    uint8_t (*pend)[16]; int npend, pendcap; /* optional: files to apply again, as sync.c does */
+    uint64_t pend_floor;                     /* lowest sequence that left one pending */
+};
+static int g_eagain; /* records that arrived before their directory, all syncs */
 
 static int send_one(uint64_t seq, const void *rec, size_t len, void *arg)
 {
@@ -175,6 +180,11 @@ static int send_one(uint64_t seq, const void *rec, size_t len, void *arg)
         struct st_rep_hooks h = { .orphan = on_orphan, .ctx = c->to };
         rc = st_rep_apply(c->dst, &f, c->from, &h, &result);
         free(buf);
+        g_eagain += rc == -EAGAIN;
+        if (rc == -EAGAIN && c->pend && c->npend < c->pendcap) {
+            memcpy(c->pend[c->npend++], fids[i], 16);
+            c->pend_floor = LR_MIN(c->pend_floor, seq);
+        }
         if (rc && rc != -EAGAIN) { c->rc = rc; return rc; }
     }
     c->last = seq;
@@ -574,6 +584,275 @@ static void test_decoder_rejects_malformed_records(void)
     peer_close(&a);
 }
 
+/* ---- change-log compaction ------------------------------------------ */
+
+/* For helpers that return a value: a failure ends the whole test program. */
+#define MUST(e) do { int must_ = (e); if (must_) { \
+        fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #e, lr_strerror(must_)); exit(1); } \
+    } while (0)
+
+/* One ns.c operation in its own transaction, failing the test on error. */
+static uint64_t op_create(struct peer *p, uint64_t parent, const char *name, uint32_t mode)
+{
+    st_txn *t;
+    struct st_inode in = { 0 };
+    MUST(st_txn_begin(p->st, ST_TXN_WRITE, &t));
+    MUST(st_txn_end(t, st_ns_create(t, parent, name, strlen(name), mode, 0, 0, 0, NULL, 0, &in)));
+    return in.ino;
+}
+
+static void op_write(struct peer *p, uint64_t ino, const char *data)
+{
+    st_txn *t;
+    struct st_ns_wrange r = { 0, strlen(data), data };
+    T_OK(st_txn_begin(p->st, ST_TXN_WRITE, &t));
+    T_OK(st_txn_end(t, st_ns_write(t, ino, &r, 1, r.len, NULL, NULL)));
+}
+
+static void op_chmod(struct peer *p, uint64_t ino, uint32_t mode)
+{
+    st_txn *t;
+    struct st_ns_attr a = { .mode = mode };
+    T_OK(st_txn_begin(p->st, ST_TXN_WRITE, &t));
+    T_OK(st_txn_end(t, st_ns_setattr(t, ino, ST_NS_SET_MODE, &a, NULL)));
+}
+
+static void op_remove(struct peer *p, uint64_t parent, const char *name, int dir)
+{
+    st_txn *t;
+    uint64_t ino = 0;
+    int orphan = 1;
+    T_OK(st_txn_begin(p->st, ST_TXN_WRITE, &t));
+    int rc = dir ? st_ns_rmdir(t, parent, name, strlen(name), &ino)
+                 : st_ns_unlink(t, parent, name, strlen(name), &ino, &orphan);
+    if (rc == 0 && orphan && st_ns_reap(t, ino) < 0) /* nothing holds it open */
+        rc = -EIO;
+    T_OK(st_txn_end(t, rc));
+}
+
+static uint64_t log_count(struct peer *p)
+{
+    st_txn *t;
+    uint64_t n = 0;
+    st_txn_begin(p->st, ST_TXN_READ, &t);
+    MUST(st_log_count(t, &n));
+    st_txn_abort(t);
+    return n;
+}
+
+/* A listing of p's whole tree, one line per file: path, mode, size and
+ * (small files) contents, fetched from src where p lacks the chunks. */
+struct tree { char *buf; size_t len; struct peer *p, *src; };
+
+static void tree_walk(struct tree *tr, uint64_t dir, const char *path);
+
+struct tree_dir { struct tree *tr; const char *path; };
+
+static int tree_cb(const struct st_dirent *d, void *arg)
+{
+    struct tree_dir *c = arg;
+    char path[512], line[800], data[64] = "";
+    snprintf(path, sizeof(path), "%s/%s", c->path, d->name);
+    st_txn *t;
+    struct st_inode in = { 0 };
+    st_txn_begin(c->tr->p->st, ST_TXN_READ, &t);
+    st_inode_get(t, d->child, &in);
+    st_txn_abort(t);
+    size_t got = 0;
+    if (S_ISREG(in.mode) && in.size < sizeof(data))
+        MUST(read_file(c->tr->p, d->child, c->tr->src, (uint8_t *)data, sizeof(data) - 1, &got));
+    data[got] = 0;
+    int n = snprintf(line, sizeof(line), "%s %o %llu %s\n", path, in.mode,
+                     (unsigned long long)in.size, data);
+    char *b = realloc(c->tr->buf, c->tr->len + (size_t)n + 1);
+    if (!b)
+        return -ENOMEM;
+    memcpy(b + c->tr->len, line, (size_t)n + 1);
+    c->tr->buf = b;
+    c->tr->len += (size_t)n;
+    if (S_ISDIR(in.mode))
+        tree_walk(c->tr, d->child, path);
+    return 0;
+}
+
+static void tree_walk(struct tree *tr, uint64_t dir, const char *path)
+{
+    struct tree_dir c = { tr, path };
+    st_txn *t;
+    st_txn_begin(tr->p->st, ST_TXN_READ, &t);
+    T_OK(st_dirent_foreach(t, dir, NULL, 0, tree_cb, &c));
+    st_txn_abort(t);
+}
+
+static char *tree_of(struct peer *p, struct peer *src)
+{
+    struct tree tr = { .buf = calloc(1, 1), .p = p, .src = src };
+    tree_walk(&tr, ST_ROOT_INO, "");
+    return tr.buf;
+}
+
+/* A history with everything compaction must get right: files created,
+ * rewritten and deleted, directories created, chmod'ed, renamed under a
+ * directory made later, emptied and removed, a file moved between them. */
+static void churn(struct peer *a)
+{
+    uint64_t top = op_create(a, ST_ROOT_INO, "top", S_IFDIR | 0755);
+    uint64_t sub = op_create(a, top, "sub", S_IFDIR | 0755);
+    uint64_t gone = op_create(a, ST_ROOT_INO, "gone", S_IFDIR | 0755);
+    char name[32], data[32];
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 20; i++) {
+            snprintf(name, sizeof(name), "f%d", i);
+            uint64_t f = round ? lookup(a, sub, name) : op_create(a, sub, name, S_IFREG | 0644);
+            snprintf(data, sizeof(data), "r%d-%d", round, i);
+            op_write(a, f, data);
+            snprintf(name, sizeof(name), "tmp%d-%d", round, i);
+            uint64_t tmp = op_create(a, gone, name, S_IFREG | 0600);
+            op_write(a, tmp, "scratch");
+            op_remove(a, gone, name, 0);
+        }
+        op_chmod(a, sub, round % 2 ? 0700 : 0755);
+    }
+    uint64_t later = op_create(a, ST_ROOT_INO, "later", S_IFDIR | 0750);
+    T_OK(ns_mv(a, top, "sub", later, "moved"));
+    uint64_t moved = lookup(a, later, "moved");
+    T_OK(ns_mv(a, moved, "f3", top, "f3-out"));
+    op_remove(a, ST_ROOT_INO, "gone", 1);
+    op_write(a, lookup(a, top, "f3-out"), "last");
+}
+
+/* Send a's records up to seq limit to b (peer index bi), as sync1. */
+static int send_upto_cb(uint64_t seq, const void *rec, size_t len, void *arg)
+{
+    struct sendctx *c = arg;
+    return seq > c->limit ? 1 : send_one(seq, rec, len, arg);
+}
+
+static void sync_upto(struct peer *a, struct peer *b, int bi, uint64_t limit)
+{
+    st_txn *src, *dst;
+    static uint8_t pend[4096][16];
+    st_txn_begin(a->st, ST_TXN_READ, &src);
+    st_txn_begin(b->st, ST_TXN_WRITE, &dst);
+    struct sendctx c = { .src = src, .dst = dst, .to = b, .from = a->dev, .last = a->sent_to[bi],
+                         .limit = limit, .pend = pend, .pendcap = 4096, .pend_floor = UINT64_MAX };
+    T_TRUE(st_log_foreach(src, a->sent_to[bi] + 1, send_upto_cb, &c) >= 0);
+    /* what waited for its directory, again until nothing moves */
+    for (int progress = 1; progress && c.npend;) {
+        progress = 0;
+        for (int i = 0; i < c.npend;) {
+            uint8_t *buf;
+            size_t blen;
+            static struct st_rep_file f;
+            int result, rc = st_rep_export(src, pend[i], &buf, &blen);
+            if (rc == 0) {
+                T_OK(st_rep_decode(buf, blen, &f));
+                rc = st_rep_apply(dst, &f, a->dev, NULL, &result);
+                free(buf);
+            }
+            if (rc == -EAGAIN) {
+                i++;
+                continue;
+            }
+            T_OK(rc);
+            memcpy(pend[i], pend[--c.npend], 16);
+            progress = 1;
+        }
+    }
+    st_txn_abort(src);
+    /* as sync.c: what still waits is asked for again next time */
+    a->sent_to[bi] = c.npend ? c.pend_floor - 1 : c.last;
+    T_OK(st_txn_commit(dst));
+    if (limit == UINT64_MAX)
+        T_EQ(c.npend, 0);
+}
+
+/* A store whose log was compacted brings a new peer to the same tree as
+ * the whole log does, every directory before what lies in it (no record
+ * has to wait for its parent); a peer part-way through the log before the
+ * compaction finishes to the same tree; a second pass drops nothing. */
+static void test_compacted_log_replicates_the_same_tree(void)
+{
+    struct peer a, whole, part, compact;
+    peer_open(&a, 1); peer_open(&whole, 2); peer_open(&part, 3); peer_open(&compact, 4);
+    same_volume(&a, &whole); same_volume(&a, &part); same_volume(&a, &compact);
+    churn(&a);
+    /* part has seen the first half of the log (peer index 0: a never
+     * sends to itself), whole all of it */
+    uint64_t n = log_count(&a);
+    sync_upto(&a, &part, 0, n / 2);
+    g_eagain = 0;
+    sync_upto(&a, &whole, 1, UINT64_MAX);
+    int whole_waits = g_eagain;
+
+    struct st_log_compact_stats cs;
+    T_OK(st_log_compact(a.st, 0, &cs));
+    T_EQ(cs.scanned, n);
+    T_TRUE(cs.dropped > n / 2);           /* the history of tmp* and the rewrites */
+    T_EQ(log_count(&a), n - cs.dropped);
+    T_EQ(cs.partial, 0);
+
+    g_eagain = 0;
+    sync_upto(&a, &compact, 2, UINT64_MAX);
+    T_TRUE(g_eagain <= whole_waits);      /* no more waiting for directories */
+    sync_upto(&a, &part, 0, UINT64_MAX);
+    char *tw = tree_of(&whole, &a), *tc = tree_of(&compact, &a), *ta = tree_of(&a, &a);
+    char *tp = tree_of(&part, &a);
+    if (getenv("V")) fprintf(stderr, "%s", ta);
+    T_TRUE(strstr(ta, "/later/moved/f7 100644 4 r2-7") != NULL);
+    T_TRUE(strstr(ta, "/top/f3-out 100644 4 last") != NULL);
+    T_TRUE(strstr(ta, "/gone") == NULL);
+    if (strcmp(tw, ta) || strcmp(tc, ta))
+        fprintf(stderr, "a:\n%s\nwhole log:\n%s\ncompacted log:\n%s\n", ta, tw, tc);
+    T_TRUE(strcmp(tw, ta) == 0);
+    T_TRUE(strcmp(tc, ta) == 0);
+    T_TRUE(strcmp(tp, ta) == 0);
+    free(tw); free(tc); free(ta); free(tp);
+
+    T_OK(st_log_compact(a.st, 0, &cs));
+    T_EQ(cs.dropped, 0);
+    peer_close(&a); peer_close(&whole); peer_close(&part); peer_close(&compact);
+}
+
+/* Where the whole log never makes a file wait for its directory, the
+ * compacted one does not either: the records that created the directory
+ * and the files in it stay, though later changes name them all again
+ * (dropping them too, a new peer met each file before its directory). */
+static void test_compaction_keeps_directories_before_their_files(void)
+{
+    struct peer a, whole, compact;
+    peer_open(&a, 1); peer_open(&whole, 2); peer_open(&compact, 3);
+    same_volume(&a, &whole); same_volume(&a, &compact);
+    uint64_t docs = op_create(&a, ST_ROOT_INO, "docs", S_IFDIR | 0755);
+    char name[32];
+    for (int i = 0; i < 10; i++) {
+        snprintf(name, sizeof(name), "f%d", i);
+        uint64_t f = op_create(&a, docs, name, S_IFREG | 0644);
+        op_write(&a, f, "v1");
+        op_write(&a, f, "v2");
+        snprintf(name, sizeof(name), "tmp%d", i);
+        op_write(&a, op_create(&a, docs, name, S_IFREG | 0644), "x");
+        op_remove(&a, docs, name, 0);
+    }
+    op_chmod(&a, docs, 0700);
+    op_create(&a, ST_ROOT_INO, "last.txt", S_IFREG | 0644);
+    g_eagain = 0;
+    sync_upto(&a, &whole, 1, UINT64_MAX);
+    T_EQ(g_eagain, 0);
+    struct st_log_compact_stats cs;
+    uint64_t n = log_count(&a);
+    T_OK(st_log_compact(a.st, 0, &cs));
+    sync_upto(&a, &compact, 2, UINT64_MAX);
+    T_EQ(g_eagain, 0);
+    T_EQ(cs.dropped, 10 + 2 * 10);        /* the first writes, each tmp's create and write */
+    T_EQ(log_count(&a), n - cs.dropped);
+    char *tw = tree_of(&whole, &a), *tc = tree_of(&compact, &a);
+    T_TRUE(strstr(tc, "/docs 40700 0 \n/docs/f0 100644 2 v2\n") != NULL);
+    T_TRUE(strcmp(tw, tc) == 0);
+    free(tw); free(tc);
+    peer_close(&a); peer_close(&whole); peer_close(&compact);
+}
+
 int main(void)
 {
     lr_log_set_level(getenv("V") ? LR_LOG_DEBUG : LR_LOG_QUIET);
@@ -586,5 +865,7 @@ int main(void)
     T_RUN(test_save_by_rename_makes_no_conflict_copy);
     T_RUN(test_directory_rename_survives_a_concurrent_create_inside);
     T_RUN(test_decoder_rejects_malformed_records);
+    T_RUN(test_compacted_log_replicates_the_same_tree);
+    T_RUN(test_compaction_keeps_directories_before_their_files);
     return t_done();
 }

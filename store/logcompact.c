@@ -1,0 +1,239 @@
+/*
+ * logcompact.c - dropping change-log records that replication no longer
+ * needs (replica.h, "LOG COMPACTION", says which and why it is safe).
+ *
+ * A read transaction walks the log twice, oldest record first: the first
+ * pass notes, for every file id named, the sequence of the first and the
+ * last record naming it (a hash map); the second decides record by
+ * record. Then write transactions of at most LC_DEL_BATCH deletions each
+ * drop the chosen records, so FUSE operations wait for the writer lock
+ * only briefly. Records appended meanwhile are newer than everything
+ * decided on, and only ever make an older record more redundant.
+ */
+#include "replica.h"
+#include "ns.h"
+#include "store_int.h"
+
+#include <stdlib.h>
+
+#define LC_DEL_BATCH 8192u     /* deletions per write transaction */
+#define LC_MAP_MIN (1u << 12)  /* initial slots of the file id map */
+
+/* ---- a map from file id to its first and last record ----------------- */
+
+struct fident {
+    uint8_t fid[16];     /* all-zero: empty slot (no file has the zero id) */
+    uint64_t first, last; /* sequences of the oldest and newest record naming it */
+};
+
+struct fidmap {
+    struct fident *slot;
+    size_t cap, n;       /* cap a power of two, n <= cap / 2 */
+};
+
+static size_t fid_hash(const uint8_t f[16])
+{
+    /* Ids are a device prefix and a counter: mix both halves. */
+    uint64_t x = lr_get_le64(f) ^ (lr_get_le64(f + 8) * 0x9e3779b97f4a7c15ull);
+    x ^= x >> 31;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 29;
+    return (size_t)x;
+}
+
+static int fid_zero(const uint8_t f[16])
+{
+    static const uint8_t zero[16];
+    return !memcmp(f, zero, 16);
+}
+
+/* The slot of f, or the empty slot where it would go. */
+static struct fident *fidmap_slot(const struct fidmap *m, const uint8_t f[16])
+{
+    for (size_t i = fid_hash(f) & (m->cap - 1);; i = (i + 1) & (m->cap - 1))
+        if (fid_zero(m->slot[i].fid) || !memcmp(m->slot[i].fid, f, 16))
+            return &m->slot[i];
+}
+
+static struct fident *fidmap_get(const struct fidmap *m, const uint8_t f[16])
+{
+    if (!m->cap)
+        return NULL;
+    struct fident *e = fidmap_slot(m, f);
+    return fid_zero(e->fid) ? NULL : e;
+}
+
+/* f's entry, added (first = last = 0) if new. NULL when that would pass
+ * max ids or memory runs out (*err = -ENOMEM). */
+static struct fident *fidmap_add(struct fidmap *m, const uint8_t f[16], size_t max, int *err)
+{
+    struct fident *e = fidmap_get(m, f);
+    if (e || m->n >= max)
+        return e;
+    if ((m->n + 1) * 2 > m->cap) {
+        struct fidmap g = { .cap = m->cap ? m->cap * 2 : LC_MAP_MIN };
+        if (!(g.slot = calloc(g.cap, sizeof(*g.slot)))) {
+            *err = -ENOMEM;
+            return NULL;
+        }
+        for (size_t i = 0; i < m->cap; i++)
+            if (!fid_zero(m->slot[i].fid))
+                *fidmap_slot(&g, m->slot[i].fid) = m->slot[i];
+        free(m->slot);
+        g.n = m->n;
+        *m = g;
+    }
+    e = fidmap_slot(m, f);
+    memcpy(e->fid, f, 16);
+    e->first = e->last = 0;
+    m->n++;
+    return e;
+}
+
+/* ---- the decision --------------------------------------------------------- */
+
+/* 1 if r is a record whose layout this code knows (replica.h's contract
+ * holds for every record, but an unknown op may one day mean more). */
+static int known_record(const uint8_t *r, size_t len)
+{
+    if (len < 80)
+        return 0;
+    if (r[0] == ST_REP_VERSION && r[1] == ST_REP_LOG)
+        return 1;
+    return r[0] == ST_NS_REC_VERSION && r[1] >= ST_NS_OP_CREATE && r[1] < ST_NS_OP_LAST;
+}
+
+struct lc_walk {
+    st_txn *t;
+    struct fidmap map;
+    size_t max_files;
+    int pass;            /* 1: fill the map; 2: decide */
+    uint64_t *drop;      /* sequences to drop, oldest first */
+    size_t ndrop, dropcap;
+    uint64_t scanned;
+    int partial, err;
+};
+
+/* Pass 1: note, for every file named, its oldest and newest record. */
+static int lc_note(struct lc_walk *w, uint64_t seq, const uint8_t *r, size_t len)
+{
+    uint8_t fids[4][16];
+    int n = st_rep_log_fids(r, len, fids);
+    for (int i = 0; i < n; i++) {
+        struct fident *e = fidmap_add(&w->map, fids[i], w->max_files, &w->err);
+        if (w->err)
+            return w->err;
+        if (!e) {
+            w->partial = 1; /* its records stay: too many files to track */
+            continue;
+        }
+        if (!e->first)
+            e->first = seq;
+        e->last = seq;
+    }
+    return 0;
+}
+
+/* Pass 2: 1 if the record may go (replica.h, "LOG COMPACTION"). */
+static int lc_droppable(struct lc_walk *w, uint64_t seq, const uint8_t *r, size_t len)
+{
+    if (!known_record(r, len))
+        return 0;
+    uint8_t fids[4][16];
+    int n = st_rep_log_fids(r, len, fids);
+    for (int i = 0; i < n; i++) {
+        const struct fident *e = fidmap_get(&w->map, fids[i]);
+        uint64_t ino;
+        if (!e || e->last <= seq)
+            return 0; /* untracked, or this file's newest record */
+        if (e->first == seq && st_fid_lookup(w->t, fids[i], &ino) != -ENOENT)
+            return 0; /* where a file that exists first appears */
+    }
+    return n > 0;
+}
+
+static int lc_each(uint64_t seq, const void *rec, size_t len, void *arg)
+{
+    struct lc_walk *w = arg;
+    if (w->pass == 1) {
+        w->scanned++;
+        return lc_note(w, seq, rec, len);
+    }
+    if (!lc_droppable(w, seq, rec, len))
+        return 0;
+    uint64_t *d = lr_grow(w->drop, &w->dropcap, w->ndrop, sizeof(*d), 1024);
+    if (!d)
+        return -ENOMEM;
+    w->drop = d;
+    w->drop[w->ndrop++] = seq;
+    return 0;
+}
+
+/* Both passes over one snapshot of the log, filling w->drop. */
+static int lc_decide(st_store *st, struct lc_walk *w)
+{
+    int rc = st_txn_begin(st, ST_TXN_READ, &w->t);
+    if (rc)
+        return rc;
+    w->pass = 1;
+    rc = st_log_foreach(w->t, 1, lc_each, w);
+    if (rc == 0) {
+        w->pass = 2;
+        rc = st_log_foreach(w->t, 1, lc_each, w);
+    }
+    st_txn_abort(w->t);
+    return rc;
+}
+
+/* ---- the deletions ------------------------------------------------------ */
+
+/* Delete seqs[0..n); *done counts the deletions committed. */
+static int lc_drop(st_store *st, const uint64_t *seqs, size_t n, uint64_t *done)
+{
+    for (size_t i = 0; i < n;) {
+        st_txn *t;
+        int rc = st_txn_begin(st, ST_TXN_WRITE, &t);
+        if (rc)
+            return rc;
+        size_t end = LR_MIN(n, i + LC_DEL_BATCH), first = i;
+        for (; i < end && rc == 0; i++) {
+            uint8_t k[8];
+            st__key_u64(k, seqs[i]);
+            rc = st__del(t, st->db_log, k, 8);
+            if (rc == -ENOENT) /* fsck or another pass got there first */
+                rc = 0;
+        }
+        if ((rc = st_txn_end(t, rc)))
+            return rc;
+        *done += i - first;
+    }
+    return 0;
+}
+
+int st_log_compact(st_store *st, size_t max_files, struct st_log_compact_stats *out)
+{
+    struct lc_walk w = { .max_files = max_files ? max_files : ST_LOG_COMPACT_MAX_FILES };
+    int rc = lc_decide(st, &w);
+    free(w.map.slot);
+    uint64_t done = 0;
+    if (rc == 0 && w.ndrop)
+        rc = lc_drop(st, w.drop, w.ndrop, &done);
+    if (out) {
+        out->scanned = w.scanned;
+        out->dropped = done;
+        out->partial = w.partial;
+    }
+    free(w.drop);
+    return rc;
+}
+
+int st_log_count(st_txn *t, uint64_t *n)
+{
+    ST_CHECK_TXN(t);
+    MDB_stat s;
+    int rc = mdb_stat(t->txn, t->st->db_log, &s);
+    if (rc)
+        return st__fail(t, st__mdb_err(rc), "log stat");
+    *n = s.ms_entries;
+    return 0;
+}
