@@ -1,6 +1,6 @@
 # peers_lib.sh - helpers sourced by the integration tests that run several
-# mounted daemons (test_sync.sh, test_cli.sh); not executable itself, so
-# tests/run.sh does not run it.
+# mounted daemons (test_sync.sh, test_cli.sh, and tools/measure-catchup.sh);
+# not executable itself, so tests/run.sh does not run it.
 #
 # Before sourcing set NAME (used in the temp dir) and PORTBASE. Provides:
 # $L (the landro binary), $T (fresh temp dir, removed at exit with every
