@@ -40,6 +40,7 @@ struct st_grow {
     pthread_cond_t cv;
     int stop, kicked;  /* under mu */
     int fd;            /* data.mdb, our own descriptor */
+    int unsupported;   /* the file system has no fallocate: stop trying (atomic) */
     uint64_t end;      /* allocated and cached up to here (atomic: kick reads it) */
     uint64_t psize;
 };
@@ -67,8 +68,10 @@ static void grow_once(st_store *st)
         (uint64_t)vfs.f_bavail * vfs.f_frsize < ST_GROW_MIN_FREE + (to - end))
         return;
     if (fallocate(g->fd, 0, (off_t)end, (off_t)(to - end))) {
-        lr_debug("store '%s': preallocating %llu bytes failed: %s", st->dir,
-                 (unsigned long long)(to - end), strerror(errno));
+        int unsupported = errno == EOPNOTSUPP || errno == ENOSYS;
+        lr_debug("store '%s': preallocating %llu bytes failed: %s%s", st->dir,
+                 (unsigned long long)(to - end), strerror(errno), unsupported ? " (not trying again)" : "");
+        __atomic_store_n(&g->unsupported, unsupported, __ATOMIC_RELAXED);
         return;
     }
     readahead(g->fd, (off_t)end, (size_t)(to - end));
@@ -130,7 +133,8 @@ int st__grow_start(st_store *st)
 void st__grow_kick(st_store *st)
 {
     struct st_grow *g = st->grow;
-    if (!g || used_bytes(st) + ST_GROW_AHEAD / 2 <= __atomic_load_n(&g->end, __ATOMIC_RELAXED))
+    if (!g || __atomic_load_n(&g->unsupported, __ATOMIC_RELAXED) ||
+        used_bytes(st) + ST_GROW_AHEAD / 2 <= __atomic_load_n(&g->end, __ATOMIC_RELAXED))
         return;
     pthread_mutex_lock(&g->mu);
     g->kicked = 1;
