@@ -54,6 +54,9 @@ struct peer {
     int streaming;       /* peer said hello: we send our log */
     int refresh_due;     /* re-check what we recorded it holds (HOLDQ) */
     uint64_t sent;       /* our log is sent up to here */
+    uint64_t lost;       /* lowest sequence of its records dropped for want of room
+                          * (keep_pending); 0: none. What we tell it we applied
+                          * stays below it, and we ask again once nothing waits */
     uint8_t *rx;         /* reassembly of the peer's record stream */
     size_t rxlen, rxcap;
 };
@@ -716,6 +719,7 @@ static void send_hello(struct fs_sync *s, struct peer *p)
     uint8_t b[9] = { 1 };
     lr_put_le64(b + 1, applied);
     p->rxlen = 0; /* the peer restarts its stream after our hello */
+    p->lost = 0;  /* from below the records dropped: they come again */
     int rc = net_send_frame(s->net, &p->id, FS_SYNC_HELLO, b, sizeof(b));
     if (rc)
         lr_debug("sync: hello not sent: %s", lr_strerror(rc));
@@ -994,10 +998,15 @@ static int apply_one(struct fs_sync *s, st_txn *t, const net_id *from, const uin
     return rc;
 }
 
-static int keep_pending(struct fs_sync *s, const net_id *from, uint64_t seq, const uint8_t *rec, size_t len)
+static int keep_pending(struct fs_sync *s, struct peer *p_from, uint64_t seq, const uint8_t *rec, size_t len)
 {
-    if (s->npend >= SYNC_MAX_PENDING) {
-        lr_warn("sync: too many records waiting for their directory: dropping one");
+    const net_id *from = &p_from->id;
+    if (s->npend >= (s->o.max_pending ? s->o.max_pending : SYNC_MAX_PENDING)) {
+        if (!p_from->lost)
+            lr_warn("sync: more than %zu records wait for their directory: asking peer again "
+                    "for those after %llu once they have landed", s->npend, (unsigned long long)seq);
+        if (!p_from->lost || seq < p_from->lost)
+            p_from->lost = seq;
         return 0;
     }
     struct pending *a = lr_grow(s->pend, &s->pendcap, s->npend, sizeof(*a), 64);
@@ -1109,6 +1118,21 @@ static void finish_apply(struct fs_sync *s)
     s->norph = 0;
 }
 
+/* A peer some of whose records were dropped (keep_pending) and none of
+ * whose records wait any more: say hello again, so it streams from what
+ * we applied, which is below the first dropped record. */
+static void ask_again_lost(struct fs_sync *s)
+{
+    for (unsigned i = 0; i < s->npeers; i++) {
+        struct peer *p = &s->peers[i];
+        if (p->lost && pending_floor(s, &p->id) == UINT64_MAX) {
+            lr_info("sync: asking a peer again for the records dropped while their directories were missing");
+            p->lost = 0;
+            p->hello_due = 1;
+        }
+    }
+}
+
 /* Parse and apply the complete entries in peer p's stream buffer. */
 static void apply_stream(struct fs_sync *s, struct peer *p)
 {
@@ -1145,7 +1169,7 @@ static void apply_stream(struct fs_sync *s, struct peer *p)
                 break;
             rc = apply_one(s, t, &p->id, e + 13, len);
             if (rc == -EAGAIN)
-                rc = keep_pending(s, &p->id, seq, e + 13, len);
+                rc = keep_pending(s, p, seq, e + 13, len);
             else if (!rc)
                 applied = 1;
             pos += 13 + (size_t)len;
@@ -1161,6 +1185,8 @@ static void apply_stream(struct fs_sync *s, struct peer *p)
         rc = retry_pending(s, t);
     if (!rc && mark) {
         uint64_t floor = pending_floor(s, &p->id);
+        if (p->lost && p->lost < floor)
+            floor = p->lost;
         rc = peer_set_applied(t, &p->id, floor == UINT64_MAX ? mark : LR_MIN(mark, floor - 1));
     }
     rc = st_txn_end(t, rc);
@@ -1175,6 +1201,7 @@ static void apply_stream(struct fs_sync *s, struct peer *p)
     memmove(p->rx, p->rx + pos, p->rxlen - pos);
     p->rxlen -= pos;
     finish_apply(s);
+    ask_again_lost(s);
     if (applied)
         s->again = 1; /* relay to the other peers */
 }

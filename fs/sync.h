@@ -77,6 +77,12 @@ struct fs_sync_opts {
     int copies;                          /* peers new data is pushed to and that must hold a
                                           * chunk before it is evicted; < 0: default */
     int push_after_s;                    /* seconds after a file's last change; < 0: default */
+    unsigned max_pending;                /* peers' records kept while their directory has not
+                                          * arrived; 0: SYNC_MAX_PENDING (fs/sync.c). Beyond
+                                          * it a record is dropped, not lost: what this store
+                                          * tells the peer it applied stays below it, and the
+                                          * stream is asked for again from there once nothing
+                                          * from that peer waits any more */
 };
 
 /* Figures for `landro status`. */

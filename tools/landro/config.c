@@ -214,10 +214,16 @@ static int on_pair(void *user, const char *section, const char *name, const char
         c->push_after = (int)v;
         return 1;
     }
+    if (!strcmp(name, "max_pending")) {
+        if (cmd_parse_int(value, 16, 10000000, &v))
+            return fail(p, "bad max_pending '%s' (expected records, 16 to 10000000)%s", value, "");
+        c->max_pending = (unsigned)v;
+        return 1;
+    }
     if (!strcmp(name, "peer"))
         return parse_peer(p, value);
     return fail(p, "unknown key '%s' (known: listen, peer, fetch_timeout_ms, log_level, replicate, "
-                   "cache_quota, copies, push_after)%s", name, "");
+                   "cache_quota, copies, push_after, max_pending)%s", name, "");
 }
 
 int cmd_config_parse(const char *path, struct cmd_config *c)

@@ -19,6 +19,10 @@
  *                                  0: no push, eviction still needs 1)
  *   push_after = 30                seconds after a file's last change before
  *                                  it is pushed to peers (0..86400)
+ *   max_pending = 100000           peers' records kept in memory while the
+ *                                  directory they lie in has not arrived
+ *                                  (16..10000000); beyond it they are
+ *                                  asked for again once those have landed
  *
  *   peer = DEVICE-ID ADDR:PORT[, ADDR:PORT...]
  *                                  a peer and where it is reached; repeat
@@ -60,6 +64,7 @@ struct cmd_config {
     uint64_t cache_quota;             /* bytes, 0: no limit */
     int copies;                       /* -1: not set */
     int push_after;                   /* -1: not set */
+    unsigned max_pending;             /* 0: not set */
     struct cmd_config_peer *peers;    /* owned */
     unsigned npeers;
     int has_log_level;
