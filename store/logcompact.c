@@ -5,10 +5,12 @@
  * A read transaction walks the log twice, oldest record first: the first
  * pass notes, for every file id named, the sequence of the first and the
  * last record naming it (a hash map); the second decides record by
- * record. Then write transactions of at most LC_DEL_BATCH deletions each
- * drop the chosen records, so FUSE operations wait for the writer lock
- * only briefly. Records appended meanwhile are newer than everything
- * decided on, and only ever make an older record more redundant.
+ * record, and every LC_DEL_BATCH records chosen a write transaction
+ * deletes them (so FUSE operations wait for the writer lock only
+ * briefly, and memory holds one batch). The read snapshot does not see
+ * those deletions or records appended meanwhile; the latter are newer
+ * than everything decided on, and only ever make an older record more
+ * redundant.
  */
 #include "replica.h"
 #include "ns.h"
@@ -104,13 +106,14 @@ static int known_record(const uint8_t *r, size_t len)
 }
 
 struct lc_walk {
+    st_store *st;
     st_txn *t;
     struct fidmap map;
     size_t max_files;
     int pass;            /* 1: fill the map; 2: decide */
-    uint64_t *drop;      /* sequences to drop, oldest first */
+    uint64_t *drop;      /* sequences to drop, oldest first: a batch at a time */
     size_t ndrop, dropcap;
-    uint64_t scanned;
+    uint64_t scanned, dropped;
     int partial, err;
 };
 
@@ -152,39 +155,6 @@ static int lc_droppable(struct lc_walk *w, uint64_t seq, const uint8_t *r, size_
     return n > 0;
 }
 
-static int lc_each(uint64_t seq, const void *rec, size_t len, void *arg)
-{
-    struct lc_walk *w = arg;
-    if (w->pass == 1) {
-        w->scanned++;
-        return lc_note(w, seq, rec, len);
-    }
-    if (!lc_droppable(w, seq, rec, len))
-        return 0;
-    uint64_t *d = lr_grow(w->drop, &w->dropcap, w->ndrop, sizeof(*d), 1024);
-    if (!d)
-        return -ENOMEM;
-    w->drop = d;
-    w->drop[w->ndrop++] = seq;
-    return 0;
-}
-
-/* Both passes over one snapshot of the log, filling w->drop. */
-static int lc_decide(st_store *st, struct lc_walk *w)
-{
-    int rc = st_txn_begin(st, ST_TXN_READ, &w->t);
-    if (rc)
-        return rc;
-    w->pass = 1;
-    rc = st_log_foreach(w->t, 1, lc_each, w);
-    if (rc == 0) {
-        w->pass = 2;
-        rc = st_log_foreach(w->t, 1, lc_each, w);
-    }
-    st_txn_abort(w->t);
-    return rc;
-}
-
 /* ---- the deletions ------------------------------------------------------ */
 
 /* Delete seqs[0..n); *done counts the deletions committed. */
@@ -210,17 +180,55 @@ static int lc_drop(st_store *st, const uint64_t *seqs, size_t n, uint64_t *done)
     return 0;
 }
 
+static int lc_each(uint64_t seq, const void *rec, size_t len, void *arg)
+{
+    struct lc_walk *w = arg;
+    if (w->pass == 1) {
+        w->scanned++;
+        return lc_note(w, seq, rec, len);
+    }
+    if (!lc_droppable(w, seq, rec, len))
+        return 0;
+    uint64_t *d = lr_grow(w->drop, &w->dropcap, w->ndrop, sizeof(*d), 1024);
+    if (!d)
+        return -ENOMEM;
+    w->drop = d;
+    w->drop[w->ndrop++] = seq;
+    if (w->ndrop < LC_DEL_BATCH)
+        return 0;
+    /* Delete as the walk goes (the read snapshot stays as it was), so
+     * memory holds one batch, however long the log. */
+    size_t n = w->ndrop;
+    w->ndrop = 0;
+    return lc_drop(w->st, w->drop, n, &w->dropped);
+}
+
+/* Both passes over one snapshot of the log, dropping what may go. */
+static int lc_walk(st_store *st, struct lc_walk *w)
+{
+    int rc = st_txn_begin(st, ST_TXN_READ, &w->t);
+    if (rc)
+        return rc;
+    w->pass = 1;
+    rc = st_log_foreach(w->t, 1, lc_each, w);
+    if (rc == 0) {
+        w->pass = 2;
+        rc = st_log_foreach(w->t, 1, lc_each, w);
+    }
+    st_txn_abort(w->t);
+    if (rc == 0 && w->ndrop)
+        rc = lc_drop(st, w->drop, w->ndrop, &w->dropped);
+    return rc;
+}
+
 int st_log_compact(st_store *st, size_t max_files, struct st_log_compact_stats *out)
 {
-    struct lc_walk w = { .max_files = max_files ? max_files : ST_LOG_COMPACT_MAX_FILES };
-    int rc = lc_decide(st, &w);
+    struct lc_walk w = { .st = st, .max_files = max_files ? max_files : ST_LOG_COMPACT_MAX_FILES };
+    int rc = lc_walk(st, &w);
     free(w.map.slot);
-    uint64_t done = 0;
-    if (rc == 0 && w.ndrop)
-        rc = lc_drop(st, w.drop, w.ndrop, &done);
     if (out) {
         out->scanned = w.scanned;
-        out->dropped = done;
+        out->dropped = w.dropped;
         out->partial = w.partial;
     }
     free(w.drop);

@@ -853,6 +853,31 @@ static void test_compaction_keeps_directories_before_their_files(void)
     peer_close(&a); peer_close(&whole); peer_close(&compact);
 }
 
+/* More droppable records than one deletion batch (logcompact.c drops as
+ * its walk goes): each churned file keeps its last record, nothing else
+ * of it stays, and a second pass finds nothing. */
+static void test_compaction_of_a_long_history_in_batches(void)
+{
+    struct peer a;
+    peer_open(&a, 1);
+    uint64_t dir = op_create(&a, ST_ROOT_INO, "scratch", S_IFDIR | 0755);
+    char name[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(name, sizeof(name), "t%d", i);
+        op_write(&a, op_create(&a, dir, name, S_IFREG | 0644), "x");
+        op_remove(&a, dir, name, 0);
+    }
+    uint64_t n = log_count(&a);
+    T_EQ(n, 1 + 3 * 5000);
+    struct st_log_compact_stats cs;
+    T_OK(st_log_compact(a.st, 0, &cs));
+    T_EQ(cs.dropped, 2 * 5000);
+    T_EQ(log_count(&a), 1 + 5000);
+    T_OK(st_log_compact(a.st, 0, &cs));
+    T_EQ(cs.dropped, 0);
+    peer_close(&a);
+}
+
 int main(void)
 {
     lr_log_set_level(getenv("V") ? LR_LOG_DEBUG : LR_LOG_QUIET);
@@ -867,5 +892,6 @@ int main(void)
     T_RUN(test_decoder_rejects_malformed_records);
     T_RUN(test_compacted_log_replicates_the_same_tree);
     T_RUN(test_compaction_keeps_directories_before_their_files);
+    T_RUN(test_compaction_of_a_long_history_in_batches);
     return t_done();
 }
