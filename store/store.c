@@ -15,6 +15,7 @@
 
 /* Virtual size of the map. LMDB reserves address space, not disk: the file
  * grows as data is written. 1 TiB bounds one store's size. */
+#define ST_MAP_SIZE (1ull << 40)
 #define ST_MAX_READERS 1024
 
 int st__mdb_err(int rc)
@@ -460,8 +461,6 @@ int st_open(const char *dir, unsigned flags, st_store **out)
     }
     if (!exists && (rc = st_sync(st)))
         goto fail;
-    if ((flags & ST_OPEN_GROW) && !(flags & ST_OPEN_RDONLY) && (rc = st__grow_start(st)))
-        lr_warn("store '%s': no growing ahead: %s", dir, lr_strerror(rc)); /* works without */
     *out = st;
     return 0;
 fail:
@@ -476,9 +475,7 @@ void st_close(st_store *st)
     if (st->env) {
         if (!(st->flags & ST_OPEN_RDONLY))
             mdb_env_sync(st->env, 1);
-        uint64_t used = st__grow_stop(st);
         mdb_env_close(st->env);
-        st__grow_free(st, used);
     }
     if (st->lockfd >= 0)
         close(st->lockfd);
@@ -561,15 +558,11 @@ int st_txn_commit(st_txn *t)
                 (uint64_t)vfs.f_bavail * vfs.f_frsize < (16u << 20))
                 rc = -ENOSPC;
             lr_error("store '%s': commit failed: %s", t->st->dir, lr_strerror(rc));
-        } else {
-            if (t->write)
-                st__grow_kick(t->st);
-            if (t->logged && __atomic_load_n(&t->st->log_hook, __ATOMIC_ACQUIRE)) {
-                pthread_mutex_lock(&t->st->hook_lock);
-                if (t->st->log_hook)
-                    t->st->log_hook(t->st->log_hook_ctx);
-                pthread_mutex_unlock(&t->st->hook_lock);
-            }
+        } else if (t->logged && __atomic_load_n(&t->st->log_hook, __ATOMIC_ACQUIRE)) {
+            pthread_mutex_lock(&t->st->hook_lock);
+            if (t->st->log_hook)
+                t->st->log_hook(t->st->log_hook_ctx);
+            pthread_mutex_unlock(&t->st->hook_lock);
         }
     }
     free(t);

@@ -164,9 +164,6 @@ enum {
     ST_OPEN_CREATE = 1 << 0, /* create the directory and an empty volume if absent */
     ST_OPEN_RDONLY = 1 << 1, /* no write transactions allowed */
     ST_OPEN_EXCL   = 1 << 2, /* take the store's lock file; -LR_ELOCKED if held */
-    ST_OPEN_GROW   = 1 << 3, /* a thread keeps the next 64 MiB of data.mdb allocated and
-                              * cached ahead of LMDB (store/grow.c: first touches of new
-                              * memory off the committing thread); the daemon's */
 };
 
 /* Open (and with ST_OPEN_CREATE create) the store in directory dir.

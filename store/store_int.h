@@ -18,7 +18,6 @@ struct st_store {
             db_holder;
     char *dir;
     int lockfd;
-    struct st_grow *grow; /* ST_OPEN_GROW (grow.c); NULL without */
     unsigned flags;
     pthread_mutex_t meta_lock; /* guards meta */
     struct st_meta meta;
@@ -46,22 +45,6 @@ extern const size_t st__ndbs;
 struct iovec;
 ssize_t __wrap_writev(int fd, const struct iovec *iov, int iovcnt);
 ssize_t __real_writev(int fd, const struct iovec *iov, int iovcnt);
-
-/* Growing data.mdb ahead of LMDB (grow.c, ST_OPEN_GROW): keep the
- * ST_GROW_AHEAD bytes past its last page allocated and cached, refilled
- * once half of them are used, unless the file system has less than
- * ST_GROW_MIN_FREE bytes free. start: from st_open, once the env is open
- * (0 or -errno; the store works without). kick: after each write commit,
- * any thread, cheap when nothing is to be done. stop: joins the thread
- * and returns the bytes LMDB uses (call before mdb_env_close); free:
- * trims data.mdb to them (after it) and frees. All no-ops without. */
-#define ST_MAP_SIZE (1ull << 40)  /* LMDB's map: the largest a store can grow */
-#define ST_GROW_AHEAD (64ull << 20)
-#define ST_GROW_MIN_FREE (256ull << 20)
-int st__grow_start(st_store *st);
-void st__grow_kick(st_store *st);
-uint64_t st__grow_stop(st_store *st);
-void st__grow_free(st_store *st, uint64_t used);
 
 /* Translate an LMDB return code to landro's convention (see store.h). */
 int st__mdb_err(int rc);

@@ -5,8 +5,8 @@
 # again), then a 4 GiB file, most of whose pages the guest has not used
 # lately. In a VM that returns free memory to its host (free page
 # reporting, virtio-balloon) the second kind costs a host fault per page;
-# docs/PERFORMANCE.md ("First touch") says where landro meets it. Prints
-# MB/s per run. Not part of make bench.
+# docs/PERFORMANCE.md ("The first touch of new memory") says where
+# landro meets it. Prints MB/s per run. Not part of make bench.
 set -euo pipefail
 D=${1:-/tmp}
 F=$(mktemp "$D/landro-touch-XXXXXX")

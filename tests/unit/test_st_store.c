@@ -618,44 +618,6 @@ static void test_full_disk_gives_enospc_and_keeps_committed_data(void)
     free(d); free(buf); free(got);
 }
 
-/* ST_OPEN_GROW: a thread keeps data.mdb allocated past LMDB's last page
- * (so commits write into pages already cached), st_close trims the file
- * back to that page, and the store reopens with its data. */
-static void test_grow_ahead_preallocates_and_close_trims(void)
-{
-    char *d = t_tmpdir(), path[4200];
-    snprintf(path, sizeof(path), "%s/data.mdb", d);
-    st_store *st;
-    T_OK(st_open(d, ST_OPEN_CREATE | ST_OPEN_GROW, &st));
-    uint8_t *buf = malloc(4u << 20), *got = malloc(4u << 20);
-    t_fill(buf, 4u << 20, 7);
-    st_txn *t;
-    T_OK(st_txn_begin(st, ST_TXN_WRITE, &t));
-    T_OK(st_file_write(t, 9, 0, buf, 4u << 20));
-    T_OK(st_txn_commit(t));
-    struct st_usage u;
-    T_OK(st_usage(st, &u));
-    struct stat sb = { 0 };
-    for (int i = 0; i < 500 && (stat(path, &sb) || (uint64_t)sb.st_size < u.map_bytes + (32u << 20)); i++)
-        usleep(10000);
-    T_TRUE((uint64_t)sb.st_size >= u.map_bytes + (32u << 20)); /* allocated ahead */
-    T_OK(st_txn_begin(st, ST_TXN_WRITE, &t));                  /* writes into it */
-    T_OK(st_file_write(t, 9, 4u << 20, buf, 1u << 20));
-    T_OK(st_txn_commit(t));
-    T_OK(st_usage(st, &u));
-    st_close(st);
-    T_OK(stat(path, &sb));
-    T_EQ(sb.st_size, u.map_bytes);                              /* trimmed at close */
-    T_OK(st_open(d, ST_OPEN_RDONLY, &st));
-    T_OK(st_txn_begin(st, ST_TXN_READ, &t));
-    T_OK(read_all(t, 9, 4u << 20, got));
-    T_MEM(got, buf, 4u << 20);
-    st_txn_abort(t);
-    st_close(st);
-    t_rmrf(d);
-    free(d); free(buf); free(got);
-}
-
 static int count_holder(const uint8_t *dev, void *arg)
 {
     (void)dev;
@@ -865,7 +827,6 @@ int main(void)
     T_RUN(test_random_writes_truncates_and_punches_match_reference);
     T_RUN(test_small_overwrite_and_append_rechunk_only_nearby_chunks);
     T_RUN(test_full_disk_gives_enospc_and_keeps_committed_data);
-    T_RUN(test_grow_ahead_preallocates_and_close_trims);
     if (dir) { t_rmrf(dir); free(dir); }
     return t_done();
 }

@@ -154,7 +154,7 @@ static int config_peers(st_store *st, struct cmd_config *cfg)
  * lock (bounded); one that answers is a live mount: -LR_ELOCKED at once. */
 static int open_store(const char *dir, st_store **st)
 {
-    int rc = st_open(dir, ST_OPEN_EXCL | ST_OPEN_GROW, st);
+    int rc = st_open(dir, ST_OPEN_EXCL, st);
     for (int waited = 0; rc == LR_ELOCKED && waited < CMD_DAEMON_EXIT_WAIT_MS;
          waited += CMD_DAEMON_EXIT_POLL_MS) {
         int fd = cmd_ctl_connect(dir);
@@ -166,7 +166,7 @@ static int open_store(const char *dir, st_store **st)
             lr_warn("store '%s' is locked by a process that does not serve it (a daemon that is "
                     "exiting?): waiting up to %d s", dir, CMD_DAEMON_EXIT_WAIT_MS / 1000);
         usleep(CMD_DAEMON_EXIT_POLL_MS * 1000);
-        rc = st_open(dir, ST_OPEN_EXCL | ST_OPEN_GROW, st);
+        rc = st_open(dir, ST_OPEN_EXCL, st);
     }
     return rc;
 }
