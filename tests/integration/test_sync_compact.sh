@@ -3,10 +3,10 @@
 # gets everything. A and B mounted; on A a tree is made and then churned
 # (4000 scratch files created, written and deleted: 12000 log records for
 # files that no longer exist, files rewritten, a directory renamed into
-# one made later). Each daemon compacts its log (replica.h, "LOG
-# COMPACTION"; looked at every 10 s): the records of deleted files but
-# the last go. Then C, a new peer, mounts and must end with the same
-# tree, names, modes and bytes, as A and B. Needs root and /dev/fuse.
+# one made later). A compacts its log (replica.h, "LOG COMPACTION";
+# looked at every 10 s): the records of deleted files but the last go.
+# Then C, a new peer, mounts and must end with the same tree, names,
+# modes and bytes, as A and B. Needs root and /dev/fuse.
 # Prints "N passed, N failed".
 NAME=compact PORTBASE=46500
 . "$(dirname "$0")/peers_lib.sh"
@@ -49,10 +49,10 @@ listing "$A" > "$T/want"
 same_as_a() { listing "$T/mnt-$1" > "$T/got-$1" && cmp -s "$T/want" "$T/got-$1"; }
 check "B holds A's tree, bytes and all" wait_for 90 same_as_a b
 echo "     A's log: $(log_records a) records (about 12150 changes were made)"
-for x in a b; do
-    wait_for 40 compacted $x
-    check "$x's log dropped the deleted files' history ($(log_records $x) records left)" compacted $x
-done
+wait_for 40 compacted a
+check "A's log dropped the deleted files' history ($(log_records a) records left)" compacted a
+# (B's log holds what it applied, which depends on how often it caught up
+# during the churn: often below the 10000 that start a compaction.)
 
 up c || { echo "mount failed"; cat "$T"/log-c; exit 1; }
 check "C, a new peer, gets the same tree from the compacted logs" wait_for 90 same_as_a c
