@@ -157,27 +157,25 @@ static int lc_droppable(struct lc_walk *w, uint64_t seq, const uint8_t *r, size_
 
 /* ---- the deletions ------------------------------------------------------ */
 
-/* Delete seqs[0..n); *done counts the deletions committed. */
-static int lc_drop(st_store *st, const uint64_t *seqs, size_t n, uint64_t *done)
+/* Delete the batch of sequences chosen so far, in one write transaction,
+ * and empty it; w->dropped counts what was committed. */
+static int lc_flush(struct lc_walk *w)
 {
-    for (size_t i = 0; i < n;) {
-        st_txn *t;
-        int rc = st_txn_begin(st, ST_TXN_WRITE, &t);
-        if (rc)
-            return rc;
-        size_t end = LR_MIN(n, i + LC_DEL_BATCH), first = i;
-        for (; i < end && rc == 0; i++) {
-            uint8_t k[8];
-            st__key_u64(k, seqs[i]);
-            rc = st__del(t, st->db_log, k, 8);
-            if (rc == -ENOENT) /* fsck or another pass got there first */
-                rc = 0;
-        }
-        if ((rc = st_txn_end(t, rc)))
-            return rc;
-        *done += i - first;
+    st_txn *t;
+    int rc = st_txn_begin(w->st, ST_TXN_WRITE, &t);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < w->ndrop && rc == 0; i++) {
+        uint8_t k[8];
+        st__key_u64(k, w->drop[i]);
+        rc = st__del(t, w->st->db_log, k, 8);
+        if (rc == -ENOENT) /* fsck or another pass got there first */
+            rc = 0;
     }
-    return 0;
+    if ((rc = st_txn_end(t, rc)) == 0)
+        w->dropped += w->ndrop;
+    w->ndrop = 0;
+    return rc;
 }
 
 static int lc_each(uint64_t seq, const void *rec, size_t len, void *arg)
@@ -194,19 +192,15 @@ static int lc_each(uint64_t seq, const void *rec, size_t len, void *arg)
         return -ENOMEM;
     w->drop = d;
     w->drop[w->ndrop++] = seq;
-    if (w->ndrop < LC_DEL_BATCH)
-        return 0;
     /* Delete as the walk goes (the read snapshot stays as it was), so
      * memory holds one batch, however long the log. */
-    size_t n = w->ndrop;
-    w->ndrop = 0;
-    return lc_drop(w->st, w->drop, n, &w->dropped);
+    return w->ndrop < LC_DEL_BATCH ? 0 : lc_flush(w);
 }
 
 /* Both passes over one snapshot of the log, dropping what may go. */
-static int lc_walk(st_store *st, struct lc_walk *w)
+static int lc_walk(struct lc_walk *w)
 {
-    int rc = st_txn_begin(st, ST_TXN_READ, &w->t);
+    int rc = st_txn_begin(w->st, ST_TXN_READ, &w->t);
     if (rc)
         return rc;
     w->pass = 1;
@@ -217,14 +211,14 @@ static int lc_walk(st_store *st, struct lc_walk *w)
     }
     st_txn_abort(w->t);
     if (rc == 0 && w->ndrop)
-        rc = lc_drop(st, w->drop, w->ndrop, &w->dropped);
+        rc = lc_flush(w);
     return rc;
 }
 
 int st_log_compact(st_store *st, size_t max_files, struct st_log_compact_stats *out)
 {
     struct lc_walk w = { .st = st, .max_files = max_files ? max_files : ST_LOG_COMPACT_MAX_FILES };
-    int rc = lc_walk(st, &w);
+    int rc = lc_walk(&w);
     free(w.map.slot);
     if (out) {
         out->scanned = w.scanned;
