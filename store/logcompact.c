@@ -11,6 +11,12 @@
  * those deletions or records appended meanwhile; the latter are newer
  * than everything decided on, and only ever make an older record more
  * redundant.
+ *
+ * st_tomb_forget walks db "tomb" the same way: a read snapshot chooses
+ * the tombstones deleted before the cut-off, and write transactions of a
+ * batch each delete them, each one checked again inside the write
+ * transaction (the file may have come back, or been deleted again, since
+ * the snapshot).
  */
 #include "replica.h"
 #include "ns.h"
@@ -137,6 +143,16 @@ static int lc_note(struct lc_walk *w, uint64_t seq, const uint8_t *r, size_t len
     return 0;
 }
 
+/* 1 if the store holds neither file fid nor its tombstone: a deleted
+ * file whose tombstone was forgotten (st_tomb_forget). Errors count as
+ * "still here": the record stays. */
+static int forgotten(st_txn *t, const uint8_t fid[16])
+{
+    uint64_t ino;
+    MDB_val v;
+    return st_fid_lookup(t, fid, &ino) == -ENOENT && st__get(t, t->st->db_tomb, fid, 16, &v) == -ENOENT;
+}
+
 /* Pass 2: 1 if the record may go (replica.h, "LOG COMPACTION"). */
 static int lc_droppable(struct lc_walk *w, uint64_t seq, const uint8_t *r, size_t len)
 {
@@ -147,8 +163,15 @@ static int lc_droppable(struct lc_walk *w, uint64_t seq, const uint8_t *r, size_
     for (int i = 0; i < n; i++) {
         const struct fident *e = fidmap_get(&w->map, fids[i]);
         uint64_t ino;
-        if (!e || e->last <= seq)
-            return 0; /* untracked, or this file's newest record */
+        if (!e)
+            return 0; /* untracked */
+        if (e->last <= seq) {
+            /* This file's newest record: needed while the file or its
+             * tombstone is here to send, not once it was forgotten. */
+            if (forgotten(w->t, fids[i]))
+                continue;
+            return 0;
+        }
         if (e->first == seq && st_fid_lookup(w->t, fids[i], &ino) != -ENOENT)
             return 0; /* where a file that exists first appears */
     }
@@ -226,6 +249,88 @@ int st_log_compact(st_store *st, size_t max_files, struct st_log_compact_stats *
         out->partial = w.partial;
     }
     free(w.drop);
+    return rc;
+}
+
+/* ---- forgetting deletions ------------------------------------------------ */
+
+/* When the tombstone record r (len bytes) says the file was deleted: its
+ * ctime, seconds since the epoch. -1 if r is not a record this code
+ * knows (such a tombstone stays). */
+static int tomb_deleted_at(const uint8_t *r, size_t len, int64_t *sec)
+{
+    if (len < ST_REP_HDR || r[0] != ST_REP_VERSION || !(r[1] & ST_REP_DELETED))
+        return -1;
+    *sec = (int64_t)lr_get_le64(r + 68);
+    return 0;
+}
+
+struct tf_walk {
+    st_store *st;
+    int64_t before;
+    uint8_t (*fid)[16];  /* the batch chosen so far */
+    size_t n, cap;
+    struct st_tomb_forget_stats *out;
+};
+
+/* Delete the batch's tombstones that are still old enough, in one write
+ * transaction. */
+static int tf_flush(struct tf_walk *w)
+{
+    st_txn *t;
+    int rc = st_txn_begin(w->st, ST_TXN_WRITE, &t);
+    if (rc)
+        return rc;
+    uint64_t gone = 0;
+    for (size_t i = 0; i < w->n && rc == 0; i++) {
+        MDB_val v;
+        int64_t at;
+        rc = st__get(t, w->st->db_tomb, w->fid[i], 16, &v);
+        if (rc == -ENOENT) { /* the file came back meanwhile */
+            rc = 0;
+            continue;
+        }
+        if (rc || tomb_deleted_at(v.mv_data, v.mv_size, &at) || at >= w->before)
+            continue; /* deleted again since the snapshot: a new tombstone */
+        if ((rc = st__del(t, w->st->db_tomb, w->fid[i], 16)) == 0)
+            gone++;
+    }
+    if ((rc = st_txn_end(t, rc)) == 0)
+        w->out->forgotten += gone;
+    w->n = 0;
+    return rc;
+}
+
+static int tf_each(st_txn *t, const MDB_val *k, const MDB_val *v, void *arg)
+{
+    (void)t;
+    struct tf_walk *w = arg;
+    int64_t at;
+    w->out->scanned++;
+    if (k->mv_size != 16 || tomb_deleted_at(v->mv_data, v->mv_size, &at) || at >= w->before)
+        return 0;
+    uint8_t (*f)[16] = lr_grow(w->fid, &w->cap, w->n, sizeof(*f), 1024);
+    if (!f)
+        return -ENOMEM;
+    w->fid = f;
+    memcpy(w->fid[w->n++], k->mv_data, 16);
+    return w->n < LC_DEL_BATCH ? 0 : tf_flush(w);
+}
+
+int st_tomb_forget(st_store *st, int64_t before, struct st_tomb_forget_stats *out)
+{
+    struct st_tomb_forget_stats dummy;
+    struct tf_walk w = { .st = st, .before = before, .out = out ? out : &dummy };
+    memset(w.out, 0, sizeof(*w.out));
+    st_txn *t;
+    int rc = st_txn_begin(st, ST_TXN_READ, &t);
+    if (rc)
+        return rc;
+    rc = st__walk(t, st->db_tomb, NULL, 0, 0, tf_each, &w, "tomb walk");
+    st_txn_abort(t);
+    if (rc == 0 && w.n)
+        rc = tf_flush(&w);
+    free(w.fid);
     return rc;
 }
 

@@ -55,6 +55,22 @@
  * unknown version or op are kept. Peers see only gaps in the sequence
  * numbers, which they never relied on: they ask for "everything after
  * n", and what follows n still names every file changed after n.
+ * A file's newest record goes too once the file is gone and so is its
+ * tombstone (FORGETTING DELETIONS): the sender has nothing to send for it.
+ *
+ * FORGETTING DELETIONS (st_tomb_forget). A tombstone keeps a deleted
+ * file's final version so that a stale copy from a peer that has not yet
+ * seen the deletion loses to it. Kept for good, every file ever deleted
+ * cost a tombstone and a log record (about 300 bytes) on every peer. A
+ * tombstone whose file was deleted (its ctime) before a cut-off is
+ * forgotten; the daemon's cut-off is landro.conf's forget_deleted_after
+ * (90 days by default). The price: a peer away for longer than that, that
+ * still holds a file deleted meanwhile, brings it back (as its own file,
+ * with its data), where before it was dropped. Nothing is lost either
+ * way. Every peer forgets at about the same time, since the ctime comes
+ * with the deletion; a deletion received after its tombstone was
+ * forgotten here stores the tombstone again, without a log record (no
+ * relay), and it is forgotten at the next pass.
  *
  * RECORD LAYOUT (version ST_REP_VERSION). Little-endian.
  *   off size field
@@ -148,6 +164,17 @@ struct st_log_compact_stats {
     int partial;       /* more than max_files files: some records were kept unexamined */
 };
 int st_log_compact(st_store *st, size_t max_files, struct st_log_compact_stats *out);
+/* Delete the tombstones (rule FORGETTING DELETIONS above) of files
+ * deleted before `before` (seconds since the epoch, compared with the
+ * tombstone's ctime). Runs its own transactions, as st_log_compact; the
+ * log records naming those files go at its next pass. Tombstones this
+ * code cannot read stay. Any thread. Errors: store errors, -ENOMEM;
+ * out->forgotten counts what went either way. */
+struct st_tomb_forget_stats {
+    uint64_t scanned;    /* tombstones looked at */
+    uint64_t forgotten;  /* tombstones deleted */
+};
+int st_tomb_forget(st_store *st, int64_t before, struct st_tomb_forget_stats *out);
 /* Records in the change log now (cheap: LMDB keeps the count). */
 int st_log_count(st_txn *txn, uint64_t *n);
 

@@ -8,6 +8,7 @@
 
 #include "ns.h"
 #include "replica.h"
+#include "raw.h"
 #include "store.h"
 #include "t.h"
 
@@ -855,27 +856,117 @@ static void test_compaction_keeps_directories_before_their_files(void)
 
 /* More droppable records than one deletion batch (logcompact.c drops as
  * its walk goes): each churned file keeps its last record, nothing else
- * of it stays, and a second pass finds nothing. */
+ * of it stays, and a second pass finds nothing; then more tombstones
+ * than one batch are forgotten, and their records go. */
 static void test_compaction_of_a_long_history_in_batches(void)
 {
+    enum { N = 8500 }; /* more than one batch (8192) of records and of tombstones */
     struct peer a;
     peer_open(&a, 1);
     uint64_t dir = op_create(&a, ST_ROOT_INO, "scratch", S_IFDIR | 0755);
     char name[32];
-    for (int i = 0; i < 5000; i++) {
+    for (int i = 0; i < N; i++) {
         snprintf(name, sizeof(name), "t%d", i);
         op_write(&a, op_create(&a, dir, name, S_IFREG | 0644), "x");
         op_remove(&a, dir, name, 0);
     }
     uint64_t n = log_count(&a);
-    T_EQ(n, 1 + 3 * 5000);
+    T_EQ(n, 1 + 3 * N);
     struct st_log_compact_stats cs;
     T_OK(st_log_compact(a.st, 0, &cs));
-    T_EQ(cs.dropped, 2 * 5000);
-    T_EQ(log_count(&a), 1 + 5000);
+    T_EQ(cs.dropped, 2 * N);
+    T_EQ(log_count(&a), 1 + N);
     T_OK(st_log_compact(a.st, 0, &cs));
     T_EQ(cs.dropped, 0);
+    /* forgotten, every deletion's record goes but scratch's newest */
+    struct st_tomb_forget_stats fs;
+    T_OK(st_tomb_forget(a.st, (int64_t)time(NULL) + 5, &fs));
+    T_EQ(fs.forgotten, N);
+    T_OK(st_log_compact(a.st, 0, &cs));
+    T_EQ(cs.dropped, N - 1);
+    T_EQ(log_count(&a), 2);
     peer_close(&a);
+}
+
+static uint64_t tomb_count(struct peer *p)
+{
+    st_txn *t;
+    uint64_t n = 0;
+    st_txn_begin(p->st, ST_TXN_READ, &t);
+    MUST(st_raw_count(t, "tomb", &n));
+    st_txn_abort(t);
+    return n;
+}
+
+/* Forgetting deletions (replica.h, FORGETTING DELETIONS): tombstones of
+ * files deleted before the cut-off go, and with them, at the next
+ * compaction, the log records that only named those files; a new peer
+ * then gets the same tree and no tombstones at all; a peer that got the
+ * deletions of files it never had forgets them the same way. The price,
+ * checked too: a stale copy refused while the tombstone was there comes
+ * back once it is forgotten. */
+static void test_forgotten_deletions_leave_no_tombstone_or_record(void)
+{
+    struct peer a, b, stale, fresh;
+    peer_open(&a, 1); peer_open(&b, 2); peer_open(&stale, 3); peer_open(&fresh, 4);
+    same_volume(&a, &b); same_volume(&a, &stale); same_volume(&a, &fresh);
+    uint64_t keep = op_create(&a, ST_ROOT_INO, "keep", S_IFDIR | 0755);
+    op_write(&a, op_create(&a, keep, "k", S_IFREG | 0644), "kept");
+    /* a file stale holds, then deleted on a */
+    op_write(&a, op_create(&a, ST_ROOT_INO, "old.txt", S_IFREG | 0644), "old");
+    sync_upto(&a, &stale, 2, UINT64_MAX);
+    op_remove(&a, ST_ROOT_INO, "old.txt", 0);
+    uint64_t dir = op_create(&a, ST_ROOT_INO, "scratch", S_IFDIR | 0755);
+    char name[32];
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof(name), "t%d", i);
+        op_write(&a, op_create(&a, dir, name, S_IFREG | 0644), "x");
+        op_remove(&a, dir, name, 0);
+    }
+    op_remove(&a, ST_ROOT_INO, "scratch", 1);
+    sync_upto(&a, &b, 1, UINT64_MAX);     /* b never saw them: tombstones without records */
+    T_EQ(tomb_count(&a), 302);
+    T_EQ(tomb_count(&b), 302);
+
+    /* the stale copy loses to the tombstone */
+    T_OK(sync1(&stale, 0, &a, 0));
+    T_EQ(lookup(&a, ST_ROOT_INO, "old.txt"), 0);
+
+    struct st_log_compact_stats cs;
+    T_OK(st_log_compact(a.st, 0, &cs));
+    uint64_t n = log_count(&a);
+    struct st_tomb_forget_stats fs;
+    time_t now = time(NULL);
+    T_OK(st_tomb_forget(a.st, (int64_t)now - 3600, &fs)); /* all deleted just now */
+    T_EQ(fs.scanned, 302);
+    T_EQ(fs.forgotten, 0);
+    T_OK(st_tomb_forget(a.st, (int64_t)now + 5, &fs));
+    T_EQ(fs.forgotten, 302);
+    T_EQ(tomb_count(&a), 0);
+    T_OK(st_log_compact(a.st, 0, &cs));
+    T_EQ(cs.dropped, n - log_count(&a));
+    /* keep's and k's creates, k's write, and scratch's rmdir: the root's
+     * newest record (it names the root as the directory changed) */
+    T_EQ(log_count(&a), 4);
+
+    sync_upto(&a, &fresh, 0, UINT64_MAX);
+    char *ta = tree_of(&a, &a), *tf = tree_of(&fresh, &a);
+    T_TRUE(strcmp(ta, "/keep 40755 0 \n/keep/k 100644 4 kept\n") == 0);
+    if (strcmp(ta, tf))
+        fprintf(stderr, "a:\n%s\nfresh:\n%s\n", ta, tf);
+    T_TRUE(strcmp(ta, tf) == 0);
+    T_EQ(tomb_count(&fresh), 0);
+    free(ta); free(tf);
+
+    T_OK(st_tomb_forget(b.st, (int64_t)now + 5, &fs));
+    T_EQ(fs.forgotten, 302);
+    T_EQ(tomb_count(&b), 0);
+
+    /* the price: the stale copy, sent again, now brings the file back */
+    stale.sent_to[0] = 0;
+    T_OK(sync1(&stale, 0, &a, 0));
+    T_TRUE(lookup(&a, ST_ROOT_INO, "old.txt") != 0);
+    peer_close(&a); peer_close(&b); peer_close(&stale); peer_close(&fresh);
 }
 
 int main(void)
@@ -893,5 +984,6 @@ int main(void)
     T_RUN(test_compacted_log_replicates_the_same_tree);
     T_RUN(test_compaction_keeps_directories_before_their_files);
     T_RUN(test_compaction_of_a_long_history_in_batches);
+    T_RUN(test_forgotten_deletions_leave_no_tombstone_or_record);
     return t_done();
 }
