@@ -116,6 +116,9 @@ struct fs {
      * looked at next (monotonic ns), and how many records the last pass
      * left (the next runs once the log has doubled since). */
     uint64_t log_check_ns, log_kept;
+    int log_due;            /* tombstones were forgotten: compact at the next look */
+    int64_t forget_s;       /* fs_opts.forget_deleted_s */
+    uint64_t forget_check_ns; /* when tombstones are looked at next (monotonic ns) */
     /* Peers' changes: peer_gen counts applied batches (fs_peer_changed),
      * bumped under gen_lock after a batch commits and before its
      * invalidations reach the kernel. An entry built from a snapshot older
@@ -280,6 +283,7 @@ static void node_orphaned(fs *f, uint64_t ino)
 #define FS_REAP_GATHER_US 20000
 #define FS_LOG_CHECK_NS (10ull * 1000000000) /* look at the change log's size this often */
 #define FS_LOG_COMPACT_MIN 10000u            /* no compaction below this many records */
+#define FS_FORGET_CHECK_MAX_NS (3600ull * 1000000000) /* look at tombstones at least this often */
 static int reap_shrink(fs *f, uint64_t ino)
 {
     struct st_inode in;
@@ -445,8 +449,9 @@ static void log_compact_tick(fs *f)
         return;
     int rc = st_log_count(t, &n);
     st_txn_abort(t);
-    if (rc || n < FS_LOG_COMPACT_MIN || n < 2 * f->log_kept)
+    if (rc || (!f->log_due && (n < FS_LOG_COMPACT_MIN || n < 2 * f->log_kept)))
         return;
+    f->log_due = 0;
     struct st_log_compact_stats cs;
     rc = st_log_compact(f->st, 0, &cs);
     f->log_kept = n - LR_MIN(n, cs.dropped);
@@ -457,6 +462,32 @@ static void log_compact_tick(fs *f)
         lr_debug("change log: dropped %llu of %llu records in %.0f ms%s", (unsigned long long)cs.dropped,
                  (unsigned long long)n, (double)(lr_now_mono_ns() - now) / 1e6,
                  cs.partial ? " (stopped at the file limit)" : "");
+}
+
+/* Forget the tombstones of files deleted more than f->forget_s ago
+ * (replica.h, "FORGETTING DELETIONS"), then have the log compacted so the
+ * records naming them go too. Looked at every half of that period, at
+ * least every FS_FORGET_CHECK_MAX_NS. Reaper thread. */
+static void forget_tick(fs *f)
+{
+    uint64_t now = lr_now_mono_ns();
+    if (f->forget_s <= 0 || now < f->forget_check_ns)
+        return;
+    uint64_t period = (uint64_t)f->forget_s * 500000000ull;
+    f->forget_check_ns = now + LR_MIN(LR_MAX(period, 1000000000ull), FS_FORGET_CHECK_MAX_NS);
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    struct st_tomb_forget_stats ts;
+    int rc = st_tomb_forget(f->st, (int64_t)wall.tv_sec - f->forget_s, &ts);
+    if (rc)
+        lr_warn("forgetting old deletions failed after %llu: %s", (unsigned long long)ts.forgotten,
+                lr_strerror(rc));
+    if (ts.forgotten) {
+        lr_debug("forgot %llu of %llu deleted files (deleted over %lld s ago)",
+                 (unsigned long long)ts.forgotten, (unsigned long long)ts.scanned, (long long)f->forget_s);
+        f->log_due = 1;
+        f->log_check_ns = 0;
+    }
 }
 
 static void *reaper_main(void *arg)
@@ -473,6 +504,7 @@ static void *reaper_main(void *arg)
                 pthread_mutex_unlock(&f->rlock);
                 commit_old_stages(f);
                 raise_readahead(f);
+                forget_tick(f);
                 log_compact_tick(f);
                 pthread_mutex_lock(&f->rlock);
             }
@@ -503,6 +535,7 @@ static void *reaper_main(void *arg)
         f->rn = 0;
         pthread_mutex_unlock(&f->rlock);
         reap_batch(f, batch, n);
+        forget_tick(f);
         log_compact_tick(f); /* unlinks that never pause for a second */
         pthread_mutex_lock(&f->rlock);
     }
@@ -2247,6 +2280,7 @@ int fs_new(st_store *st, const struct fs_opts *o, fs **out)
     if (!f)
         return -ENOMEM;
     f->st = st;
+    f->forget_s = o->forget_deleted_s;
     pthread_mutex_init(&f->tlock, NULL);
     pthread_rwlock_init(&f->gen_lock, NULL);
     pthread_mutex_init(&f->rlock, NULL);

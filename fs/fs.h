@@ -92,7 +92,11 @@ struct fs_opts {
     int read_only;       /* -o ro: the kernel refuses every change (EROFS) */
     int debug;           /* libfuse debug output */
     unsigned max_threads;/* 0: libfuse's default */
+    int64_t forget_deleted_s; /* tombstones of files deleted longer ago than
+                               * this are forgotten (replica.h, FORGETTING
+                               * DELETIONS); 0: kept for good */
 };
+#define FS_FORGET_DELETED_DEFAULT_S (90ll * 86400) /* landro mount's default */
 
 /* Create the file system over an open store (the caller keeps ownership of
  * st and closes it after fs_free), delete leftover orphans, create the FUSE

@@ -69,10 +69,14 @@ printf 'peer = %s\n' "$idb" > "$T/a/landro.conf"
 check "mount: a peer line without an address is refused" expect 1 "landro.conf:1: peer '$idb' has no address" "$L" mount --store "$T/a" "$T/mnt-a"
 printf 'cache_quota = lots\n' > "$T/a/landro.conf"
 check "mount: a bad cache_quota is refused" expect 1 "landro.conf:1: bad cache_quota 'lots'" "$L" mount --store "$T/a" "$T/mnt-a"
+for bad in 0s 12x 36501d -3d ""; do
+    printf 'forget_deleted_after = %s\n' "$bad" > "$T/a/landro.conf"
+    check "mount: forget_deleted_after '$bad' is refused" expect 1 "landro.conf:1: bad forget_deleted_after '$bad'" "$L" mount --store "$T/a" "$T/mnt-a"
+done
 printf '\nlisten\n' > "$T/a/landro.conf"
 check "mount: a line without '=' is refused" expect 1 "landro.conf:2: syntax error" "$L" mount --store "$T/a" "$T/mnt-a"
 # A good file: A's listen address and log level come from it.
-printf '# landro.conf\nlisten = 127.0.0.1:%s\nfetch_timeout_ms = 4000\nlog_level = warn\n' "$(port 0)" > "$T/a/landro.conf"
+printf '# landro.conf\nlisten = 127.0.0.1:%s\nfetch_timeout_ms = 4000\nlog_level = warn\nforget_deleted_after = never\n' "$(port 0)" > "$T/a/landro.conf"
 # Mounted over its own store the daemon would reach the store through itself.
 check "mount: onto the store's own directory is refused" expect 1 "cannot mount on '$T/a': it is the store's own directory" timeout 20 "$L" mount --store "$T/a" "$T/a"
 check "mount: onto a directory holding the store is refused" expect 1 "cannot mount on '$T': the store '$T/a' is inside it" timeout 20 "$L" mount --store "$T/a" "$T"

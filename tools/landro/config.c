@@ -59,6 +59,31 @@ int cmd_parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+int cmd_parse_duration(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (*s < '0' || *s > '9')
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    int64_t unit = 86400;
+    if (*end) {
+        switch (*end) {
+        case 's': unit = 1; break;
+        case 'm': unit = 60; break;
+        case 'h': unit = 3600; break;
+        case 'd': unit = 86400; break;
+        default: return -1;
+        }
+        if (end[1])
+            return -1;
+    }
+    if (errno || v > 36500ull * 86400 / (uint64_t)unit)
+        return -1;
+    *out = (int64_t)v * unit;
+    return 0;
+}
+
 int cmd_parse_int(const char *s, long min, long max, long *out)
 {
     char *end;
@@ -220,10 +245,18 @@ static int on_pair(void *user, const char *section, const char *name, const char
         c->max_pending = (unsigned)v;
         return 1;
     }
+    if (!strcmp(name, "forget_deleted_after")) {
+        if (!strcmp(value, "never"))
+            c->forget_deleted_s = 0;
+        else if (cmd_parse_duration(value, &c->forget_deleted_s) || c->forget_deleted_s == 0)
+            return fail(p, "bad forget_deleted_after '%s' (expected a duration such as 90d, 12h, 30m "
+                           "or 45s, 1s to 36500d, or never)%s", value, "");
+        return 1;
+    }
     if (!strcmp(name, "peer"))
         return parse_peer(p, value);
     return fail(p, "unknown key '%s' (known: listen, peer, fetch_timeout_ms, log_level, replicate, "
-                   "cache_quota, copies, push_after, max_pending)%s", name, "");
+                   "cache_quota, copies, push_after, max_pending, forget_deleted_after)%s", name, "");
 }
 
 int cmd_config_parse(const char *path, struct cmd_config *c)
@@ -231,6 +264,7 @@ int cmd_config_parse(const char *path, struct cmd_config *c)
     memset(c, 0, sizeof(*c));
     c->copies = -1;
     c->push_after = -1;
+    c->forget_deleted_s = -1;
     FILE *f = fopen(path, "re");
     if (!f) {
         if (errno == ENOENT)

@@ -23,6 +23,11 @@
  *                                  directory they lie in has not arrived
  *                                  (16..10000000); beyond it they are
  *                                  asked for again once those have landed
+ *   forget_deleted_after = 90d     a deleted file's tombstone is kept this
+ *                                  long after its deletion (s/m/h/d
+ *                                  suffix, a bare number is days; 1s to
+ *                                  36500d, or never); see replica.h,
+ *                                  FORGETTING DELETIONS
  *
  *   peer = DEVICE-ID ADDR:PORT[, ADDR:PORT...]
  *                                  a peer and where it is reached; repeat
@@ -65,6 +70,7 @@ struct cmd_config {
     int copies;                       /* -1: not set */
     int push_after;                   /* -1: not set */
     unsigned max_pending;             /* 0: not set */
+    int64_t forget_deleted_s;         /* -1: not set; 0: never */
     struct cmd_config_peer *peers;    /* owned */
     unsigned npeers;
     int has_log_level;
@@ -82,6 +88,9 @@ void cmd_config_release(struct cmd_config *c);
 /* A size such as 512M, 20G, 1T or a plain byte count ("none": 0) into
  * *out. -1 if malformed. */
 int cmd_parse_size(const char *s, uint64_t *out);
+/* A duration, N followed by s, m, h or d (a bare N is days), at most
+ * 36500 days, into *out (seconds). -1 if malformed or too long. */
+int cmd_parse_duration(const char *s, int64_t *out);
 /* A decimal integer in [min, max] into *out. -1 if malformed or out of
  * range. */
 int cmd_parse_int(const char *s, long min, long max, long *out);

@@ -46,7 +46,8 @@ static void mount_usage(FILE *out)
                  "                     ro (read-only: nothing can be changed here, peers'\n"
                  "                     changes still arrive); rw (the default)\n"
                  "Settings in STORE/landro.conf (listen, fetch_timeout_ms, log_level,\n"
-                 "replicate, cache_quota, copies, push_after, max_pending) apply\n"
+                 "replicate, cache_quota, copies, push_after, max_pending,\n"
+                 "forget_deleted_after) apply\n"
                  "unless a flag overrides them. 'landro status' asks the daemon over\n"
                  "STORE/control.sock.\n"
                  "Stops on SIGINT/SIGTERM or when unmounted (landro unmount, fusermount3 -u).\n");
@@ -275,6 +276,7 @@ int mount_main(int argc, char **argv)
     if (so.push_after_s < 0)
         so.push_after_s = cfg.push_after;
     so.max_pending = cfg.max_pending;
+    fo.forget_deleted_s = cfg.forget_deleted_s < 0 ? FS_FORGET_DELETED_DEFAULT_S : cfg.forget_deleted_s;
     if (cfg.has_log_level && !cmd_log_level_set && lr_log_get_level() != LR_LOG_DEBUG)
         lr_log_set_level(cfg.log_level);
 
