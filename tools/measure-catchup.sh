@@ -29,7 +29,7 @@ for i in range(churn):
 open(a + "/last", "w").close()
 PY
 sleep 15
-records=$(mdb_stat -s log "$T/a" | awk '/Entries:/ { print $2 }')
+records=$(db_entries a log)
 t0=$(date +%s.%N)
 up b
 until [ -e "$T/mnt-b/last" ] && [ "$(ls "$T/mnt-b/live" 2>/dev/null | wc -l)" = "$LIVE" ]; do sleep 0.05; done

@@ -7,7 +7,9 @@
 # mount under $T/mnt-* and every daemon serving a store under $T),
 # port N, peers NAME..., up NAME [FLAGS...], ok/bad/check,
 # wait_for SECONDS CMD... (those from check_lib.sh), and the counters
-# $pass/$fail for the closing "N passed, N failed" line.
+# $pass/$fail for the closing "N passed, N failed" line; for comparing
+# trees and looking into stores: tree_listing DIR, same_tree NAME,
+# db_entries NAME DB, churn DIR N; and peers_done to end a test.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 TOP=$PWD
@@ -74,4 +76,48 @@ up() {
         [ "${PEER_NAMES[i]}" = "$name" ] && break
     done
     "$L" mount --store "$T/$name" --listen "127.0.0.1:$(port $i)" "$@" "$T/mnt-$name" 2>>"$T/log-$name"
+}
+
+# tree_listing DIR: path, type, mode, size and checksum of every file
+# under DIR, sorted. same_tree NAME: $T/mnt-NAME lists as $T/want (which
+# the test wrote with tree_listing); its listing is left in $T/got-NAME.
+tree_listing() {
+    (cd "$1" && find . -printf '%p %y %m %s\n' | sort &&
+        find . -type f -print0 | sort -z | xargs -0 -r md5sum)
+}
+same_tree() { tree_listing "$T/mnt-$1" > "$T/got-$1" && cmp -s "$T/want" "$T/got-$1"; }
+
+# db_entries NAME DB: records in database DB of store $T/NAME (LMDB's
+# count, read while the daemon runs); empty if it cannot be read.
+db_entries() { mdb_stat -s "$2" "$T/$1" 2>/dev/null | awk '/Entries:/ { print $2 }'; }
+
+# churn DIR N: create, write and delete N files in DIR/scratch (made if
+# missing): 3N changes of files that no longer exist.
+churn() {
+    python3 - "$1" "$2" <<'PY'
+import os, sys
+d, n = sys.argv[1] + "/scratch", int(sys.argv[2])
+os.makedirs(d, exist_ok=True)
+for i in range(n):
+    p = "%s/t%05d" % (d, i)
+    with open(p, "w") as f:
+        f.write("scratch %d\n" % i)
+    os.unlink(p)
+PY
+}
+
+# peers_done: unmount every peer still mounted (the last named first),
+# show the end of each daemon's log if a check failed, print the closing
+# "N passed, N failed" line; returns non-zero if a check failed.
+peers_done() {
+    local i x
+    for ((i = ${#PEER_NAMES[@]} - 1; i >= 0; i--)); do
+        x=${PEER_NAMES[i]}
+        grep -q " $T/mnt-$x fuse" /proc/self/mounts && "$L" unmount "$T/mnt-$x"
+    done
+    if [ "$fail" != 0 ]; then
+        for x in "${PEER_NAMES[@]}"; do echo "--- log $x"; tail -n 20 "$T/log-$x" 2>/dev/null; done
+    fi
+    echo "$pass passed, $fail failed"
+    [ "$fail" = 0 ]
 }
