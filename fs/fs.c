@@ -283,7 +283,7 @@ static void node_orphaned(fs *f, uint64_t ino)
 #define FS_REAP_GATHER_US 20000
 #define FS_LOG_CHECK_NS (10ull * 1000000000) /* look at the change log's size this often */
 #define FS_LOG_COMPACT_MIN 10000u            /* no compaction below this many records */
-#define FS_FORGET_CHECK_MAX_NS (3600ull * 1000000000) /* look at tombstones at least this often */
+#define FS_FORGET_CHECK_MAX_NS (86400ull * 1000000000) /* look at tombstones at least daily */
 static int reap_shrink(fs *f, uint64_t ino)
 {
     struct st_inode in;
@@ -466,14 +466,15 @@ static void log_compact_tick(fs *f)
 
 /* Forget the tombstones of files deleted more than f->forget_s ago
  * (replica.h, "FORGETTING DELETIONS"), then have the log compacted so the
- * records naming them go too. Looked at every half of that period, at
- * least every FS_FORGET_CHECK_MAX_NS. Reaper thread. */
+ * records naming them go too. Looked at every 1/16 of that period (a
+ * walk of every tombstone, so not too often), at least every
+ * FS_FORGET_CHECK_MAX_NS and at most every second. Reaper thread. */
 static void forget_tick(fs *f)
 {
     uint64_t now = lr_now_mono_ns();
     if (f->forget_s <= 0 || now < f->forget_check_ns)
         return;
-    uint64_t period = (uint64_t)f->forget_s * 500000000ull;
+    uint64_t period = (uint64_t)f->forget_s * (1000000000ull / 16);
     f->forget_check_ns = now + LR_MIN(LR_MAX(period, 1000000000ull), FS_FORGET_CHECK_MAX_NS);
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
