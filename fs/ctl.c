@@ -15,6 +15,7 @@
 
 #include "net.h"
 #include "peerrec.h"
+#include "replica.h"
 #include "sync.h"
 
 #define CTL_MAX_PEERS 64
@@ -41,6 +42,7 @@ struct ctl_snap {
     struct st_usage usage;
     net_id device;
     uint64_t conflicts;
+    uint64_t log_records, tombstones;
     unsigned npeers;
     struct ctl_peer peers[CTL_MAX_PEERS];
     struct fs_sync_status sync;  /* when online */
@@ -126,6 +128,14 @@ static int snapshot(st_store *st, const struct fs_ctl_info *info, struct ctl_sna
     if (rc)
         return rc;
     if ((rc = count_conflicts(st, &s->conflicts)) != 0)
+        return rc;
+    st_txn *h;
+    if ((rc = st_txn_begin(st, ST_TXN_READ, &h)) != 0)
+        return rc;
+    if ((rc = st_log_count(h, &s->log_records)) == 0)
+        rc = st_tomb_count(h, &s->tombstones);
+    st_txn_abort(h);
+    if (rc)
         return rc;
     memcpy(s->device.b, s->meta.device, NET_ID_LEN);
     struct net_node *n = info->sync ? fs_sync_net(info->sync) : NULL;
@@ -251,6 +261,13 @@ static void render_json(const struct ctl_snap *s, st_store *st, const struct fs_
             s->usage.inodes, s->usage.chunks, s->usage.local_chunks, s->usage.map_bytes,
             s->usage.local_bytes, s->sync.cache_quota, s->sync.evicted_chunks, s->sync.evicted_bytes);
     fprintf(out, ",\"conflicts\":%" PRIu64 ",\"copies\":%u", s->conflicts, s->sync.copies);
+    fprintf(out, ",\"history\":{\"log_records\":%" PRIu64 ",\"tombstones\":%" PRIu64
+                 ",\"forget_deleted_after_s\":",
+            s->log_records, s->tombstones);
+    if (info->forget_deleted_s > 0)
+        fprintf(out, "%" PRId64 "}", info->forget_deleted_s);
+    else
+        fprintf(out, "null}");
     if (s->online && s->sync.unreplicated >= 0)
         fprintf(out, ",\"unreplicated_files\":%" PRId64 ",\"replication_scan\":{\"whole_store\":%s,\"files\":%" PRIu64 "}}\n",
                 s->sync.unreplicated, s->sync.scan_whole ? "true" : "false", s->sync.scan_files);
@@ -271,6 +288,20 @@ static const char *human(uint64_t b, char *buf, size_t cap)
         snprintf(buf, cap, "%" PRIu64 " B", b);
     else
         snprintf(buf, cap, "%.1f %s", v, u[i]);
+    return buf;
+}
+
+/* "90 days", "12 hours", "45 s": the largest unit that divides s. */
+static const char *duration(int64_t s, char *buf, size_t cap)
+{
+    if (s % 86400 == 0)
+        snprintf(buf, cap, "%" PRId64 " day%s", s / 86400, s == 86400 ? "" : "s");
+    else if (s % 3600 == 0)
+        snprintf(buf, cap, "%" PRId64 " hour%s", s / 3600, s == 3600 ? "" : "s");
+    else if (s % 60 == 0)
+        snprintf(buf, cap, "%" PRId64 " min", s / 60);
+    else
+        snprintf(buf, cap, "%" PRId64 " s", s);
     return buf;
 }
 
@@ -332,6 +363,12 @@ static void render_text(const struct ctl_snap *s, st_store *st, const struct fs_
                 human(s->sync.evicted_bytes, q, sizeof(q)));
     fprintf(out, "\n");
     fprintf(out, "conflicts:   %" PRIu64 " conflict cop%s\n", s->conflicts, s->conflicts == 1 ? "y" : "ies");
+    fprintf(out, "history:     %" PRIu64 " change-log record%s, %" PRIu64 " deleted file%s remembered", s->log_records,
+            s->log_records == 1 ? "" : "s", s->tombstones, s->tombstones == 1 ? "" : "s");
+    if (info->forget_deleted_s > 0)
+        fprintf(out, " (for %s after deletion)\n", duration(info->forget_deleted_s, h, sizeof(h)));
+    else
+        fprintf(out, " (for good)\n");
     if (!s->online)
         fprintf(out, "replicated:  unknown (offline)\n");
     else if (s->sync.copies == 0)

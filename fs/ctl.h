@@ -48,6 +48,7 @@ struct fs_ctl_info {
     struct fs_sync *sync;         /* NULL: offline */
     const char *const *listen;    /* configured listen addresses, NULL-ended (may be NULL) */
     unsigned fetch_timeout_ms;    /* shown in status */
+    int64_t forget_deleted_s;     /* shown in status; 0: deletions kept for good */
 };
 
 /* Bind STORE/control.sock (a stale socket left by a dead daemon is

@@ -334,13 +334,23 @@ int st_tomb_forget(st_store *st, int64_t before, struct st_tomb_forget_stats *ou
     return rc;
 }
 
-int st_log_count(st_txn *t, uint64_t *n)
+static int db_count(st_txn *t, MDB_dbi db, uint64_t *n, const char *what)
 {
     ST_CHECK_TXN(t);
     MDB_stat s;
-    int rc = mdb_stat(t->txn, t->st->db_log, &s);
+    int rc = mdb_stat(t->txn, db, &s);
     if (rc)
-        return st__fail(t, st__mdb_err(rc), "log stat");
+        return st__fail(t, st__mdb_err(rc), what);
     *n = s.ms_entries;
     return 0;
+}
+
+int st_log_count(st_txn *t, uint64_t *n)
+{
+    return db_count(t, t->st->db_log, n, "log stat");
+}
+
+int st_tomb_count(st_txn *t, uint64_t *n)
+{
+    return db_count(t, t->st->db_tomb, n, "tomb stat");
 }

@@ -175,8 +175,10 @@ struct st_tomb_forget_stats {
     uint64_t forgotten;  /* tombstones deleted */
 };
 int st_tomb_forget(st_store *st, int64_t before, struct st_tomb_forget_stats *out);
-/* Records in the change log now (cheap: LMDB keeps the count). */
+/* Records in the change log / tombstones in db "tomb" now (cheap: LMDB
+ * keeps the counts). */
 int st_log_count(st_txn *txn, uint64_t *n);
+int st_tomb_count(st_txn *txn, uint64_t *n);
 
 /* What st_rep_apply did, for the caller to invalidate kernel caches after
  * commit: the callbacks are called during apply (inside the txn): do not

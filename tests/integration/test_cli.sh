@@ -116,6 +116,8 @@ c = d["cache"]
 assert c["inodes"] >= 1 and c["map_bytes"] > 0 and c["local_chunks"] <= c["chunks"], c
 assert c["quota"] == 0 and c["bytes"] >= 0 and c["evicted_chunks"] == 0, c
 assert d["conflicts"] == 0 and d["copies"] == 1, d
+h = d["history"]
+assert h["log_records"] >= 0 and h["tombstones"] >= 0 and h["forget_deleted_after_s"] is None, h
 u = d["unreplicated_files"]
 assert u is None or (isinstance(u, int) and u >= 0), u
 PY

@@ -31,6 +31,16 @@ wait_for 30 no_tombs a
 check "A forgot its 501 deletions ($(db_entries a tomb) tombstones left)" no_tombs a
 wait_for 30 short_log
 check "A's log dropped their records ($(db_entries a log) records left)" short_log
+# landro status shows both sides of it
+tomb_line() { "$L" status "$T/mnt-$1" | grep "^history:"; }
+echo "     A: $(tomb_line a)"
+echo "     B: $(tomb_line b)"
+check "status: A remembers no deleted file, for 3 s" sh -c "'$L' status '$T/mnt-a' | grep -q '^history: .*, 0 deleted files remembered (for 3 s after deletion)'"
+check "status --json: B's tombstones and its 90 days" python3 -c '
+import json, subprocess, sys
+d = json.loads(subprocess.check_output(sys.argv[1:]))["history"]
+assert d["tombstones"] >= 501 and d["log_records"] > 0 and d["forget_deleted_after_s"] == 90 * 86400, d
+' "$L" status --json --store "$T/b"
 tb=$(db_entries b tomb)
 check "B, keeping deletions 90 days, still holds its $tb tombstones" [ "${tb:-0}" -ge 501 ]
 

@@ -391,7 +391,8 @@ int mount_main(int argc, char **argv)
         fs_set_sync(f, sync);
     }
     struct fs_ctl_info ci = { .mountpoint = fo.mountpoint, .sync = sync, .listen = so.listen,
-                              .fetch_timeout_ms = so.fetch_timeout_ms ? so.fetch_timeout_ms : 5000 };
+                              .fetch_timeout_ms = so.fetch_timeout_ms ? so.fetch_timeout_ms : 5000,
+                              .forget_deleted_s = fo.forget_deleted_s };
     struct fs_ctl *ctl = NULL;
     if ((rc = fs_ctl_new(st, &ci, &ctl)) != 0) {
         fs_set_sync(f, NULL);
