@@ -117,6 +117,7 @@ struct lc_walk {
     struct fidmap map;
     size_t max_files;
     int pass;            /* 1: fill the map; 2: decide */
+    uint64_t newest;     /* the log's newest record in the snapshot: it stays */
     uint64_t *drop;      /* sequences to drop, oldest first: a batch at a time */
     size_t ndrop, dropcap;
     uint64_t scanned, dropped;
@@ -156,7 +157,7 @@ static int forgotten(st_txn *t, const uint8_t fid[16])
 /* Pass 2: 1 if the record may go (replica.h, "LOG COMPACTION"). */
 static int lc_droppable(struct lc_walk *w, uint64_t seq, const uint8_t *r, size_t len)
 {
-    if (!known_record(r, len))
+    if (!known_record(r, len) || seq == w->newest)
         return 0;
     uint8_t fids[4][16];
     int n = st_rep_log_fids(r, len, fids);
@@ -206,6 +207,7 @@ static int lc_each(uint64_t seq, const void *rec, size_t len, void *arg)
     struct lc_walk *w = arg;
     if (w->pass == 1) {
         w->scanned++;
+        w->newest = seq;
         return lc_note(w, seq, rec, len);
     }
     if (!lc_droppable(w, seq, rec, len))
@@ -268,6 +270,7 @@ static int tomb_deleted_at(const uint8_t *r, size_t len, int64_t *sec)
 struct tf_walk {
     st_store *st;
     int64_t before;
+    uint8_t keep[16];    /* this device's greatest file id with a tombstone: it stays */
     uint8_t (*fid)[16];  /* the batch chosen so far */
     size_t n, cap;
     struct st_tomb_forget_stats *out;
@@ -307,7 +310,8 @@ static int tf_each(st_txn *t, const MDB_val *k, const MDB_val *v, void *arg)
     struct tf_walk *w = arg;
     int64_t at;
     w->out->scanned++;
-    if (k->mv_size != 16 || tomb_deleted_at(v->mv_data, v->mv_size, &at) || at >= w->before)
+    if (k->mv_size != 16 || !memcmp(k->mv_data, w->keep, 16) ||
+        tomb_deleted_at(v->mv_data, v->mv_size, &at) || at >= w->before)
         return 0;
     uint8_t (*f)[16] = lr_grow(w->fid, &w->cap, w->n, sizeof(*f), 1024);
     if (!f)
@@ -315,6 +319,35 @@ static int tf_each(st_txn *t, const MDB_val *k, const MDB_val *v, void *arg)
     w->fid = f;
     memcpy(w->fid[w->n++], k->mv_data, 16);
     return w->n < LC_DEL_BATCH ? 0 : tf_flush(w);
+}
+
+/* The greatest file id of this device (its first 8 bytes) that has a
+ * tombstone, into out; all zero if none. */
+static int own_highest_tomb(st_txn *t, uint8_t out[16])
+{
+    struct st_meta m;
+    st_meta(t->st, &m);
+    memset(out, 0, 16);
+    MDB_cursor *c;
+    int mrc = mdb_cursor_open(t->txn, t->st->db_tomb, &c);
+    if (mrc)
+        return st__fail(t, st__mdb_err(mrc), "tomb cursor");
+    uint8_t k[16];
+    memcpy(k, m.device, 8);
+    memset(k + 8, 0xff, 8);
+    MDB_val key = { 16, k }, val;
+    /* the first key past this device's ids, then one back */
+    mrc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    if (mrc == 0 && !(key.mv_size == 16 && !memcmp(key.mv_data, k, 16)))
+        mrc = mdb_cursor_get(c, &key, &val, MDB_PREV);
+    else if (mrc == MDB_NOTFOUND)
+        mrc = mdb_cursor_get(c, &key, &val, MDB_LAST);
+    if (mrc == 0 && key.mv_size == 16 && !memcmp(key.mv_data, m.device, 8))
+        memcpy(out, key.mv_data, 16);
+    mdb_cursor_close(c);
+    if (mrc && mrc != MDB_NOTFOUND)
+        return st__fail(t, st__mdb_err(mrc), "tomb cursor");
+    return 0;
 }
 
 int st_tomb_forget(st_store *st, int64_t before, struct st_tomb_forget_stats *out)
@@ -326,7 +359,8 @@ int st_tomb_forget(st_store *st, int64_t before, struct st_tomb_forget_stats *ou
     int rc = st_txn_begin(st, ST_TXN_READ, &t);
     if (rc)
         return rc;
-    rc = st__walk(t, st->db_tomb, NULL, 0, 0, tf_each, &w, "tomb walk");
+    if ((rc = own_highest_tomb(t, w.keep)) == 0)
+        rc = st__walk(t, st->db_tomb, NULL, 0, 0, tf_each, &w, "tomb walk");
     st_txn_abort(t);
     if (rc == 0 && w.n)
         rc = tf_flush(&w);

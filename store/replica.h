@@ -71,6 +71,14 @@
  * with the deletion; a deletion received after its tombstone was
  * forgotten here stores the tombstone again, without a log record (no
  * relay), and it is forgotten at the next pass.
+ *   Two things always stay, so that landro-fsck, rebuilding a lost meta
+ * counter from what the store holds (pass 1), never hands out a number
+ * again: the log's newest record (meta "seq": peers ask for "everything
+ * after n", and a reused n would hide new records from them), and this
+ * device's greatest file id that has a tombstone (meta "next_fid": a
+ * reused id would be a new file that peers' tombstones of the old one
+ * refuse). The file with the greatest id ever handed out has an inode or
+ * that tombstone.
  *
  * RECORD LAYOUT (version ST_REP_VERSION). Little-endian.
  *   off size field

@@ -881,7 +881,7 @@ static void test_compaction_of_a_long_history_in_batches(void)
     /* forgotten, every deletion's record goes but scratch's newest */
     struct st_tomb_forget_stats fs;
     T_OK(st_tomb_forget(a.st, (int64_t)time(NULL) + 5, &fs));
-    T_EQ(fs.forgotten, N);
+    T_EQ(fs.forgotten, N - 1);            /* the last one's stays: a's greatest file id */
     T_OK(st_log_compact(a.st, 0, &cs));
     T_EQ(cs.dropped, N - 1);
     T_EQ(log_count(&a), 2);
@@ -900,8 +900,10 @@ static uint64_t tomb_count(struct peer *p)
 
 /* Forgetting deletions (replica.h, FORGETTING DELETIONS): tombstones of
  * files deleted before the cut-off go, and with them, at the next
- * compaction, the log records that only named those files; a new peer
- * then gets the same tree and no tombstones at all; a peer that got the
+ * compaction, the log records that only named those files (but for the
+ * tombstone of the device's greatest file id, and the log's newest
+ * record, which stay for landro-fsck); a new peer then gets the same
+ * tree; a peer that got the
  * deletions of files it never had forgets them the same way. The price,
  * checked too: a stale copy refused while the tombstone was there comes
  * back once it is forgotten. */
@@ -941,13 +943,14 @@ static void test_forgotten_deletions_leave_no_tombstone_or_record(void)
     T_EQ(fs.scanned, 302);
     T_EQ(fs.forgotten, 0);
     T_OK(st_tomb_forget(a.st, (int64_t)now + 5, &fs));
-    T_EQ(fs.forgotten, 302);
-    T_EQ(tomb_count(&a), 0);
+    T_EQ(fs.forgotten, 301);              /* t299's stays: a's greatest file id */
+    T_EQ(tomb_count(&a), 1);
     T_OK(st_log_compact(a.st, 0, &cs));
     T_EQ(cs.dropped, n - log_count(&a));
-    /* keep's and k's creates, k's write, and scratch's rmdir: the root's
-     * newest record (it names the root as the directory changed) */
-    T_EQ(log_count(&a), 4);
+    /* keep's and k's creates, k's write, t299's unlink, and scratch's
+     * rmdir: the root's newest record (it names the root as the
+     * directory changed) and the log's newest */
+    T_EQ(log_count(&a), 5);
 
     sync_upto(&a, &fresh, 0, UINT64_MAX);
     char *ta = tree_of(&a, &a), *tf = tree_of(&fresh, &a);
@@ -955,7 +958,7 @@ static void test_forgotten_deletions_leave_no_tombstone_or_record(void)
     if (strcmp(ta, tf))
         fprintf(stderr, "a:\n%s\nfresh:\n%s\n", ta, tf);
     T_TRUE(strcmp(ta, tf) == 0);
-    T_EQ(tomb_count(&fresh), 0);
+    T_EQ(tomb_count(&fresh), 1);          /* t299's */
     free(ta); free(tf);
 
     T_OK(st_tomb_forget(b.st, (int64_t)now + 5, &fs));
@@ -967,6 +970,77 @@ static void test_forgotten_deletions_leave_no_tombstone_or_record(void)
     T_OK(sync1(&stale, 0, &a, 0));
     T_TRUE(lookup(&a, ST_ROOT_INO, "old.txt") != 0);
     peer_close(&a); peer_close(&b); peer_close(&stale); peer_close(&fresh);
+}
+
+struct tomb_one { uint8_t fid[16]; };
+static int tomb_first(const void *k, size_t kl, const void *v, size_t vl, void *arg)
+{
+    (void)v; (void)vl;
+    if (kl == 16)
+        memcpy(((struct tomb_one *)arg)->fid, k, 16);
+    return 1;
+}
+
+static int newest_cb(uint64_t seq, const void *rec, size_t len, void *arg)
+{
+    (void)rec; (void)len;
+    *(uint64_t *)arg = seq;
+    return 0;
+}
+
+static uint64_t newest_seq(struct peer *p)
+{
+    st_txn *t;
+    uint64_t seq = 0;
+    st_txn_begin(p->st, ST_TXN_READ, &t);
+    MUST(st_log_foreach(t, 1, newest_cb, &seq));
+    st_txn_abort(t);
+    return seq;
+}
+
+/* What landro-fsck rebuilds lost meta counters from stays through
+ * forgetting (replica.h, FORGETTING DELETIONS): the log's newest record,
+ * here one that names only the forgotten file (as st_rep_apply logs a
+ * file it knows no directory of); and a device's greatest file id's
+ * tombstone, here a's only one. */
+static void test_forgetting_keeps_what_fsck_rebuilds_counters_from(void)
+{
+    struct peer a, b;
+    peer_open(&a, 1); peer_open(&b, 2);
+    same_volume(&a, &b);
+    op_write(&a, op_create(&a, ST_ROOT_INO, "f", S_IFREG | 0644), "x");
+    sync_upto(&a, &b, 1, UINT64_MAX);
+    uint64_t fb = lookup(&b, ST_ROOT_INO, "f");
+    op_remove(&a, ST_ROOT_INO, "f", 0);
+    sync_upto(&a, &b, 1, UINT64_MAX);
+    T_EQ(lookup(&b, ST_ROOT_INO, "f"), 0);
+    st_txn *t;                            /* nothing holds it open: reap, as fs.c would */
+    T_OK(st_txn_begin(b.st, ST_TXN_WRITE, &t));
+    T_OK(st_txn_end(t, st_ns_reap(t, fb) < 0 ? -EIO : 0));
+    T_EQ(tomb_count(&b), 1);
+    /* a record naming f alone, as log_rep writes it, becomes the newest */
+    uint8_t r[80] = { ST_REP_VERSION, ST_REP_LOG };
+    st_txn *ft;
+    T_OK(st_txn_begin(b.st, ST_TXN_READ, &ft));
+    struct tomb_one one = { { 0 } };
+    T_TRUE(st_raw_foreach(ft, "tomb", tomb_first, &one) >= 0);
+    st_txn_abort(ft);
+    memcpy(r + 16, one.fid, 16);
+    T_OK(st_txn_begin(b.st, ST_TXN_WRITE, &t));
+    T_OK(st_txn_end(t, st_log_append(t, r, sizeof(r), NULL)));
+    uint64_t newest = newest_seq(&b);
+    struct st_tomb_forget_stats fs;
+    struct st_log_compact_stats cs;
+    int64_t later = (int64_t)time(NULL) + 5;
+    T_OK(st_tomb_forget(b.st, later, &fs));
+    T_EQ(fs.forgotten, 1);
+    T_OK(st_log_compact(b.st, 0, &cs));
+    T_EQ(newest_seq(&b), newest);
+    T_OK(st_tomb_forget(a.st, later, &fs));
+    T_EQ(fs.scanned, 1);
+    T_EQ(fs.forgotten, 0);
+    T_EQ(tomb_count(&a), 1);
+    peer_close(&a); peer_close(&b);
 }
 
 int main(void)
@@ -985,5 +1059,6 @@ int main(void)
     T_RUN(test_compaction_keeps_directories_before_their_files);
     T_RUN(test_compaction_of_a_long_history_in_batches);
     T_RUN(test_forgotten_deletions_leave_no_tombstone_or_record);
+    T_RUN(test_forgetting_keeps_what_fsck_rebuilds_counters_from);
     return t_done();
 }
