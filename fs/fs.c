@@ -2282,6 +2282,7 @@ int fs_new(st_store *st, const struct fs_opts *o, fs **out)
         return -ENOMEM;
     f->st = st;
     f->forget_s = o->forget_deleted_s;
+    st_set_forget_after(st, o->forget_deleted_s); /* before any thread of ours runs */
     pthread_mutex_init(&f->tlock, NULL);
     pthread_rwlock_init(&f->gen_lock, NULL);
     pthread_mutex_init(&f->rlock, NULL);

@@ -93,8 +93,9 @@ struct fs_opts {
     int debug;           /* libfuse debug output */
     unsigned max_threads;/* 0: libfuse's default */
     int64_t forget_deleted_s; /* tombstones of files deleted longer ago than
-                               * this are forgotten (replica.h, FORGETTING
-                               * DELETIONS); 0: kept for good */
+                               * this count for nothing and are collected
+                               * (replica.h, FORGETTING DELETIONS; fs_new
+                               * calls st_set_forget_after); 0: kept for good */
 };
 #define FS_FORGET_DELETED_DEFAULT_S (90ll * 86400) /* landro mount's default */
 

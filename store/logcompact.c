@@ -256,15 +256,22 @@ int st_log_compact(st_store *st, size_t max_files, struct st_log_compact_stats *
 
 /* ---- forgetting deletions ------------------------------------------------ */
 
-/* When the tombstone record r (len bytes) says the file was deleted: its
- * ctime, seconds since the epoch. -1 if r is not a record this code
- * knows (such a tombstone stays). */
-static int tomb_deleted_at(const uint8_t *r, size_t len, int64_t *sec)
+int st__tomb_deleted_at(const uint8_t *r, size_t len, int64_t *sec)
 {
     if (len < ST_REP_HDR || r[0] != ST_REP_VERSION || !(r[1] & ST_REP_DELETED))
         return -1;
     *sec = (int64_t)lr_get_le64(r + 68);
     return 0;
+}
+
+int st__tomb_expired(const st_store *st, int64_t at)
+{
+    return st->forget_s > 0 && at < (int64_t)time(NULL) - st->forget_s;
+}
+
+void st_set_forget_after(st_store *st, int64_t seconds)
+{
+    st->forget_s = seconds > 0 ? seconds : 0;
 }
 
 struct tf_walk {
@@ -293,7 +300,7 @@ static int tf_flush(struct tf_walk *w)
             rc = 0;
             continue;
         }
-        if (rc || tomb_deleted_at(v.mv_data, v.mv_size, &at) || at >= w->before)
+        if (rc || st__tomb_deleted_at(v.mv_data, v.mv_size, &at) || at >= w->before)
             continue; /* deleted again since the snapshot: a new tombstone */
         if ((rc = st__del(t, w->st->db_tomb, w->fid[i], 16)) == 0)
             gone++;
@@ -311,7 +318,7 @@ static int tf_each(st_txn *t, const MDB_val *k, const MDB_val *v, void *arg)
     int64_t at;
     w->out->scanned++;
     if (k->mv_size != 16 || !memcmp(k->mv_data, w->keep, 16) ||
-        tomb_deleted_at(v->mv_data, v->mv_size, &at) || at >= w->before)
+        st__tomb_deleted_at(v->mv_data, v->mv_size, &at) || at >= w->before)
         return 0;
     uint8_t (*f)[16] = lr_grow(w->fid, &w->cap, w->n, sizeof(*f), 1024);
     if (!f)

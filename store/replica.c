@@ -296,8 +296,11 @@ int st_rep_export(st_txn *t, const uint8_t fid[16], uint8_t **out, size_t *outle
     int rc = st_fid_lookup(t, fid, &ino);
     if (rc == -ENOENT) {
         MDB_val v;
+        int64_t at;
         if ((rc = st__get(t, t->st->db_tomb, fid, 16, &v)))
             return rc;
+        if (st__tomb_deleted_at(v.mv_data, v.mv_size, &at) == 0 && st__tomb_expired(t->st, at))
+            return -ENOENT; /* forgotten, if not yet collected */
         if (!(*out = malloc(v.mv_size)))
             return -ENOMEM;
         memcpy(*out, v.mv_data, v.mv_size);
@@ -919,7 +922,10 @@ int st_rep_apply(st_txn *t, const struct st_rep_file *f, const uint8_t from_dev[
         int trc = st__get(t, t->st->db_tomb, f->fid, 16, &v);
         if (trc && trc != -ENOENT)
             return trc;
-        if (trc == 0) {
+        int64_t at;
+        if (trc == 0 && !(st__tomb_deleted_at(v.mv_data, v.mv_size, &at) == 0 && st__tomb_expired(t->st, at))) {
+            /* (an expired tombstone counts for nothing: FORGETTING
+             * DELETIONS; it goes if the file comes back) */
             tomb = malloc(sizeof(*tomb));
             if (!tomb)
                 return -ENOMEM;
@@ -930,6 +936,8 @@ int st_rep_apply(st_txn *t, const struct st_rep_file *f, const uint8_t from_dev[
                 return 0;
         }
         if (fdel) {
+            if (st__tomb_expired(t->st, (int64_t)f->ctime.tv_sec))
+                return 0; /* forgotten already */
             /* Remember the newer deletion, to refuse older copies. */
             struct st_inode d = { 0 };
             take_attrs(&d, f);

@@ -58,19 +58,22 @@
  * A file's newest record goes too once the file is gone and so is its
  * tombstone (FORGETTING DELETIONS): the sender has nothing to send for it.
  *
- * FORGETTING DELETIONS (st_tomb_forget). A tombstone keeps a deleted
- * file's final version so that a stale copy from a peer that has not yet
- * seen the deletion loses to it. Kept for good, every file ever deleted
- * cost a tombstone and a log record (about 300 bytes) on every peer. A
- * tombstone whose file was deleted (its ctime) before a cut-off is
- * forgotten; the daemon's cut-off is landro.conf's forget_deleted_after
- * (90 days by default). The price: a peer away for longer than that, that
- * still holds a file deleted meanwhile, brings it back (as its own file,
- * with its data), where before it was dropped. Nothing is lost either
- * way. Every peer forgets at about the same time, since the ctime comes
- * with the deletion; a deletion received after its tombstone was
- * forgotten here stores the tombstone again, without a log record (no
- * relay), and it is forgotten at the next pass.
+ * FORGETTING DELETIONS (st_set_forget_after, st_tomb_forget). A
+ * tombstone keeps a deleted file's final version so that a stale copy
+ * from a peer that has not yet seen the deletion loses to it. Kept for
+ * good, every file ever deleted cost a tombstone and a log record (about
+ * 300 bytes) on every peer. A tombstone whose file was deleted (its
+ * ctime) longer ago than the store's forget period (landro.conf's
+ * forget_deleted_after, 90 days by default) counts for nothing: it is not
+ * sent, it does not refuse a copy, and such a deletion arriving is not
+ * stored. st_tomb_forget then collects it, and compaction the records
+ * that named only such files. Deciding by the tombstone's age when it is
+ * used, not by whether a pass has collected it yet, makes every peer
+ * with the same period decide alike (up to their clocks; the ctime comes
+ * with the deletion), so they converge. The price: a peer away for
+ * longer than the period that still holds a file deleted meanwhile
+ * brings it back (as its own file, with its data), on every peer, where
+ * before it was dropped. Nothing is lost either way.
  *   Two things always stay, so that landro-fsck, rebuilding a lost meta
  * counter from what the store holds (pass 1), never hands out a number
  * again: the log's newest record (meta "seq": peers ask for "everything
@@ -78,7 +81,7 @@
  * device's greatest file id that has a tombstone (meta "next_fid": a
  * reused id would be a new file that peers' tombstones of the old one
  * refuse). The file with the greatest id ever handed out has an inode or
- * that tombstone.
+ * that tombstone (which, expired, counts for nothing all the same).
  *
  * RECORD LAYOUT (version ST_REP_VERSION). Little-endian.
  *   off size field
@@ -178,6 +181,13 @@ int st_log_compact(st_store *st, size_t max_files, struct st_log_compact_stats *
  * log records naming those files go at its next pass. Tombstones this
  * code cannot read stay. Any thread. Errors: store errors, -ENOMEM;
  * out->forgotten counts what went either way. */
+/* Let tombstones of files deleted more than `seconds` ago count for
+ * nothing from now on (0, the default: never): st_rep_export does not
+ * send them, st_rep_apply neither refuses a copy with them nor stores
+ * such a deletion. That, not when st_tomb_forget runs, is what decides,
+ * so peers with the same setting decide alike, up to their clocks. Set
+ * once after st_open, before other threads use the store. */
+void st_set_forget_after(st_store *st, int64_t seconds);
 struct st_tomb_forget_stats {
     uint64_t scanned;    /* tombstones looked at */
     uint64_t forgotten;  /* tombstones deleted */

@@ -24,6 +24,7 @@ struct st_store {
     pthread_mutex_t hook_lock; /* guards log_hook, held while it runs */
     void (*log_hook)(void *ctx);
     void *log_hook_ctx;
+    int64_t forget_s;          /* st_set_forget_after; 0: never */
 };
 
 struct st_txn {
@@ -33,6 +34,14 @@ struct st_txn {
     int write;
     int logged; /* appended to the change log (st_set_log_hook) */
 };
+
+/* Tombstones (replica.h, FORGETTING DELETIONS; logcompact.c).
+ * st__tomb_deleted_at: when tombstone record r says its file was deleted
+ * (ctime, seconds since the epoch); -1 if r is not a record this code
+ * knows. st__tomb_expired: 1 if st's forget_s is set and a record
+ * deleted at `at` is older than that now. */
+int st__tomb_deleted_at(const uint8_t *r, size_t len, int64_t *at);
+int st__tomb_expired(const st_store *st, int64_t at);
 
 /* The named databases and where their handles live in st_store. */
 struct st__db { const char *name; size_t off; };

@@ -5,6 +5,7 @@
  */
 #include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ns.h"
 #include "replica.h"
@@ -16,7 +17,7 @@ struct peer {
     char *dir;
     st_store *st;
     uint8_t dev[8];
-    uint64_t sent_to[3]; /* highest log seq sent to peer i */
+    uint64_t sent_to[4]; /* highest log seq sent to peer i */
     int orphans;
 };
 
@@ -972,15 +973,6 @@ static void test_forgotten_deletions_leave_no_tombstone_or_record(void)
     peer_close(&a); peer_close(&b); peer_close(&stale); peer_close(&fresh);
 }
 
-struct tomb_one { uint8_t fid[16]; };
-static int tomb_first(const void *k, size_t kl, const void *v, size_t vl, void *arg)
-{
-    (void)v; (void)vl;
-    if (kl == 16)
-        memcpy(((struct tomb_one *)arg)->fid, k, 16);
-    return 1;
-}
-
 static int newest_cb(uint64_t seq, const void *rec, size_t len, void *arg)
 {
     (void)rec; (void)len;
@@ -998,6 +990,33 @@ static uint64_t newest_seq(struct peer *p)
     return seq;
 }
 
+/* File "f" made on a, synced to b (peer index 1) and, if not NULL, to
+ * also (index 2), deleted on a and synced to b again, b reaping it as
+ * fs.c would: a and b end with its tombstone, also with the file. Its
+ * file id goes to fid. */
+static void deleted_on_both(struct peer *a, struct peer *b, struct peer *also, uint8_t fid[16])
+{
+    uint64_t fa = op_create(a, ST_ROOT_INO, "f", S_IFREG | 0644);
+    op_write(a, fa, "v1");
+    sync_upto(a, b, 1, UINT64_MAX);
+    if (also)
+        sync_upto(a, also, 2, UINT64_MAX);
+    uint64_t fb = lookup(b, ST_ROOT_INO, "f");
+    st_txn *t;
+    struct st_inode in;
+    T_OK(st_txn_begin(a->st, ST_TXN_READ, &t));
+    T_OK(st_inode_get(t, fa, &in));
+    st_txn_abort(t);
+    memcpy(fid, in.fid, 16);
+    op_remove(a, ST_ROOT_INO, "f", 0);
+    sync_upto(a, b, 1, UINT64_MAX);
+    T_EQ(lookup(b, ST_ROOT_INO, "f"), 0);
+    T_OK(st_txn_begin(b->st, ST_TXN_WRITE, &t));
+    T_OK(st_txn_end(t, st_ns_reap(t, fb) < 0 ? -EIO : 0));
+    T_EQ(tomb_count(a), 1);
+    T_EQ(tomb_count(b), 1);
+}
+
 /* What landro-fsck rebuilds lost meta counters from stays through
  * forgetting (replica.h, FORGETTING DELETIONS): the log's newest record,
  * here one that names only the forgotten file (as st_rep_apply logs a
@@ -1008,24 +1027,10 @@ static void test_forgetting_keeps_what_fsck_rebuilds_counters_from(void)
     struct peer a, b;
     peer_open(&a, 1); peer_open(&b, 2);
     same_volume(&a, &b);
-    op_write(&a, op_create(&a, ST_ROOT_INO, "f", S_IFREG | 0644), "x");
-    sync_upto(&a, &b, 1, UINT64_MAX);
-    uint64_t fb = lookup(&b, ST_ROOT_INO, "f");
-    op_remove(&a, ST_ROOT_INO, "f", 0);
-    sync_upto(&a, &b, 1, UINT64_MAX);
-    T_EQ(lookup(&b, ST_ROOT_INO, "f"), 0);
-    st_txn *t;                            /* nothing holds it open: reap, as fs.c would */
-    T_OK(st_txn_begin(b.st, ST_TXN_WRITE, &t));
-    T_OK(st_txn_end(t, st_ns_reap(t, fb) < 0 ? -EIO : 0));
-    T_EQ(tomb_count(&b), 1);
     /* a record naming f alone, as log_rep writes it, becomes the newest */
     uint8_t r[80] = { ST_REP_VERSION, ST_REP_LOG };
-    st_txn *ft;
-    T_OK(st_txn_begin(b.st, ST_TXN_READ, &ft));
-    struct tomb_one one = { { 0 } };
-    T_TRUE(st_raw_foreach(ft, "tomb", tomb_first, &one) >= 0);
-    st_txn_abort(ft);
-    memcpy(r + 16, one.fid, 16);
+    deleted_on_both(&a, &b, NULL, r + 16);
+    st_txn *t;
     T_OK(st_txn_begin(b.st, ST_TXN_WRITE, &t));
     T_OK(st_txn_end(t, st_log_append(t, r, sizeof(r), NULL)));
     uint64_t newest = newest_seq(&b);
@@ -1041,6 +1046,62 @@ static void test_forgetting_keeps_what_fsck_rebuilds_counters_from(void)
     T_EQ(fs.forgotten, 0);
     T_EQ(tomb_count(&a), 1);
     peer_close(&a); peer_close(&b);
+}
+
+/* An expired tombstone counts for nothing whether or not a pass has
+ * collected it yet (replica.h, FORGETTING DELETIONS), so peers decide
+ * alike: b and a, both still holding theirs (a's is its greatest file
+ * id's, which stays), take back the copy a peer that was away still
+ * held; a sends nothing of the deletion to a new peer, and the new peer
+ * does not store it when a peer keeping deletions for good sends it. */
+static void test_expired_tombstones_count_for_nothing_on_every_peer(void)
+{
+    struct peer a, b, away, fresh;
+    peer_open(&a, 1); peer_open(&b, 2); peer_open(&away, 3); peer_open(&fresh, 4);
+    same_volume(&a, &b); same_volume(&a, &away); same_volume(&a, &fresh);
+    uint8_t fid[16];
+    deleted_on_both(&a, &b, &away, fid);
+    st_txn *t;
+
+    st_set_forget_after(a.st, 1);
+    st_set_forget_after(b.st, 1);
+    st_set_forget_after(fresh.st, 1);
+    sleep(2);                             /* both tombstones are now older than that */
+    struct st_tomb_forget_stats fs;
+    T_OK(st_tomb_forget(a.st, (int64_t)time(NULL) - 1, &fs));
+    T_EQ(fs.forgotten, 0);                /* a's only one: its greatest file id stays */
+    T_EQ(tomb_count(&b), 1);              /* b has not collected its own */
+
+    uint8_t *rec;
+    size_t rlen;
+    T_OK(st_txn_begin(a.st, ST_TXN_READ, &t));
+    T_EQ(st_rep_export(t, fid, &rec, &rlen), -ENOENT); /* nothing of it goes out */
+    st_txn_abort(t);
+    sync_upto(&a, &fresh, 0, UINT64_MAX);
+    T_EQ(tomb_count(&fresh), 0);
+    /* from b, which keeps its tombstones for good, the deletion does go
+     * out, and fresh does not store it */
+    st_set_forget_after(b.st, 0);
+    sync_upto(&b, &fresh, 3, UINT64_MAX);
+    T_EQ(tomb_count(&fresh), 0);
+    st_set_forget_after(b.st, 1);
+    T_OK(sync1(&away, 0, &b, 1));
+    T_OK(sync1(&away, 0, &a, 0));
+    uint64_t fa = lookup(&a, ST_ROOT_INO, "f"), fb = lookup(&b, ST_ROOT_INO, "f");
+    T_TRUE(fa != 0);
+    T_TRUE(fb != 0);
+    /* (metadata only: the bytes were only ever on a, which dropped them) */
+    struct st_inode ia, ib;
+    T_OK(st_txn_begin(a.st, ST_TXN_READ, &t));
+    T_OK(st_inode_get(t, fa, &ia));
+    st_txn_abort(t);
+    T_OK(st_txn_begin(b.st, ST_TXN_READ, &t));
+    T_OK(st_inode_get(t, fb, &ib));
+    st_txn_abort(t);
+    T_EQ(ia.size, 2);
+    T_EQ(ib.size, 2);
+    T_TRUE(memcmp(ia.fid, ib.fid, 16) == 0);
+    peer_close(&a); peer_close(&b); peer_close(&away); peer_close(&fresh);
 }
 
 int main(void)
@@ -1060,5 +1121,6 @@ int main(void)
     T_RUN(test_compaction_of_a_long_history_in_batches);
     T_RUN(test_forgotten_deletions_leave_no_tombstone_or_record);
     T_RUN(test_forgetting_keeps_what_fsck_rebuilds_counters_from);
+    T_RUN(test_expired_tombstones_count_for_nothing_on_every_peer);
     return t_done();
 }
