@@ -43,6 +43,7 @@ _Static_assert((int)FS_SYNC_HELLO == (int)ST_SYNC_HELLO && (int)FS_SYNC_REPL == 
 #define SYNC_KICK_NS (50ull * 1000000)   /* local changes go out this soon, at most this often */
 #define SYNC_IDLE_MS 200                 /* the sender's pass when nothing wakes it */
 #define SYNC_SETTLE_NS (5ull * 1000000)  /* after a kick, for the commits that follow it */
+#define SYNC_SEEN_NS (600ull * 1000000000) /* a connected peer's "seen" is written this often */
 
 struct peer {
     net_id id;
@@ -57,6 +58,8 @@ struct peer {
     uint64_t lost;       /* lowest sequence of its records dropped for want of room
                           * (keep_pending); 0: none. What we tell it we applied
                           * stays below it, and we ask again once nothing waits */
+    uint64_t seen_ns;    /* when its record's "seen" was last written (monotonic);
+                          * 0: not yet on this connection */
     uint8_t *rx;         /* reassembly of the peer's record stream */
     size_t rxlen, rxcap;
 };
@@ -682,15 +685,39 @@ static void reload_peers(struct fs_sync *s)
     }
 }
 
-/* Applied sequence of peer id's log, from the store. */
-static uint64_t peer_applied(st_txn *t, const net_id *id)
+/* Applied sequence of peer id's log, and when the peer was last seen
+ * (wall seconds), from the store; 0s if unknown. */
+static uint64_t peer_applied(st_txn *t, const net_id *id, uint64_t *seen)
 {
     const void *rec;
     size_t len;
     struct st_peerrec r;
+    *seen = 0;
     if (st_peer_get(t, id->b, &rec, &len) || st_peerrec_decode(rec, len, &r))
         return 0;
+    *seen = r.seen;
     return r.applied;
+}
+
+/* Record that peer p is connected and streaming now (peerrec "seen"). */
+static void note_seen(struct fs_sync *s, struct peer *p, uint64_t now_ns)
+{
+    st_txn *t;
+    const void *rec;
+    size_t len;
+    struct st_peerrec r;
+    p->seen_ns = now_ns;
+    if (st_txn_begin(s->st, ST_TXN_WRITE, &t))
+        return;
+    int rc = 0;
+    if (st_peer_get(t, p->id.b, &rec, &len) == 0 && st_peerrec_decode(rec, len, &r) == 0) {
+        r.seen = (uint64_t)time(NULL);
+        uint8_t b[ST_PEERREC_MAX];
+        int n = st_peerrec_encode(&r, b);
+        rc = n < 0 ? n : st_peer_put(t, p->id.b, b, (size_t)n);
+    }
+    if ((rc = st_txn_end(t, rc)))
+        lr_debug("sync: cannot note when a peer was seen: %s", lr_strerror(rc));
 }
 
 static int peer_set_applied(st_txn *t, const net_id *id, uint64_t seq)
@@ -711,10 +738,22 @@ static int peer_set_applied(st_txn *t, const net_id *id, uint64_t seq)
 static void send_hello(struct fs_sync *s, struct peer *p)
 {
     st_txn *t;
-    uint64_t applied = 0;
+    uint64_t applied = 0, seen = 0;
     if (!st_txn_begin(s->st, ST_TXN_READ, &t)) {
-        applied = peer_applied(t, &p->id);
+        applied = peer_applied(t, &p->id, &seen);
         st_txn_abort(t);
+    }
+    /* Away for a good part of the forget period, the peer may hold files
+     * deleted meanwhile whose deletions no peer sends any more (replica.h,
+     * FORGETTING DELETIONS): ask it for its whole log, so those files come
+     * back here and, relayed, on every peer, instead of staying on it
+     * alone. (Its records already applied are ignored as equal.) */
+    int64_t forget = st_forget_after(s->st);
+    if (forget > 0 && applied && (int64_t)seen < (int64_t)time(NULL) - forget / 2) {
+        char idstr[10];
+        lr_info("sync: peer %s was last seen over half of forget_deleted_after ago: asking for its whole log",
+                net_id_short(&p->id, idstr));
+        applied = 0;
     }
     uint8_t b[9] = { 1 };
     lr_put_le64(b + 1, applied);
@@ -2130,8 +2169,10 @@ static void *sync_main(void *arg)
                     int up = it->state != NET_PEER_DOWN;
                     if (up && !p->connected)
                         p->hello_due = p->refresh_due = 1;
-                    if (!up)
+                    if (!up) {
                         p->streaming = 0;
+                        p->seen_ns = 0;
+                    }
                     p->connected = up;
                 }
             }
@@ -2151,6 +2192,8 @@ static void *sync_main(void *arg)
                 continue;
             if (p->hello_due)
                 send_hello(s, p);
+            if (p->streaming && (!p->seen_ns || now - p->seen_ns >= SYNC_SEEN_NS))
+                note_seen(s, p, now);
             if (p->streaming)
                 more |= send_log(s, p);
             if (p->refresh_due)

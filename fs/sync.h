@@ -7,7 +7,11 @@
  *  - keeps the transport's trusted peers equal to the store's "peer"
  *    database (re-read every second, so `landro peer add` needs no restart);
  *  - on each new connection sends SYNC_HELLO: "send me your change log
- *    after sequence N", N being what this store has applied of that peer;
+ *    after sequence N", N being what this store has applied of that peer
+ *    (0, the whole log, when the peer was last seen more than half of the
+ *    store's forget period ago: replica.h, FORGETTING DELETIONS), and
+ *    notes in the peer's record when it was seen (at least every 10
+ *    minutes while it streams);
  *  - streams its own change log to every peer that said hello: for each
  *    new log record, the current replication record of every file the
  *    record names (st_rep_export), and a mark after each batch;

@@ -274,6 +274,11 @@ void st_set_forget_after(st_store *st, int64_t seconds)
     st->forget_s = seconds > 0 ? seconds : 0;
 }
 
+int64_t st_forget_after(const st_store *st)
+{
+    return st->forget_s;
+}
+
 struct tf_walk {
     st_store *st;
     int64_t before;

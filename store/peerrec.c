@@ -18,15 +18,19 @@ static int addr_ok(const char *a, size_t n)
 int st_peerrec_decode(const void *buf, size_t len, struct st_peerrec *out)
 {
     const uint8_t *b = buf;
-    if (len < 11 || b[0] != 1)
+    if (len < 11 || (b[0] != 1 && b[0] != 2) || (b[0] == 2 && len < 19))
         return LR_ECORRUPT;
     memset(out, 0, sizeof(*out));
     out->flags = b[1];
     out->applied = lr_get_le64(b + 2);
-    out->naddrs = b[10];
+    size_t p = 10;
+    if (b[0] == 2) {
+        out->seen = lr_get_le64(b + 10);
+        p = 18;
+    }
+    out->naddrs = b[p++];
     if (out->naddrs > ST_PEER_MAX_ADDRS)
         return LR_ECORRUPT;
-    size_t p = 11;
     for (unsigned i = 0; i < out->naddrs; i++) {
         if (p >= len)
             return LR_ECORRUPT;
@@ -44,11 +48,12 @@ int st_peerrec_encode(const struct st_peerrec *in, uint8_t buf[ST_PEERREC_MAX])
 {
     if (in->naddrs > ST_PEER_MAX_ADDRS)
         return -EINVAL;
-    buf[0] = 1;
+    buf[0] = 2;
     buf[1] = in->flags;
     lr_put_le64(buf + 2, in->applied);
-    buf[10] = (uint8_t)in->naddrs;
-    size_t p = 11;
+    lr_put_le64(buf + 10, in->seen);
+    buf[18] = (uint8_t)in->naddrs;
+    size_t p = 19;
     for (unsigned i = 0; i < in->naddrs; i++) {
         size_t n = strnlen(in->addrs[i], ST_PEER_ADDR_MAX + 1);
         if (!addr_ok(in->addrs[i], n))

@@ -188,6 +188,7 @@ int st_log_compact(st_store *st, size_t max_files, struct st_log_compact_stats *
  * so peers with the same setting decide alike, up to their clocks. Set
  * once after st_open, before other threads use the store. */
 void st_set_forget_after(st_store *st, int64_t seconds);
+int64_t st_forget_after(const st_store *st);
 struct st_tomb_forget_stats {
     uint64_t scanned;    /* tombstones looked at */
     uint64_t forgotten;  /* tombstones deleted */

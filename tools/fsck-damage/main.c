@@ -90,7 +90,7 @@ static int populate(const char *dir)
         text[i] = (i % 61 == 60) ? '\n' : (char)('a' + i % 26);
     const char hello[] = "hello, landro\n";
     struct st_inode lin;
-    struct st_peerrec pr = { 0, 3, 1, { "192.0.2.7:7400" } };
+    struct st_peerrec pr = { 0, 3, 1, { "192.0.2.7:7400" }, 0 };
     uint8_t prb[ST_PEERREC_MAX], pid[ST_DEVICE_ID_LEN];
     memset(pid, 0x77, sizeof(pid));
     int prl;

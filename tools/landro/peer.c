@@ -39,12 +39,15 @@ static int list_one(const uint8_t *idb, const void *rec, size_t len, void *arg)
 
 int cmd_peer_put(st_txn *t, const net_id *id, struct st_peerrec *r)
 {
-    /* Keep how far its log was applied when only addresses change. */
+    /* Keep how far its log was applied, and when, when only addresses
+     * change. */
     const void *old;
     size_t olen;
     struct st_peerrec prev;
-    if (st_peer_get(t, id->b, &old, &olen) == 0 && st_peerrec_decode(old, olen, &prev) == 0)
+    if (st_peer_get(t, id->b, &old, &olen) == 0 && st_peerrec_decode(old, olen, &prev) == 0) {
         r->applied = prev.applied;
+        r->seen = prev.seen;
+    }
     uint8_t b[ST_PEERREC_MAX];
     int n = st_peerrec_encode(r, b);
     return n < 0 ? n : st_peer_put(t, id->b, b, (size_t)n);
