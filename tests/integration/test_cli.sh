@@ -54,6 +54,7 @@ check "peer add a -> b" "$L" peer add --store "$T/a" "$idb" "127.0.0.1:$(port 1)
 # B learns of A from a peer line in its landro.conf (added at mount).
 printf 'peer = %s 127.0.0.1:%s\n' "$ida" "$(port 0)" > "$T/b/landro.conf"
 check "peer list shows the peer and its address" sh -c "'$L' peer list --store '$T/a' | grep -q '$idb  127.0.0.1:$(port 1)'"
+check "peer list: a peer never connected was never seen" sh -c "'$L' peer list --store '$T/a' | grep -q '$idb .* seen=never\$'"
 
 # --- status with no daemon, bad config ---------------------------------------
 check "status: no daemon running" expect 1 "store '$T/a' is not mounted \(no daemon answers on '$T/a/control.sock'\)" "$L" status --store "$T/a"
@@ -91,6 +92,8 @@ import json, sys
 d = json.load(sys.stdin)
 sys.exit(0 if any(p["state"] == "healthy" for p in d["peers"]) else 1)'; }
 check "status --json shows b as a healthy peer of a" wait_for 20 healthy
+seen_b() { "$L" peer list --store "$T/a" | grep -q "$idb .* seen=20[0-9-]*T[0-9:]*Z\$"; }
+check "peer list: b, connected, was seen" wait_for 20 seen_b
 "$L" status --json --store "$T/a" > "$T/status.json"
 check "status --json is valid JSON with the documented fields" python3 - "$T/status.json" "$ida" "$idb" "$vol" "$(port 0)" <<'PY'
 import json, sys

@@ -33,7 +33,15 @@ static int list_one(const uint8_t *idb, const void *rec, size_t len, void *arg)
     }
     for (unsigned i = 0; i < r.naddrs; i++)
         printf("  %s", r.addrs[i]);
-    printf("  applied=%llu\n", (unsigned long long)r.applied);
+    printf("  applied=%llu", (unsigned long long)r.applied);
+    /* when its daemon last streamed to this store's (UTC) */
+    time_t seen = (time_t)r.seen;
+    struct tm tm;
+    char when[32];
+    if (r.seen && gmtime_r(&seen, &tm) && strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm))
+        printf("  seen=%s\n", when);
+    else
+        printf("  seen=never\n");
     return 0;
 }
 
