@@ -117,7 +117,6 @@ struct fs {
      * left (the next runs once the log has doubled since). */
     uint64_t log_check_ns, log_kept;
     int log_due;            /* tombstones were forgotten: compact at the next look */
-    int64_t forget_s;       /* fs_opts.forget_deleted_s */
     uint64_t forget_check_ns; /* when tombstones are looked at next (monotonic ns) */
     /* Peers' changes: peer_gen counts applied batches (fs_peer_changed),
      * bumped under gen_lock after a batch commits and before its
@@ -464,7 +463,8 @@ static void log_compact_tick(fs *f)
                  cs.partial ? " (stopped at the file limit)" : "");
 }
 
-/* Forget the tombstones of files deleted more than f->forget_s ago
+/* Forget the tombstones of files deleted longer ago than the store's
+ * forget period (st_forget_after, set by fs_new)
  * (replica.h, "FORGETTING DELETIONS"), then have the log compacted so the
  * records naming them go too. Looked at every 1/16 of that period (a
  * walk of every tombstone, so not too often), at least every
@@ -472,20 +472,21 @@ static void log_compact_tick(fs *f)
 static void forget_tick(fs *f)
 {
     uint64_t now = lr_now_mono_ns();
-    if (f->forget_s <= 0 || now < f->forget_check_ns)
+    int64_t forget_s = st_forget_after(f->st);
+    if (forget_s <= 0 || now < f->forget_check_ns)
         return;
-    uint64_t period = (uint64_t)f->forget_s * (1000000000ull / 16);
+    uint64_t period = (uint64_t)forget_s * (1000000000ull / 16);
     f->forget_check_ns = now + LR_MIN(LR_MAX(period, 1000000000ull), FS_FORGET_CHECK_MAX_NS);
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
     struct st_tomb_forget_stats ts;
-    int rc = st_tomb_forget(f->st, (int64_t)wall.tv_sec - f->forget_s, &ts);
+    int rc = st_tomb_forget(f->st, (int64_t)wall.tv_sec - forget_s, &ts);
     if (rc)
         lr_warn("forgetting old deletions failed after %llu: %s", (unsigned long long)ts.forgotten,
                 lr_strerror(rc));
     if (ts.forgotten) {
         lr_debug("forgot %llu of %llu deleted files (deleted over %lld s ago)",
-                 (unsigned long long)ts.forgotten, (unsigned long long)ts.scanned, (long long)f->forget_s);
+                 (unsigned long long)ts.forgotten, (unsigned long long)ts.scanned, (long long)forget_s);
         f->log_due = 1;
         f->log_check_ns = 0;
     }
@@ -2281,7 +2282,6 @@ int fs_new(st_store *st, const struct fs_opts *o, fs **out)
     if (!f)
         return -ENOMEM;
     f->st = st;
-    f->forget_s = o->forget_deleted_s;
     st_set_forget_after(st, o->forget_deleted_s); /* before any thread of ours runs */
     pthread_mutex_init(&f->tlock, NULL);
     pthread_rwlock_init(&f->gen_lock, NULL);

@@ -685,15 +685,29 @@ static void reload_peers(struct fs_sync *s)
     }
 }
 
+/* Peer id's record in the store into *r: 0, or non-zero when there is
+ * none (not a configured peer, or removed meanwhile) or it is damaged. */
+static int peer_rec(st_txn *t, const net_id *id, struct st_peerrec *r)
+{
+    const void *rec;
+    size_t len;
+    return st_peer_get(t, id->b, &rec, &len) || st_peerrec_decode(rec, len, r);
+}
+
+static int peer_rec_put(st_txn *t, const net_id *id, const struct st_peerrec *r)
+{
+    uint8_t b[ST_PEERREC_MAX];
+    int n = st_peerrec_encode(r, b);
+    return n < 0 ? n : st_peer_put(t, id->b, b, (size_t)n);
+}
+
 /* Applied sequence of peer id's log, and when the peer was last seen
  * (wall seconds), from the store; 0s if unknown. */
 static uint64_t peer_applied(st_txn *t, const net_id *id, uint64_t *seen)
 {
-    const void *rec;
-    size_t len;
     struct st_peerrec r;
     *seen = 0;
-    if (st_peer_get(t, id->b, &rec, &len) || st_peerrec_decode(rec, len, &r))
+    if (peer_rec(t, id, &r))
         return 0;
     *seen = r.seen;
     return r.applied;
@@ -703,18 +717,14 @@ static uint64_t peer_applied(st_txn *t, const net_id *id, uint64_t *seen)
 static void note_seen(struct fs_sync *s, struct peer *p, uint64_t now_ns)
 {
     st_txn *t;
-    const void *rec;
-    size_t len;
     struct st_peerrec r;
     p->seen_ns = now_ns;
     if (st_txn_begin(s->st, ST_TXN_WRITE, &t))
         return;
     int rc = 0;
-    if (st_peer_get(t, p->id.b, &rec, &len) == 0 && st_peerrec_decode(rec, len, &r) == 0) {
+    if (peer_rec(t, &p->id, &r) == 0) {
         r.seen = (uint64_t)time(NULL);
-        uint8_t b[ST_PEERREC_MAX];
-        int n = st_peerrec_encode(&r, b);
-        rc = n < 0 ? n : st_peer_put(t, p->id.b, b, (size_t)n);
+        rc = peer_rec_put(t, &p->id, &r);
     }
     if ((rc = st_txn_end(t, rc)))
         lr_debug("sync: cannot note when a peer was seen: %s", lr_strerror(rc));
@@ -722,17 +732,13 @@ static void note_seen(struct fs_sync *s, struct peer *p, uint64_t now_ns)
 
 static int peer_set_applied(st_txn *t, const net_id *id, uint64_t seq)
 {
-    const void *rec;
-    size_t len;
     struct st_peerrec r;
-    if (st_peer_get(t, id->b, &rec, &len) || st_peerrec_decode(rec, len, &r))
+    if (peer_rec(t, id, &r))
         return 0; /* not a configured peer (removed meanwhile): nothing to record */
     if (seq <= r.applied)
         return 0;
     r.applied = seq;
-    uint8_t b[ST_PEERREC_MAX];
-    int n = st_peerrec_encode(&r, b);
-    return n < 0 ? n : st_peer_put(t, id->b, b, (size_t)n);
+    return peer_rec_put(t, id, &r);
 }
 
 static void send_hello(struct fs_sync *s, struct peer *p)

@@ -256,17 +256,25 @@ int st_log_compact(st_store *st, size_t max_files, struct st_log_compact_stats *
 
 /* ---- forgetting deletions ------------------------------------------------ */
 
-int st__tomb_deleted_at(const uint8_t *r, size_t len, int64_t *sec)
+/* 1 if tombstone record v says its file was deleted (its ctime) before
+ * `before`; 0 if later, or if v is not a record this code knows (such a
+ * tombstone stays). */
+static int tomb_older(const MDB_val *v, int64_t before)
 {
-    if (len < ST_REP_HDR || r[0] != ST_REP_VERSION || !(r[1] & ST_REP_DELETED))
-        return -1;
-    *sec = (int64_t)lr_get_le64(r + 68);
-    return 0;
+    const uint8_t *r = v->mv_data;
+    if (v->mv_size < ST_REP_HDR || r[0] != ST_REP_VERSION || !(r[1] & ST_REP_DELETED))
+        return 0;
+    return (int64_t)lr_get_le64(r + 68) < before;
 }
 
 int st__tomb_expired(const st_store *st, int64_t at)
 {
     return st->forget_s > 0 && at < (int64_t)time(NULL) - st->forget_s;
+}
+
+int st__tomb_rec_expired(const st_store *st, const MDB_val *v)
+{
+    return st->forget_s > 0 && tomb_older(v, (int64_t)time(NULL) - st->forget_s);
 }
 
 void st_set_forget_after(st_store *st, int64_t seconds)
@@ -299,13 +307,12 @@ static int tf_flush(struct tf_walk *w)
     uint64_t gone = 0;
     for (size_t i = 0; i < w->n && rc == 0; i++) {
         MDB_val v;
-        int64_t at;
         rc = st__get(t, w->st->db_tomb, w->fid[i], 16, &v);
         if (rc == -ENOENT) { /* the file came back meanwhile */
             rc = 0;
             continue;
         }
-        if (rc || st__tomb_deleted_at(v.mv_data, v.mv_size, &at) || at >= w->before)
+        if (rc || !tomb_older(&v, w->before))
             continue; /* deleted again since the snapshot: a new tombstone */
         if ((rc = st__del(t, w->st->db_tomb, w->fid[i], 16)) == 0)
             gone++;
@@ -320,10 +327,8 @@ static int tf_each(st_txn *t, const MDB_val *k, const MDB_val *v, void *arg)
 {
     (void)t;
     struct tf_walk *w = arg;
-    int64_t at;
     w->out->scanned++;
-    if (k->mv_size != 16 || !memcmp(k->mv_data, w->keep, 16) ||
-        st__tomb_deleted_at(v->mv_data, v->mv_size, &at) || at >= w->before)
+    if (k->mv_size != 16 || !memcmp(k->mv_data, w->keep, 16) || !tomb_older(v, w->before))
         return 0;
     uint8_t (*f)[16] = lr_grow(w->fid, &w->cap, w->n, sizeof(*f), 1024);
     if (!f)

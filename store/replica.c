@@ -296,10 +296,9 @@ int st_rep_export(st_txn *t, const uint8_t fid[16], uint8_t **out, size_t *outle
     int rc = st_fid_lookup(t, fid, &ino);
     if (rc == -ENOENT) {
         MDB_val v;
-        int64_t at;
         if ((rc = st__get(t, t->st->db_tomb, fid, 16, &v)))
             return rc;
-        if (st__tomb_deleted_at(v.mv_data, v.mv_size, &at) == 0 && st__tomb_expired(t->st, at))
+        if (st__tomb_rec_expired(t->st, &v))
             return -ENOENT; /* forgotten, if not yet collected */
         if (!(*out = malloc(v.mv_size)))
             return -ENOMEM;
@@ -922,8 +921,7 @@ int st_rep_apply(st_txn *t, const struct st_rep_file *f, const uint8_t from_dev[
         int trc = st__get(t, t->st->db_tomb, f->fid, 16, &v);
         if (trc && trc != -ENOENT)
             return trc;
-        int64_t at;
-        if (trc == 0 && !(st__tomb_deleted_at(v.mv_data, v.mv_size, &at) == 0 && st__tomb_expired(t->st, at))) {
+        if (trc == 0 && !st__tomb_rec_expired(t->st, &v)) {
             /* (an expired tombstone counts for nothing: FORGETTING
              * DELETIONS; it goes if the file comes back) */
             tomb = malloc(sizeof(*tomb));

@@ -35,13 +35,12 @@ struct st_txn {
     int logged; /* appended to the change log (st_set_log_hook) */
 };
 
-/* Tombstones (replica.h, FORGETTING DELETIONS; logcompact.c).
- * st__tomb_deleted_at: when tombstone record r says its file was deleted
- * (ctime, seconds since the epoch); -1 if r is not a record this code
- * knows. st__tomb_expired: 1 if st's forget_s is set and a record
- * deleted at `at` is older than that now. */
-int st__tomb_deleted_at(const uint8_t *r, size_t len, int64_t *at);
+/* Tombstones (replica.h, FORGETTING DELETIONS; logcompact.c): 1 if st's
+ * forget_s is set and a file deleted at `at` (seconds since the epoch) /
+ * the tombstone record v (one this code cannot read: never) is older
+ * than that now. */
 int st__tomb_expired(const st_store *st, int64_t at);
+int st__tomb_rec_expired(const st_store *st, const MDB_val *v);
 
 /* The named databases and where their handles live in st_store. */
 struct st__db { const char *name; size_t off; };
