@@ -5,6 +5,7 @@
  *   landro-bench hash  [--bytes N] [--block B] SHA-256 throughput
  *   landro-bench store --dir D [--bytes N]     LMDB chunk put/get and
  *                                              st_file_write throughput
+ *   landro-bench tombs --dir D [--files N]     forgetting deleted files
  *
  * Sizes take K, M, G suffixes (binary). Figures go to stdout, one per line.
  */
@@ -23,6 +24,7 @@ static const struct {
     { "cdc", bench_cdc_main, "[--bytes N]: FastCDC chunking throughput (default 1G)" },
     { "hash", bench_hash_main, "[--bytes N] [--block B]: SHA-256 throughput (default 1G in 64K blocks)" },
     { "store", bench_store_main, "--dir D [--bytes N] [--batch K]: chunk put/get and st_file_write (default 1G, 256 per txn)" },
+    { "tombs", bench_tombs_main, "--dir D [--files N]: forgetting N deleted files: scan, forget, compact (default 200000)" },
 };
 
 static void usage(FILE *f)
