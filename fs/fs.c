@@ -553,7 +553,7 @@ static int ranges_write(st_txn *t, uint64_t ino, const struct fs_stage *sg, uint
 {
     if (sg->n == 0)
         return 0;
-    struct st_ns_wrange *w = malloc(sg->n * sizeof(*w));
+    struct st_wrange *w = malloc(sg->n * sizeof(*w));
     if (!w)
         return -ENOMEM;
     for (size_t i = 0; i < sg->n; i++) {

@@ -507,6 +507,91 @@ int st_file_write(st_txn *t, uint64_t ino, uint64_t off, const void *buf, size_t
     return rc;
 }
 
+/* Largest run of ranges st_file_writev writes as one. */
+#define WRITEV_RUN_MAX (8u << 20)
+
+/* Whether the gap [off, off + len) between two ranges may join them into
+ * one run: its bytes are data held here, in at most two extents. Then
+ * writing the two ranges as one re-chunks nothing more than writing them
+ * apart (the first re-chunks to the end of the extent it ends in, the
+ * second from the start of the one it starts in); with an old extent
+ * wholly inside the gap it would. 1 (sp[0..*k) describe the gap), 0 (not
+ * joinable), or an error. */
+static int gap_joins(st_txn *t, uint64_t ino, uint64_t off, size_t len, struct st_span sp[2],
+                     size_t *k)
+{
+    *k = 0;
+    if (len == 0)
+        return 1;
+    int rc = st_file_read(t, ino, off, len, sp, 2, k);
+    if (rc)
+        return rc;
+    size_t got = 0;
+    for (size_t i = 0; i < *k; i++) {
+        if (sp[i].kind != ST_SPAN_DATA)
+            return 0;
+        got += sp[i].len;
+    }
+    return got == len;
+}
+
+int st_file_writev(st_txn *t, uint64_t ino, const struct st_wrange *r, size_t n)
+{
+    ST_CHECK_WRITE(t);
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    size_t i = 0;
+    while (i < n && rc == 0) {
+        if (r[i].len == 0 || r[i].len > (uint64_t)INT64_MAX - r[i].off) {
+            rc = st_file_write(t, ino, r[i].off, r[i].data, r[i].len);
+            i++;
+            continue;
+        }
+        /* Grow the run r[i..j) while the next range follows, its gap
+         * joins and the run stays within WRITEV_RUN_MAX; the run's bytes
+         * go to buf once it has a second range. */
+        const uint64_t lo = r[i].off;
+        uint64_t hi = lo + r[i].len;
+        size_t j = i + 1;
+        while (j < n && r[j].len > 0 && r[j].off >= hi &&
+               r[j].len <= (uint64_t)INT64_MAX - r[j].off &&
+               r[j].off + r[j].len - lo <= WRITEV_RUN_MAX) {
+            struct st_span sp[2];
+            size_t k;
+            rc = gap_joins(t, ino, hi, (size_t)(r[j].off - hi), sp, &k);
+            if (rc <= 0)
+                break;
+            rc = 0;
+            size_t need = (size_t)(r[j].off + r[j].len - lo);
+            if (need > cap) {
+                size_t c2 = LR_MAX(need, LR_MIN(2 * cap, (size_t)WRITEV_RUN_MAX));
+                uint8_t *b2 = realloc(buf, c2);
+                if (!b2) {
+                    rc = -ENOMEM;
+                    break;
+                }
+                buf = b2;
+                cap = c2;
+            }
+            if (j == i + 1)
+                memcpy(buf, r[i].data, r[i].len);
+            uint8_t *d = buf + (hi - lo);
+            for (size_t s = 0; s < k; d += sp[s].len, s++)
+                memcpy(d, sp[s].data, sp[s].len);
+            memcpy(buf + (r[j].off - lo), r[j].data, r[j].len);
+            hi = r[j].off + r[j].len;
+            j++;
+        }
+        if (rc)
+            break;
+        rc = st_file_write(t, ino, lo, j == i + 1 ? r[i].data : buf, (size_t)(hi - lo));
+        i = j;
+    }
+    free(buf);
+    return rc;
+}
+
 static int file_write(st_txn *t, uint64_t ino, uint64_t off, const void *buf, size_t len, int isolated)
 {
     const struct st_cdc_params p = t->st->meta.cdc;

@@ -601,7 +601,7 @@ static int save_range(st_txn *txn, uint8_t op, struct st_inode *in, uint64_t off
     return log_rec_out(txn, &r, in, out);
 }
 
-int st_ns_write(st_txn *txn, uint64_t ino, const struct st_ns_wrange *w, size_t n,
+int st_ns_write(st_txn *txn, uint64_t ino, const struct st_wrange *w, size_t n,
                 uint64_t new_size, const struct timespec *mtime, struct st_inode *out)
 {
     struct timespec now = now_ts();
@@ -614,11 +614,11 @@ int st_ns_write(st_txn *txn, uint64_t ino, const struct st_ns_wrange *w, size_t 
     if ((rc = st_version_save(txn, &in)))
         return rc;
     uint64_t lo = UINT64_MAX, hi = 0;
+    if ((rc = st_file_writev(txn, ino, w, n)))
+        return rc;
     for (size_t i = 0; i < n; i++) {
         if (w[i].len == 0)
             continue;
-        if ((rc = st_file_write(txn, ino, w[i].off, w[i].data, w[i].len)))
-            return rc;
         lo = LR_MIN(lo, w[i].off);
         hi = LR_MAX(hi, w[i].off + w[i].len);
         new_size = LR_MAX(new_size, w[i].off + w[i].len);

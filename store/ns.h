@@ -175,16 +175,12 @@ struct st_ns_attr {
 int st_ns_setattr(st_txn *txn, uint64_t ino, unsigned valid, const struct st_ns_attr *a,
                   struct st_inode *out);
 
-/* Commit staged writes: each range through st_file_write, then the size
- * becomes max(size, new_size) and mtime/ctime *mtime (NULL: now). One log
- * record covers the union [min off, max end) of the ranges.
+/* Commit staged writes: the ranges (non-overlapping) through
+ * st_file_writev, then the size becomes max(size, new_size) and
+ * mtime/ctime *mtime (NULL: now). One log record covers the union
+ * [min off, max end) of the ranges.
  * Errors: those of st_file_write (-ENOSPC, ...), -EISDIR. */
-struct st_ns_wrange {
-    uint64_t off;
-    size_t len;
-    const void *data;
-};
-int st_ns_write(st_txn *txn, uint64_t ino, const struct st_ns_wrange *r, size_t n,
+int st_ns_write(st_txn *txn, uint64_t ino, const struct st_wrange *r, size_t n,
                 uint64_t new_size, const struct timespec *mtime, struct st_inode *out);
 
 /* Make [off, off+len) a hole (fallocate PUNCH_HOLE; the size is kept). */

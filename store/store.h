@@ -399,6 +399,22 @@ int st_extent_put(st_txn *txn, uint64_t ino, const struct st_extent *e);
  * write never needs the network (boundaries there are then not content
  * defined, as after a forced cut). Write txn. */
 int st_file_write(st_txn *txn, uint64_t ino, uint64_t off, const void *buf, size_t len);
+/* One range of st_file_writev. */
+struct st_wrange {
+    uint64_t off;
+    size_t len;
+    const void *data;
+};
+/* Write n non-overlapping ranges: the same bytes as st_file_write of each
+ * in turn, but a run of ranges in increasing order whose gaps each lie in
+ * at most two old extents, all data held here (no hole, no chunk held
+ * only by peers), goes through st_file_write as one range with the old
+ * bytes in its gaps (runs up to 8 MiB). Re-chunking them apart would
+ * cover those extents anyway, so a chunk that several small writes fall
+ * into (a stage of random 4 KiB writes) is re-chunked, hashed and stored
+ * once instead of once per write, and nothing else is. Write txn.
+ * Errors: those of st_file_write, -ENOMEM. */
+int st_file_writev(st_txn *txn, uint64_t ino, const struct st_wrange *r, size_t n);
 /* Drop data at or beyond new_size (a straddling extent is trimmed). */
 int st_file_truncate(st_txn *txn, uint64_t ino, uint64_t new_size);
 /* Make [off, off+len) a hole. */

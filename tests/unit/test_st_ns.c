@@ -272,7 +272,7 @@ static void test_setattr_write_punch(void)
     T_OK(st_ns_create(tx, ST_ROOT_INO, S("f"), S_IFREG | 0644, 0, 0, 0, NULL, 0, &f));
     static uint8_t data[300000];
     t_fill(data, sizeof(data), 5);
-    struct st_ns_wrange w[2] = { { 0, 1000, data }, { 200000, 100000, data + 200000 } };
+    struct st_wrange w[2] = { { 0, 1000, data }, { 200000, 100000, data + 200000 } };
     struct timespec mt = { 1234567, 89 };
     T_OK(st_ns_write(tx, f.ino, w, 2, 0, &mt, &out));
     T_EQ(out.size, 300000);

@@ -606,7 +606,7 @@ static uint64_t op_create(struct peer *p, uint64_t parent, const char *name, uin
 static void op_write(struct peer *p, uint64_t ino, const char *data)
 {
     st_txn *t;
-    struct st_ns_wrange r = { 0, strlen(data), data };
+    struct st_wrange r = { 0, strlen(data), data };
     T_OK(st_txn_begin(p->st, ST_TXN_WRITE, &t));
     T_OK(st_txn_end(t, st_ns_write(t, ino, &r, 1, r.len, NULL, NULL)));
 }

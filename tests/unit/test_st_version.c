@@ -34,7 +34,7 @@ static int put(uint64_t ino, const void *data, size_t len)
         return rc;
     struct st_ns_attr a = { .size = 0 };
     struct st_inode in;
-    struct st_ns_wrange w = { .off = 0, .len = len, .data = data };
+    struct st_wrange w = { .off = 0, .len = len, .data = data };
     if (!(rc = st_ns_setattr(t, ino, ST_NS_SET_SIZE, &a, &in)))
         rc = st_ns_write(t, ino, &w, 1, len, NULL, &in);
     return st_txn_end(t, rc);

@@ -3,7 +3,10 @@
  * caller's buffer in place and hashes on two threads): the extents of a
  * file equal FastCDC run over its whole content, whether it was written
  * at once or appended in uneven pieces, chunks straddling the old bytes
- * before or after a write are right, and overwrites match a reference.
+ * before or after a write are right, and overwrites match a reference;
+ * st_file_writev (many small ranges in one call, runs joined over the old
+ * bytes between them) gives the same bytes as a reference, never fills a
+ * hole and never needs a chunk held only by peers.
  */
 #include <sys/stat.h>
 
@@ -169,12 +172,147 @@ static void test_big_overwrites_inside_and_across_the_end_match_a_reference(void
     st_close(st);
 }
 
+/* Random sorted, non-overlapping ranges of 1..8192 bytes over [0, span),
+ * some n of them; returns how many. Their data point into pool. */
+static size_t random_ranges(uint64_t *rng, struct st_wrange *r, size_t max, uint64_t span,
+                            const uint8_t *pool, size_t pool_len)
+{
+    size_t n = 0;
+    uint64_t pos = 0;
+    while (n < max) {
+        *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+        uint64_t x = *rng >> 11;
+        pos += x % 90000;                 /* gaps of 0 to ~1.5 chunks */
+        size_t len = 1 + (size_t)((x >> 20) % 8192);
+        if (pos + len > span)
+            break;
+        r[n].off = pos;
+        r[n].len = len;
+        r[n].data = pool + (size_t)((x >> 33) % (pool_len - len));
+        n++;
+        pos += len;
+    }
+    return n;
+}
+
+static void test_writev_runs_match_a_reference_and_leave_holes_alone(void)
+{
+    st_store *st = fresh();
+    const size_t size = 14u << 20, hole_lo = 8u << 20, hole_hi = 12u << 20;
+    const size_t pool_len = 1u << 20;
+    uint8_t *ref = calloc(1, size), *got = malloc(size), *pool = malloc(pool_len);
+    uint8_t *written = calloc(1, size); /* 1 where a byte of the hole got data */
+    static struct st_wrange r[400];
+    t_fill(ref, hole_lo, 21);
+    t_fill(ref + hole_hi, size - hole_hi, 22);
+    t_fill(pool, pool_len, 23);
+    T_OK(write_at(st, 9, 0, ref, hole_lo));
+    T_OK(write_at(st, 9, hole_hi, ref + hole_hi, size - hole_hi));
+    uint64_t rng = 5;
+    for (int batch = 0; batch < 30; batch++) {
+        size_t n = random_ranges(&rng, r, 400, size, pool, pool_len);
+        st_txn *t;
+        T_OK(st_txn_begin(st, ST_TXN_WRITE, &t));
+        T_OK(st_file_writev(t, 9, r, n));
+        T_OK(st_txn_commit(t));
+        for (size_t i = 0; i < n; i++) {
+            memcpy(ref + r[i].off, r[i].data, r[i].len);
+            if (r[i].off < hole_hi && r[i].off + r[i].len > hole_lo)
+                memset(written + r[i].off, 1, r[i].len);
+        }
+        T_OK(read_back(st, 9, size, got));
+        if (memcmp(got, ref, size) != 0)
+            T_FAILF("batch %d (%zu ranges): content differs from the reference", batch, n);
+    }
+    /* Every byte of the hole that no range wrote is still a hole. */
+    st_txn *t;
+    struct st_span sp[64];
+    T_OK(st_txn_begin(st, ST_TXN_READ, &t));
+    for (uint64_t pos = hole_lo; pos < hole_hi;) {
+        size_t n;
+        T_OK(st_file_read(t, 9, pos, hole_hi - pos, sp, 64, &n));
+        for (size_t i = 0; i < n; pos += sp[i].len, i++)
+            if (sp[i].kind == ST_SPAN_DATA)
+                for (size_t k = 0; k < sp[i].len; k++)
+                    if (!written[pos + k])
+                        T_FAILF("byte %llu of the hole became data", (unsigned long long)(pos + k));
+    }
+    st_txn_abort(t);
+    free(ref);
+    free(got);
+    free(pool);
+    free(written);
+    st_close(st);
+}
+
+static void test_writev_does_not_join_over_a_chunk_held_only_by_peers(void)
+{
+    st_store *st = fresh();
+    const size_t size = 1u << 20;
+    uint8_t *ref = malloc(size), *got = malloc(size);
+    t_fill(ref, size, 31);
+    T_OK(write_at(st, 10, 0, ref, size));
+    st_txn *t;
+    struct st_extent e;
+    T_OK(st_txn_begin(st, ST_TXN_WRITE, &t));
+    T_OK(st_extent_find(t, 10, 500000, &e));
+    T_TRUE(e.off > 200 && e.off + e.len + 300 < size);
+    T_OK(st_chunk_evict(t, &e.hash));
+    /* The first gap reaches into the evicted chunk, the second lies in
+     * it; the third range follows it in a chunk that is here. */
+    const struct st_wrange r[] = {
+        { e.off - 150, 100, "a" }, { e.off + 10, 20, "b" }, { e.off + 40, 20, "c" },
+        { e.off + e.len + 100, 50, "d" },
+    };
+    static uint8_t bytes[4][100];
+    struct st_wrange w[4];
+    for (int i = 0; i < 4; i++) {
+        memset(bytes[i], 'a' + i, sizeof(bytes[i]));
+        w[i] = r[i];
+        w[i].data = bytes[i];
+    }
+    T_OK(st_file_writev(t, 10, w, 4));
+    T_OK(st_txn_commit(t));
+    for (int i = 0; i < 4; i++)
+        memcpy(ref + w[i].off, w[i].data, w[i].len);
+    /* Every written byte reads back; of the evicted chunk only what was
+     * written is data, the rest still to be fetched. */
+    struct st_span sp[16];
+    size_t n;
+    T_OK(st_txn_begin(st, ST_TXN_READ, &t));
+    T_OK(st_file_read(t, 10, e.off, e.len, sp, 16, &n));
+    uint64_t pos = e.off;
+    for (size_t i = 0; i < n; pos += sp[i].len, i++) {
+        int inside = (pos >= w[1].off && pos < w[1].off + w[1].len) ||
+                     (pos >= w[2].off && pos < w[2].off + w[2].len);
+        T_EQ(sp[i].kind, inside ? ST_SPAN_DATA : ST_SPAN_MISSING);
+        if (inside)
+            T_MEM(sp[i].data, ref + pos, sp[i].len);
+    }
+    st_txn_abort(t);
+    /* Put the old chunk back (as a fetch would): the whole file is right. */
+    t_fill(got, size, 31);
+    st_hash h;
+    st_hash_compute(got + e.off, e.len, &h);
+    T_MEM(h.b, e.hash.b, ST_HASH_LEN);
+    T_OK(st_txn_begin(st, ST_TXN_WRITE, &t));
+    T_OK(st_chunk_put(t, &h, got + e.off, e.len));
+    T_OK(st_txn_commit(t));
+    T_OK(read_back(st, 10, size, got));
+    T_MEM(got, ref, size);
+    free(ref);
+    free(got);
+    st_close(st);
+}
+
 int main(void)
 {
     lr_log_set_level(getenv("V") ? LR_LOG_DEBUG : LR_LOG_QUIET);
     T_RUN(test_one_big_write_is_fastcdc_over_the_buffer);
     T_RUN(test_uneven_appends_end_with_the_same_chunks);
     T_RUN(test_big_overwrites_inside_and_across_the_end_match_a_reference);
+    T_RUN(test_writev_runs_match_a_reference_and_leave_holes_alone);
+    T_RUN(test_writev_does_not_join_over_a_chunk_held_only_by_peers);
     if (dir) { t_rmrf(dir); free(dir); }
     return t_done();
 }

@@ -60,7 +60,7 @@ static int mk(st_txn *t, uint64_t parent, const char *name, uint32_t mode, const
 
 static int wr(st_txn *t, uint64_t ino, const void *data, size_t len)
 {
-    struct st_ns_wrange r = { 0, len, data };
+    struct st_wrange r = { 0, len, data };
     struct timespec ts = { 1700000000, 0 };
     return st_ns_write(t, ino, &r, 1, len, &ts, NULL);
 }
