@@ -10,8 +10,12 @@
 #     random writes, IOPS for up to 5 s each on a 256 MiB file (writes end
 #     with fsync, included in the time)
 #   - 10k 4 KiB files: create+write, stat, read, unlink (ops/s per phase,
-#     1.5 s apart so the kernel's 1 s caches have expired); the median of
-#     SMALL_ROUNDS (default 3) rounds, the targets taking turns
+#     1.5 s apart so the kernel's 1 s caches have expired), the targets
+#     interleaved 500 files at a time; the median of SMALL_ROUNDS
+#     (default 3) rounds
+# The sequential and random figures are the medians of SEQ_ROUNDS (default
+# 3) rounds, the targets' order rotating from round to round; under the
+# table, every figure's landro/passthrough ratio round by round.
 # The passthrough implements xattrs like landro, so both see the same
 # kernel traffic (a GETXATTR security.capability before each write).
 # Prints a table with ratios landro/passthrough and landro/raw. Needs root
@@ -26,6 +30,7 @@ O=${O:-build}
 case $O in /*) B=$O/bin ;; *) B=$top/$O/bin ;; esac
 PHASES=${PHASES:-seq rand small}
 SMALL_ROUNDS=${SMALL_ROUNDS:-3}
+SEQ_ROUNDS=${SEQ_ROUNDS:-3}
 phase() { case " $PHASES " in *" $1 "*) return 0 ;; esac; return 1; }
 SIZE=${1:-1024}
 PY=/usr/bin/python3
@@ -139,6 +144,34 @@ elif op == "small":
     for p in names: os.unlink(p)
     res.append(n / (now() - t))
     print(" ".join("%.0f" % x for x in res))
+elif op == "smallmix":
+    # The same four phases for several targets at once, interleaved: each
+    # phase goes slice by slice (SLICE files), every target doing the same
+    # slice in turn (the order rotating), so all targets see the same
+    # minutes of a machine whose speed swings by 4x. Between two slices
+    # 0.1 s untimed, so work a file system defers (landro's reaper gathers
+    # unlinks for 20 ms) is not charged to the next target's slice.
+    n, sl, dirs = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+    data = os.urandom(4096)
+    names = [[os.path.join(d, "f%05d" % i) for i in range(n)] for d in dirs]
+    for d in dirs: os.makedirs(d, exist_ok=True)
+    def create(p):
+        fd = os.open(p, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o644); os.write(fd, data); os.close(fd)
+    def read(p):
+        fd = os.open(p, os.O_RDONLY); os.read(fd, 8192); os.close(fd)
+    res = [[] for _ in dirs]
+    for k, f in enumerate((create, os.stat, read, os.unlink)):
+        if k: time.sleep(1.5)  # the kernel's 1 s caches expire, as in "small"
+        spent = [0.0] * len(dirs)
+        for j, lo in enumerate(range(0, n, sl)):
+            for r in range(len(dirs)):
+                i = (j + r) % len(dirs)
+                time.sleep(0.1)
+                t = now()
+                for p in names[i][lo:lo + sl]: f(p)
+                spent[i] += now() - t
+        for i in range(len(dirs)): res[i].append(n / spent[i])
+    for r in res: print(" ".join("%.0f" % x for x in r))
 PY
 
 declare -A R
@@ -154,52 +187,68 @@ dirof() { case $1 in raw) echo "$work/raw" ;; passthrough) echo "$work/pmnt" ;; 
 for t in "${targets[@]}"; do
     for k in sw src srw rr rw sc ss sr su; do R[$t,$k]=-; done
 done
+# median LIST...: the middle value (the lower middle of an even count).
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# S[target,figure]: the figure's value in every round, in order.
+declare -A S
+# rotated R: the targets in round R's order (each round starts one later,
+# so no target always comes first, right after the raw disk's writes).
+rotated() { local i n=${#targets[@]}; for ((i = 0; i < n; i++)); do echo "${targets[$(((i + $1) % n))]}"; done; }
 if phase seq; then
-    for t in "${targets[@]}"; do
-        echo "bench-fs: $t: sequential ..." >&2
-        d=$(dirof "$t")
-        R[$t,sw]=$($PY "$work/b.py" seqwrite "$d/big" "$rand")
-        remount "$t"; d=$(dirof "$t")
-        R[$t,src]=$($PY "$work/b.py" seqread "$d/big")
-        R[$t,srw]=$($PY "$work/b.py" seqread "$d/big")
-        rm -f "$d/big"
+    for r in $(seq "$SEQ_ROUNDS"); do
+        for t in $(rotated "$r"); do
+            echo "bench-fs: $t: sequential, round $r of $SEQ_ROUNDS ..." >&2
+            d=$(dirof "$t")
+            S[$t,sw]+=" $($PY "$work/b.py" seqwrite "$d/big" "$rand")"
+            remount "$t"; d=$(dirof "$t")
+            S[$t,src]+=" $($PY "$work/b.py" seqread "$d/big")"
+            S[$t,srw]+=" $($PY "$work/b.py" seqread "$d/big")"
+            rm -f "$d/big"
+        done
     done
 fi
 if phase rand; then
-    for t in "${targets[@]}"; do
-        echo "bench-fs: $t: random ..." >&2
-        d=$(dirof "$t")
-        $PY "$work/b.py" mkrand "$d/rnd" "$rand"
-        remount "$t"; d=$(dirof "$t")
-        R[$t,rr]=$($PY "$work/b.py" randread "$d/rnd" 5)
-        R[$t,rw]=$($PY "$work/b.py" randwrite "$d/rnd" 5)
-        rm -f "$d/rnd"
+    for r in $(seq "$SEQ_ROUNDS"); do
+        for t in $(rotated "$r"); do
+            echo "bench-fs: $t: random, round $r of $SEQ_ROUNDS ..." >&2
+            d=$(dirof "$t")
+            $PY "$work/b.py" mkrand "$d/rnd" "$rand"
+            remount "$t"; d=$(dirof "$t")
+            S[$t,rr]+=" $($PY "$work/b.py" randread "$d/rnd" 5)"
+            S[$t,rw]+=" $($PY "$work/b.py" randwrite "$d/rnd" 5)"
+            rm -f "$d/rnd"
+        done
     done
 fi
-# median LIST...: the middle value (the lower middle of an even count).
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 if phase small; then
     # Small-file rates swing by 2x from minute to minute on a shared VM
     # (the passthrough's unlink rate went from 3347 to 11081 ops/s in four
     # runs a minute apart, 2026-11-25), so each target runs SMALL_ROUNDS
     # rounds, the targets taking turns, and the table shows the medians.
-    declare -A S
+    # Within a round the targets are interleaved 500 files at a time
+    # ("smallmix" above): taking turns by whole phases, a ratio still
+    # compared two different minutes, and one round's stat went 0.52x
+    # while the same build measured alone minutes later did 1.13x.
     for r in $(seq "$SMALL_ROUNDS"); do
-        for t in "${targets[@]}"; do
-            echo "bench-fs: $t: small files, round $r of $SMALL_ROUNDS ..." >&2
-            d=$(dirof "$t")
-            read -r a b c e <<<"$($PY "$work/b.py" small "$d/small" 10000)"
+        echo "bench-fs: small files, round $r of $SMALL_ROUNDS (targets interleaved) ..." >&2
+        dirs=()
+        for t in "${targets[@]}"; do dirs+=("$(dirof "$t")/small"); done
+        i=0
+        while read -r a b c e; do
+            t=${targets[$i]}
             S[$t,sc]+=" $a"; S[$t,ss]+=" $b"; S[$t,sr]+=" $c"; S[$t,su]+=" $e"
-            rm -rf "$d/small"
-        done
-    done
-    for t in "${targets[@]}"; do
-        for k in sc ss sr su; do
-            # shellcheck disable=SC2086 # a list of numbers
-            R[$t,$k]=$(median ${S[$t,$k]})
-        done
+            i=$((i + 1))
+        done < <($PY "$work/b.py" smallmix 10000 500 "${dirs[@]}")
+        [ "$i" = "${#targets[@]}" ] || { echo "bench-fs: small-file round $r failed"; exit 1; }
+        rm -rf "${dirs[@]}"
     done
 fi
+for t in "${targets[@]}"; do
+    for k in sw src srw rr rw sc ss sr su; do
+        # shellcheck disable=SC2086 # a list of numbers
+        [ -n "${S[$t,$k]:-}" ] && R[$t,$k]=$(median ${S[$t,$k]})
+    done
+done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "-" && b > 0) printf "%.2fx", a / b; else print "-" }'; }
 printf '\n%-34s %12s %12s %12s %10s %10s\n' "landro file system (${SIZE} MiB)" raw passthrough landro "l/pt" "l/raw"
@@ -216,4 +265,18 @@ row "10k 4 KiB files: create (ops/s)" sc
 row "10k 4 KiB files: stat (ops/s)" ss
 row "10k 4 KiB files: read (ops/s)" sr
 row "10k 4 KiB files: unlink (ops/s)" su
-phase small && echo "(10k 4 KiB files: the median of $SMALL_ROUNDS rounds each)"
+# Every figure's ratio round by round, to show how far one run can be
+# trusted.
+echo "(each figure the median of its rounds: $SEQ_ROUNDS sequential and random, $SMALL_ROUNDS small-file; l/pt by round:)"
+for k in sw src srw rr rw sc ss sr su; do
+    [ -n "${S[landro,$k]:-}" ] || continue
+    # shellcheck disable=SC2206 # lists of numbers
+    l=(${S[landro,$k]}) p=(${S[passthrough,$k]})
+    line=
+    for i in "${!l[@]}"; do line+=" $(ratio "${l[$i]}" "${p[$i]}")"; done
+    case $k in
+    sw) n="seq write" ;; src) n="seq read cold" ;; srw) n="seq read warm" ;; rr) n="random read" ;;
+    rw) n="random write" ;; sc) n="small create" ;; ss) n="small stat" ;; sr) n="small read" ;; su) n="small unlink" ;;
+    esac
+    printf '  %-14s%s\n' "$n" "$line"
+done
