@@ -14,6 +14,9 @@
 #               that (cached) file back
 #   file write  SIZE through st_file_write (chunk + hash + put), against dd
 #   file read   st_file_read of that file, against dd reading back
+#   scattered   batches of 4096 random 4 KiB writes into a 256 MiB file,
+#   writes      one transaction each, through st_file_writev against the
+#               same batches written range by range (writes per CPU second)
 # Each landro figure is also given per CPU second (the machine is shared:
 # the CPU-time figure is what one core does undisturbed). The store lives
 # under $BENCH_DIR (default $TMPDIR or /tmp: the real disk here).
@@ -79,6 +82,12 @@ fr=$(field "$st" '^file_read: .* = ([0-9]+) MB/s.*'); fr_cpu=$(field "$st" '^fil
 syncs=$(field "$st" '^sync: ([0-9.]+) s.*')
 need put "$put"; need get "$get"; need file_write "$fw"; need file_read "$fr"
 rm -rf "$work/store"
+sc=$("$B" scatter --dir "$work/scatter") || { echo "bench-store: landro-bench scatter failed"; exit 1; }
+echo "$sc" >&2
+sc_one=$(field "$sc" '^scatter: one by one.* = ([0-9]+) writes per cpu second.*')
+sc_joined=$(field "$sc" '^scatter: st_file_writev.* = ([0-9]+) writes per cpu second.*')
+need scatter "$sc_joined"
+rm -rf "$work/scatter"
 
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
@@ -91,6 +100,7 @@ row "put 64K chunks (MB/s) vs dd write" "$put" "$ddw" "$put_cpu"
 row "get 64K chunks (MB/s) vs dd read" "$get" "$ddr" "$get_cpu"
 row "file_write chunk+hash+put (MB/s) vs dd" "$fw" "$ddw" "$fw_cpu"
 row "file_read (MB/s) vs dd read" "$fr" "$ddr" "$fr_cpu"
+row "4096 random 4K writes/txn vs one by one" "$sc_joined" "$sc_one" "(writes/cpu-s)"
 printf '%-40s %14s\n' "put (chunks/s)" "$put_cps"
 printf '%-40s %14s\n' "get (chunks/s)" "$get_cps"
 printf '%-40s %14s\n' "st_sync after the puts (s)" "$syncs"

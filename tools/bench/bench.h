@@ -17,6 +17,7 @@ int bench_cdc_main(int argc, char **argv);
 int bench_hash_main(int argc, char **argv);
 int bench_store_main(int argc, char **argv);
 int bench_tombs_main(int argc, char **argv);
+int bench_scatter_main(int argc, char **argv);
 
 /* Parse "123", "64K", "16M", "1G" (binary units). -EINVAL on anything else. */
 int bench_parse_size(const char *s, uint64_t *out);

@@ -6,6 +6,9 @@
  *   landro-bench store --dir D [--bytes N]     LMDB chunk put/get and
  *                                              st_file_write throughput
  *   landro-bench tombs --dir D [--files N]     forgetting deleted files
+ *   landro-bench scatter --dir D [--bytes N] [--writes K] [--batches B]
+ *                                              committing scattered 4 KiB
+ *                                              writes, one by one and joined
  *
  * Sizes take K, M, G suffixes (binary). Figures go to stdout, one per line.
  */
@@ -24,6 +27,7 @@ static const struct {
     { "cdc", bench_cdc_main, "[--bytes N]: FastCDC chunking throughput (default 1G)" },
     { "hash", bench_hash_main, "[--bytes N] [--block B]: SHA-256 throughput (default 1G in 64K blocks)" },
     { "store", bench_store_main, "--dir D [--bytes N] [--batch K]: chunk put/get and st_file_write (default 1G, 256 per txn)" },
+    { "scatter", bench_scatter_main, "--dir D [--bytes N] [--writes K] [--batches B]: K random 4 KiB writes per txn into an N-byte file, one by one and through st_file_writev (default 256M, 4096, 8)" },
     { "tombs", bench_tombs_main, "--dir D [--files N]: forgetting N deleted files: scan, forget, compact (default 200000)" },
 };
 
@@ -31,7 +35,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: landro-bench COMMAND [OPTIONS]\n");
     for (size_t i = 0; i < LR_ARRAY_SIZE(commands); i++)
-        fprintf(f, "  %-6s %s\n", commands[i].name, commands[i].help);
+        fprintf(f, "  %-7s %s\n", commands[i].name, commands[i].help);
 }
 
 int bench_parse_size(const char *s, uint64_t *out)
