@@ -199,6 +199,12 @@ static inline size_t gear_scan(const uint8_t *p, size_t from, size_t to,
 
 size_t st_cdc_cut(const struct st_cdc_params *p, const uint8_t *buf, size_t len, int eof)
 {
+    return st_cdc_cut_after(p, buf, len, eof, 0);
+}
+
+size_t st_cdc_cut_after(const struct st_cdc_params *p, const uint8_t *buf, size_t len, int eof,
+                        size_t known)
+{
     size_t end = len < p->max ? len : p->max;
     if (end <= p->min)
         return len >= p->max ? p->max : (eof ? len : 0);
@@ -208,9 +214,18 @@ size_t st_cdc_cut(const struct st_cdc_params *p, const uint8_t *buf, size_t len,
     uint64_t thr_large = 1ull << (64 - (bits - 2));
     uint64_t h = 0;
     size_t mid = end < p->avg ? end : p->avg;
-    size_t cut = gear_scan(buf, p->min, mid, &h, thr_small);
+    /* Lengths up to known are not cuts: take the 64 bytes before the
+     * first length tested into h without testing (h then equals that of
+     * a scan from min, as h sees only the last 64 bytes). A threshold of
+     * 0 never fires. */
+    size_t from = p->min;
+    if (known > p->min) {
+        from = known < end ? known : end;
+        gear_scan(buf, from - 64 > p->min ? from - 64 : p->min, from, &h, 0);
+    }
+    size_t cut = from < mid ? gear_scan(buf, from, mid, &h, thr_small) : 0;
     if (!cut && mid < end)
-        cut = gear_scan(buf, mid, end, &h, thr_large);
+        cut = gear_scan(buf, from > mid ? from : mid, end, &h, thr_large);
     if (cut)
         return cut;
     if (len >= p->max)

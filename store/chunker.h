@@ -36,5 +36,11 @@ void st_cdc_defaults(struct st_cdc_params *p);
  *  - len when eof and no cut found in len (<= max) bytes.
  * O(chunk). */
 size_t st_cdc_cut(const struct st_cdc_params *p, const uint8_t *buf, size_t len, int eof);
+/* st_cdc_cut when the caller knows that no chunk length up to known is a
+ * cut (buf starts an old chunk whose first known bytes are unchanged, and
+ * known is below that chunk's length): the scan starts at known instead
+ * of min, with the same result. known <= min is a full scan. */
+size_t st_cdc_cut_after(const struct st_cdc_params *p, const uint8_t *buf, size_t len, int eof,
+                        size_t known);
 
 #endif

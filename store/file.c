@@ -635,6 +635,13 @@ static int file_write(st_txn *t, uint64_t ino, uint64_t off, const void *buf, si
             S = (it.valid && it.e.off == off) ? off : L.off;
         }
     }
+    /* The first new chunk starts where L does; when L's bytes begin its
+     * chunk, no length of it up to the byte before the write was a cut,
+     * and those bytes are unchanged: the cut search starts there. (A
+     * chunk cut by force past the resync budget, or by a peer chunking
+     * with other parameters, may hold a content cut that is then not
+     * found: boundaries, never bytes, differ, as after any forced cut.) */
+    size_t known = haveL && S < off && L.chunk_off == 0 ? (size_t)(off - S - 1) : 0;
     if (S < off) {
         struct st_extent pre = L;
         pre.len = (uint32_t)(off - S);
@@ -692,7 +699,7 @@ static int file_write(st_txn *t, uint64_t ino, uint64_t off, const void *buf, si
             cut = (size_t)LR_MIN(bound - C, (uint64_t)p.max);
         } else {
             size_t n = LR_MIN(total - pos, (size_t)p.max); /* the cut looks no further */
-            cut = st_cdc_cut(&p, wb_view(&b, pos, n, scratch), n, eof);
+            cut = st_cdc_cut_after(&p, wb_view(&b, pos, n, scratch), n, eof, pos ? 0 : known);
         }
         if (cut == 0) {
             if (eof)

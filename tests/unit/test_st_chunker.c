@@ -139,6 +139,45 @@ static void test_matches_reference_definition(void)
     free(buf);
 }
 
+/* What a rewrite relies on: for a chunk c found by a full scan, the scan
+ * from any known below c (the first known bytes unchanged, anything after
+ * them changed) finds the same cut as a full scan of the changed bytes. */
+static void test_cut_after_known_prefix_equals_a_full_scan(void)
+{
+    struct st_cdc_params ps[] = { { 16384, 65536, 262144 }, { 64, 128, 256 }, { 1027, 4096, 16383 } };
+    size_t len = 1u << 20;
+    uint8_t *buf = malloc(len), *mod = malloc(len);
+    t_fill(buf, len, 78);
+    uint64_t rng = 3;
+    for (size_t k = 0; k < LR_ARRAY_SIZE(ps); k++) {
+        const struct st_cdc_params *p = &ps[k];
+        for (size_t off = 0; off + p->max < len;) {
+            size_t c = st_cdc_cut(p, buf + off, len - off, 1);
+            for (int trial = 0; trial < 8; trial++) {
+                rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+                size_t known = (size_t)((rng >> 20) % c); /* 0 .. c - 1 */
+                memcpy(mod, buf + off, p->max);
+                for (size_t i = known + 1; i < p->max; i += 1 + (size_t)(rng >> 50) % 97)
+                    mod[i] ^= (uint8_t)(rng >> 8) | 1; /* bytes after known change */
+                for (int eof = 0; eof < 2; eof++) {
+                    size_t l = p->max - (size_t)(rng >> 40) % 7;
+                    size_t want = ref_cut(p, mod, l, eof);
+                    size_t got = st_cdc_cut_after(p, mod, l, eof, known);
+                    if (got != want) {
+                        free(buf);
+                        free(mod);
+                        T_FAILF("params %u/%u/%u at %zu, chunk %zu, known %zu, eof %d: want %zu, got %zu",
+                                p->min, p->avg, p->max, off, c, known, eof, want, got);
+                    }
+                }
+            }
+            off += c;
+        }
+    }
+    free(buf);
+    free(mod);
+}
+
 static void test_chunks_respect_min_and_max(void)
 {
     struct st_cdc_params ps[] = { defaults(), { 256, 1024, 4096 } };
@@ -400,6 +439,7 @@ int main(void)
     T_RUN(test_check_rejects_bad_params);
     T_RUN(test_gear_table_is_splitmix64_of_landrocd);
     T_RUN(test_matches_reference_definition);
+    T_RUN(test_cut_after_known_prefix_equals_a_full_scan);
     T_RUN(test_chunks_respect_min_and_max);
     T_RUN(test_average_near_avg_on_random_data);
     T_RUN(test_insert_and_delete_resynchronise);
