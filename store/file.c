@@ -535,6 +535,13 @@ static int gap_joins(st_txn *t, uint64_t ino, uint64_t off, size_t len, struct s
     return got == len;
 }
 
+/* A range with bytes, whose end st_file_write accepts (the others go to
+ * it alone: 0 for an empty one, -EFBIG). */
+static int joinable(const struct st_wrange *r)
+{
+    return r->len > 0 && r->len <= (uint64_t)INT64_MAX - r->off;
+}
+
 int st_file_writev(st_txn *t, uint64_t ino, const struct st_wrange *r, size_t n)
 {
     ST_CHECK_WRITE(t);
@@ -543,7 +550,7 @@ int st_file_writev(st_txn *t, uint64_t ino, const struct st_wrange *r, size_t n)
     int rc = 0;
     size_t i = 0;
     while (i < n && rc == 0) {
-        if (r[i].len == 0 || r[i].len > (uint64_t)INT64_MAX - r[i].off) {
+        if (!joinable(&r[i])) {
             rc = st_file_write(t, ino, r[i].off, r[i].data, r[i].len);
             i++;
             continue;
@@ -554,8 +561,7 @@ int st_file_writev(st_txn *t, uint64_t ino, const struct st_wrange *r, size_t n)
         const uint64_t lo = r[i].off;
         uint64_t hi = lo + r[i].len;
         size_t j = i + 1;
-        while (j < n && r[j].len > 0 && r[j].off >= hi &&
-               r[j].len <= (uint64_t)INT64_MAX - r[j].off &&
+        while (j < n && joinable(&r[j]) && r[j].off >= hi &&
                r[j].off + r[j].len - lo <= WRITEV_RUN_MAX) {
             struct st_span sp[2];
             size_t k;
