@@ -21,6 +21,18 @@ int bench_scatter_main(int argc, char **argv);
 
 /* Parse "123", "64K", "16M", "1G" (binary units). -EINVAL on anything else. */
 int bench_parse_size(const char *s, uint64_t *out);
+/* One option of a command, "--name VALUE": a size (bench_parse_size) into
+ * *size, or with size NULL a string into *str. */
+struct bench_opt {
+    const char *name;
+    uint64_t *size;
+    const char **str;
+};
+/* Parse argv[1..argc) against opts[0..n): 0, or 2 (the exit code) after
+ * saying on stderr what is wrong ("landro-bench CMD: ..."). */
+int bench_parse_opts(const char *cmd, int argc, char **argv, const struct bench_opt *opts, size_t n);
+/* 0 if dir is set, else 2 after saying that --dir is required. */
+int bench_need_dir(const char *cmd, const char *dir);
 /* A buffer of len bytes filled by bench_fill(seed); exits on ENOMEM. */
 uint8_t *bench_alloc_random(size_t len, uint64_t seed);
 /* Fast pseudo-random fill (xorshift64*, 8 bytes per step): incompressible

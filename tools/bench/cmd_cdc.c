@@ -13,17 +13,9 @@
 int bench_cdc_main(int argc, char **argv)
 {
     uint64_t bytes = 1ull << 30;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--bytes") && i + 1 < argc) {
-            if (bench_parse_size(argv[++i], &bytes)) {
-                fprintf(stderr, "landro-bench cdc: bad size '%s'\n", argv[i]);
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "landro-bench cdc: unknown option '%s'\n", argv[i]);
-            return 2;
-        }
-    }
+    const struct bench_opt opts[] = { { "--bytes", &bytes, NULL } };
+    if (bench_parse_opts("cdc", argc, argv, opts, LR_ARRAY_SIZE(opts)))
+        return 2;
     struct st_cdc_params p;
     st_cdc_defaults(&p);
     uint8_t *buf = bench_alloc_random(bytes, 1);

@@ -13,17 +13,9 @@
 int bench_hash_main(int argc, char **argv)
 {
     uint64_t bytes = 1ull << 30, block = 64 * 1024;
-    for (int i = 1; i < argc; i++) {
-        uint64_t *dst = !strcmp(argv[i], "--bytes") ? &bytes : !strcmp(argv[i], "--block") ? &block : NULL;
-        if (!dst || i + 1 >= argc) {
-            fprintf(stderr, "landro-bench hash: unknown option '%s'\n", argv[i]);
-            return 2;
-        }
-        if (bench_parse_size(argv[++i], dst)) {
-            fprintf(stderr, "landro-bench hash: bad size '%s'\n", argv[i]);
-            return 2;
-        }
-    }
+    const struct bench_opt opts[] = { { "--bytes", &bytes, NULL }, { "--block", &block, NULL } };
+    if (bench_parse_opts("hash", argc, argv, opts, LR_ARRAY_SIZE(opts)))
+        return 2;
     if (block > bytes)
         block = bytes;
     uint8_t *buf = bench_alloc_random(bytes, 2);

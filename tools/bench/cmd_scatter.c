@@ -75,25 +75,12 @@ int bench_scatter_main(int argc, char **argv)
 {
     const char *dir = NULL;
     uint64_t bytes = 256u << 20, writes = 4096, batches = 8;
-    for (int i = 1; i < argc; i++) {
-        uint64_t *v = !strcmp(argv[i], "--bytes") ? &bytes : !strcmp(argv[i], "--writes") ? &writes
-                    : !strcmp(argv[i], "--batches") ? &batches : NULL;
-        if (!strcmp(argv[i], "--dir") && i + 1 < argc) {
-            dir = argv[++i];
-        } else if (v && i + 1 < argc) {
-            if (bench_parse_size(argv[++i], v)) {
-                fprintf(stderr, "landro-bench scatter: bad number '%s'\n", argv[i]);
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "landro-bench scatter: unknown option '%s'\n", argv[i]);
-            return 2;
-        }
-    }
-    if (!dir) {
-        fprintf(stderr, "landro-bench scatter: --dir DIR is required (a fresh directory)\n");
+    const struct bench_opt opts[] = {
+        { "--dir", NULL, &dir }, { "--bytes", &bytes, NULL }, { "--writes", &writes, NULL },
+        { "--batches", &batches, NULL },
+    };
+    if (bench_parse_opts("scatter", argc, argv, opts, LR_ARRAY_SIZE(opts)) || bench_need_dir("scatter", dir))
         return 2;
-    }
     size_t nblk = (size_t)(bytes / BLOCK);
     if (nblk < writes || nblk > UINT32_MAX) {
         fprintf(stderr, "landro-bench scatter: --bytes must hold --writes 4 KiB blocks\n");

@@ -86,25 +86,11 @@ int bench_store_main(int argc, char **argv)
 {
     const char *dir = NULL;
     uint64_t bytes = 1ull << 30, batch = 256;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--dir") && i + 1 < argc) {
-            dir = argv[++i];
-            continue;
-        }
-        uint64_t *dst = !strcmp(argv[i], "--bytes") ? &bytes : !strcmp(argv[i], "--batch") ? &batch : NULL;
-        if (!dst || i + 1 >= argc) {
-            fprintf(stderr, "landro-bench store: unknown option '%s'\n", argv[i]);
-            return 2;
-        }
-        if (bench_parse_size(argv[++i], dst)) {
-            fprintf(stderr, "landro-bench store: bad number '%s'\n", argv[i]);
-            return 2;
-        }
-    }
-    if (!dir) {
-        fprintf(stderr, "landro-bench store: --dir DIR is required (a fresh directory)\n");
+    const struct bench_opt opts[] = {
+        { "--dir", NULL, &dir }, { "--bytes", &bytes, NULL }, { "--batch", &batch, NULL },
+    };
+    if (bench_parse_opts("store", argc, argv, opts, LR_ARRAY_SIZE(opts)) || bench_need_dir("store", dir))
         return 2;
-    }
     uint64_t nchunks = bytes / CHUNK;
     if (nchunks == 0 || batch == 0 || batch > 65536) {
         fprintf(stderr, "landro-bench store: need --bytes >= 64K and 1 <= --batch <= 65536\n");

@@ -62,23 +62,9 @@ int bench_tombs_main(int argc, char **argv)
 {
     const char *dir = NULL;
     uint64_t files = 200000;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--dir") && i + 1 < argc) {
-            dir = argv[++i];
-        } else if (!strcmp(argv[i], "--files") && i + 1 < argc) {
-            if (bench_parse_size(argv[++i], &files)) {
-                fprintf(stderr, "landro-bench tombs: bad number '%s'\n", argv[i]);
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "landro-bench tombs: unknown option '%s'\n", argv[i]);
-            return 2;
-        }
-    }
-    if (!dir) {
-        fprintf(stderr, "landro-bench tombs: --dir DIR is required (a fresh directory)\n");
+    const struct bench_opt opts[] = { { "--dir", NULL, &dir }, { "--files", &files, NULL } };
+    if (bench_parse_opts("tombs", argc, argv, opts, LR_ARRAY_SIZE(opts)) || bench_need_dir("tombs", dir))
         return 2;
-    }
     st_store *st;
     int rc = st_open(dir, ST_OPEN_CREATE | ST_OPEN_EXCL, &st);
     if (rc)

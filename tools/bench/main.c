@@ -60,6 +60,36 @@ int bench_parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+int bench_parse_opts(const char *cmd, int argc, char **argv, const struct bench_opt *opts, size_t n)
+{
+    for (int i = 1; i < argc; i++) {
+        const struct bench_opt *o = NULL;
+        for (size_t k = 0; k < n && !o; k++)
+            if (!strcmp(argv[i], opts[k].name))
+                o = &opts[k];
+        if (!o || i + 1 >= argc) {
+            fprintf(stderr, "landro-bench %s: unknown option '%s'\n", cmd, argv[i]);
+            return 2;
+        }
+        i++;
+        if (!o->size) {
+            *o->str = argv[i];
+        } else if (bench_parse_size(argv[i], o->size)) {
+            fprintf(stderr, "landro-bench %s: bad number '%s' for %s\n", cmd, argv[i], o->name);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+int bench_need_dir(const char *cmd, const char *dir)
+{
+    if (dir)
+        return 0;
+    fprintf(stderr, "landro-bench %s: --dir DIR is required (a fresh directory)\n", cmd);
+    return 2;
+}
+
 void bench_fill(void *buf, size_t len, uint64_t seed)
 {
     uint8_t *p = buf;
