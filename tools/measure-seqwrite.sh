@@ -11,15 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=${1:-1024}
 B=$PWD/${O:-build}/bin
-W=$(mktemp -d /tmp/landro-msw-XXXXXX)
-cleanup() {
-    set +e
-    mountpoint -q "$W/m" && fusermount3 -u -z "$W/m"
-    pkill -f "landro mount --store $W/" 2>/dev/null
-    sleep 0.2
-    rm -rf "$W"
-}
-trap cleanup EXIT
+. tools/measure-lib.sh
+measure_workdir msw
 head -c $((SIZE << 20)) /dev/urandom > "$W/src"
 "$B/landro" init --store "$W/store" >/dev/null
 mkdir "$W/m"

@@ -13,14 +13,8 @@ cd "$(dirname "$0")/.."
 [ $# -ge 2 ] || { echo "usage: $0 ROUNDS BUILD..." >&2; exit 2; }
 R=$1
 shift
-W=$(mktemp -d /tmp/landro-msab-XXXXXX)
-cleanup() {
-    set +e
-    mountpoint -q "$W/m" && fusermount3 -u -z "$W/m"
-    sleep 0.2
-    rm -rf "$W"
-}
-trap cleanup EXIT
+. tools/measure-lib.sh
+measure_workdir msab
 sed -n '/^cat > "\$work\/b.py"/,/^PY$/p' tools/bench-fs.sh | sed '1d;$d' > "$W/b.py"
 for _ in $(seq "$R"); do
     for b in "$@"; do

@@ -13,14 +13,8 @@ N=${1:-10000}
 ROUNDS=${ROUNDS:-3}
 B=$PWD/${O:-build}/bin
 PT=$PWD/build/bin/landro-passthrough
-W=$(mktemp -d /tmp/landro-munl-XXXXXX)
-cleanup() {
-    set +e
-    mountpoint -q "$W/m" && fusermount3 -u -z "$W/m"
-    sleep 0.2
-    rm -rf "$W"
-}
-trap cleanup EXIT
+. tools/measure-lib.sh
+measure_workdir munl
 cat > "$W/u.py" <<'PY'
 import os, sys, time
 d, n, go = sys.argv[1], int(sys.argv[2]), sys.argv[3]
