@@ -554,14 +554,15 @@ static int ranges_write(st_txn *t, uint64_t ino, const struct fs_stage *sg, uint
     if (sg->n == 0)
         return 0;
     struct st_wrange *w = malloc(sg->n * sizeof(*w));
-    if (!w)
-        return -ENOMEM;
-    for (size_t i = 0; i < sg->n; i++) {
-        w[i].off = sg->r[i].off;
-        w[i].len = sg->r[i].len;
-        w[i].data = sg->r[i].data;
+    const struct fs_srange **r = malloc(sg->n * sizeof(*r));
+    int rc = -ENOMEM;
+    if (w && r) {
+        fs_stage_sorted(sg, r);
+        for (size_t i = 0; i < sg->n; i++)
+            w[i] = (struct st_wrange){ .off = r[i]->off, .len = r[i]->len, .data = r[i]->data };
+        rc = st_ns_write(t, ino, w, sg->n, size, mtime, NULL);
     }
-    int rc = st_ns_write(t, ino, w, sg->n, size, mtime, NULL);
+    free(r);
     free(w);
     return rc;
 }

@@ -5,8 +5,13 @@
  * flush/fsync/release or when a bound is passed, and overlays them on
  * reads of the same inode so every handle sees its own writes at once.
  *
- * Costs: a write that extends the last range (sequential writes) is
- * amortised O(len); any other write is O(log n + len + moved ranges).
+ * Costs: a write that extends a range (sequential writes) is amortised
+ * O(len); a write touching no staged byte (random writes) is O(log n +
+ * len) plus amortised O(n / FS_STAGE_YOUNG) moved ranges: it lands in a
+ * small sorted array of young ranges, merged into the main one when full,
+ * so a stage of tens of thousands of scattered 4 KiB writes does not move
+ * half of its ranges on every write. A write bridging ranges of both
+ * arrays merges them first, O(n).
  *
  * Threads: none of its own; the caller serialises access (fs/ holds the
  * inode's lock). Memory: the stage owns its buffers; fs_stage_release()
@@ -24,10 +29,18 @@ struct fs_srange {
     uint8_t *data;
 };
 
-struct fs_stage {
-    struct fs_srange *r;  /* sorted by off; r[i].off + r[i].len < r[i+1].off */
+/* A sorted array of ranges: r[i].off + r[i].len < r[i+1].off. */
+struct fs_sarr {
+    struct fs_srange *r;
     size_t n, cap;
-    size_t bytes;         /* sum of r[i].len */
+};
+
+#define FS_STAGE_YOUNG 256 /* ranges in the young array before it is merged */
+
+struct fs_stage {
+    struct fs_sarr m, y;  /* main and young ranges; no two of all touch */
+    size_t n;             /* m.n + y.n */
+    size_t bytes;         /* sum of every range's len */
     uint64_t born_ns;     /* monotonic time of the first write since commit */
     uint8_t *spare;       /* a buffer kept by fs_stage_clear for the next range */
     size_t spare_cap;
@@ -43,6 +56,9 @@ void fs_stage_clear(struct fs_stage *s);
 /* Stage len bytes at off, merging with overlapping or adjacent ranges.
  * Errors: -ENOMEM (the stage is unchanged), -EFBIG (off + len overflows). */
 int fs_stage_write(struct fs_stage *s, uint64_t off, const void *buf, size_t len);
+/* The ranges in increasing offset order: out[0..s->n) (the caller's
+ * array) point into the stage, valid until its next change. */
+void fs_stage_sorted(const struct fs_stage *s, const struct fs_srange **out);
 /* 1 if any staged byte lies in [off, off+len). */
 int fs_stage_overlaps(const struct fs_stage *s, uint64_t off, size_t len);
 /* Copy the staged bytes that fall in [off, off+len) over dst[0..len). */

@@ -16,15 +16,21 @@ static uint8_t ref[REFLEN], mask[REFLEN];
 static const char *invariants(const struct fs_stage *s)
 {
     size_t bytes = 0;
+    if (s->n != s->m.n + s->y.n)
+        return "range count wrong";
+    if (s->y.n > FS_STAGE_YOUNG)
+        return "young array past its bound";
+    static const struct fs_srange *r[REFLEN];
+    fs_stage_sorted(s, r);
     for (size_t i = 0; i < s->n; i++) {
-        if (s->r[i].len == 0)
+        if (r[i]->len == 0)
             return "empty range";
-        if (i > 0 && s->r[i - 1].off + s->r[i - 1].len >= s->r[i].off)
+        if (i > 0 && r[i - 1]->off + r[i - 1]->len >= r[i]->off)
             return "ranges overlap or touch";
-        if (s->r[i].len > s->r[i].cap)
+        if (r[i]->len > r[i]->cap)
             return "len beyond capacity";
-        bytes += s->r[i].len;
-        if (memcmp(s->r[i].data, ref + s->r[i].off, s->r[i].len) != 0)
+        bytes += r[i]->len;
+        if (memcmp(r[i]->data, ref + r[i]->off, r[i]->len) != 0)
             return "staged bytes differ from the reference";
     }
     if (bytes != s->bytes)
@@ -117,17 +123,87 @@ static void test_write_bridging_ranges_merges_them(void)
     T_OK(fs_stage_write(&s, 20, "cccc", 4));
     T_EQ(s.n, 3);
     T_OK(fs_stage_write(&s, 2, "XXXXXXXXXXXXXXXXXX", 18)); /* [2, 20): touches the third */
+    const struct fs_srange *r[2];
     T_EQ(s.n, 1);
-    T_EQ(s.r[0].off, 0);
-    T_EQ(s.r[0].len, 24);
-    T_MEM(s.r[0].data, "aaXXXXXXXXXXXXXXXXXXcccc", 24);
+    fs_stage_sorted(&s, r);
+    T_EQ(r[0]->off, 0);
+    T_EQ(r[0]->len, 24);
+    T_MEM(r[0]->data, "aaXXXXXXXXXXXXXXXXXXcccc", 24);
     T_OK(fs_stage_write(&s, 30, "d", 1));
     T_OK(fs_stage_write(&s, 29, "e", 1)); /* adjacent on the left */
     T_EQ(s.n, 2);
-    T_EQ(s.r[1].off, 29);
-    T_MEM(s.r[1].data, "ed", 2);
+    fs_stage_sorted(&s, r);
+    T_EQ(r[1]->off, 29);
+    T_MEM(r[1]->data, "ed", 2);
     T_EQ(s.bytes, 26);
     T_ERR(fs_stage_write(&s, UINT64_MAX - 1, "zz", 2), -EFBIG);
+    fs_stage_release(&s);
+}
+
+/* More isolated writes than the young array holds, in random order, then
+ * writes bridging neighbours that may sit in either array. */
+static void test_scattered_writes_past_the_young_bound(void)
+{
+    enum { SLOTS = 5000, GAP = 200, LEN = 100 };
+    struct fs_stage s;
+    fs_stage_init(&s);
+    memset(ref, 0, sizeof(ref));
+    memset(mask, 0, sizeof(mask));
+    static uint32_t order[SLOTS];
+    for (uint32_t i = 0; i < SLOTS; i++)
+        order[i] = i;
+    uint64_t x = 7;
+    for (uint32_t i = SLOTS - 1; i > 0; i--) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        uint32_t j = (uint32_t)(x % (i + 1)), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    uint8_t buf[GAP];
+    for (size_t k = 0; k < SLOTS; k++) {
+        size_t off = (size_t)order[k] * GAP;
+        t_fill(buf, LEN, k);
+        T_OK(fs_stage_write(&s, off, buf, LEN));
+        memcpy(ref + off, buf, LEN);
+        memset(mask + off, 1, LEN);
+        T_EQ(s.n, k + 1);
+        if (k % 700 == 0 || k == SLOTS - 1) {
+            const char *err = invariants(&s);
+            if (err)
+                T_FAILF("write %zu: %s", k, err);
+        }
+    }
+    T_EQ(s.bytes, (size_t)SLOTS * LEN);
+    /* [slot*GAP + 50, (slot+1)*GAP): joins slot and slot + 1. */
+    size_t n = s.n;
+    for (size_t k = 0; k < 400; k++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        size_t off = (size_t)(x % (SLOTS - 1)) * GAP + 50, len = GAP - 50;
+        t_fill(buf, len, x);
+        T_OK(fs_stage_write(&s, off, buf, len));
+        memcpy(ref + off, buf, len);
+        memset(mask + off, 1, len);
+        T_TRUE(s.n <= n);
+        n = s.n;
+        const char *err = k % 50 ? NULL : invariants(&s);
+        if (err)
+            T_FAILF("bridge %zu: %s", k, err);
+        uint8_t got[3 * GAP];
+        size_t woff = off - GAP < off ? off - GAP : 0;
+        memset(got, 0xee, sizeof(got));
+        fs_stage_overlay(&s, woff, sizeof(got), got);
+        for (size_t i = 0; i < sizeof(got); i++)
+            if (got[i] != (mask[woff + i] ? ref[woff + i] : 0xee))
+                T_FAILF("bridge %zu: overlay byte %zu wrong", k, woff + i);
+    }
+    const char *err = invariants(&s);
+    if (err)
+        T_FAILF("end: %s", err);
+    T_EQ(fs_stage_end(&s), (uint64_t)(SLOTS - 1) * GAP + LEN);
+    fs_stage_truncate(&s, (SLOTS / 2) * GAP + 10);
+    memset(mask + (SLOTS / 2) * GAP + 10, 0, REFLEN - (SLOTS / 2) * GAP - 10);
+    if ((err = invariants(&s)))
+        T_FAILF("after truncate: %s", err);
     fs_stage_release(&s);
 }
 
@@ -136,5 +212,6 @@ int main(void)
     T_RUN(test_sequential_appends_make_one_range);
     T_RUN(test_random_writes_match_reference);
     T_RUN(test_write_bridging_ranges_merges_them);
+    T_RUN(test_scattered_writes_past_the_young_bound);
     return t_done();
 }
