@@ -5,7 +5,10 @@
 # handle at any moment (committed, being committed, or staged), fstat shows
 # the size written so far, a truncate and an overwrite in the middle of
 # the stream land in order, and after fsync and a remount the file is
-# exactly what was written.
+# exactly what was written. Then three files written at random places at
+# once, each far past FS_STAGE_MAX_RANGES (4096) ranges, so two stages
+# grow wide (FS_STAGE_WIDE_MAX) and the third commits at the usual bound:
+# the same checks.
 . "$(dirname "$0")/test_fs_lib.sh"
 
 fs_init || { bad "landro init"; fs_finish; exit 1; }
@@ -58,5 +61,58 @@ check "whole file right after close" cmp "$work/ref" "$mnt/big"
 check "unmount" fs_unmount
 check "remount" fs_mount
 check "whole file right after remount" cmp "$work/ref" "$mnt/big"
+cat > "$work/scatter.py" <<'PY'
+import os, random, sys
+d, refdir = sys.argv[1], sys.argv[2]
+SIZE, NW = 80 << 20, 20000
+rng = random.Random(9)
+names = ["s%d" % k for k in range(3)]
+data = [bytearray(rng.randbytes(SIZE)) for _ in names]
+w, r = [], []
+for k, n in enumerate(names):
+    fd = os.open(os.path.join(d, n), os.O_CREAT | os.O_RDWR | os.O_TRUNC, 0o644)
+    os.write(fd, data[k])
+    os.fsync(fd)
+    w.append(fd)
+    r.append(os.open(os.path.join(d, n), os.O_RDONLY))
+errors = []
+for i in range(NW):
+    for k in range(3):
+        if i % 10 == 9:                   # unaligned, any length
+            n = rng.randrange(1, 9000)
+            off = rng.randrange(0, SIZE - n)
+        else:
+            n = 4096
+            off = rng.randrange(0, SIZE // 4096) * 4096
+        b = rng.randbytes(n)
+        os.pwrite(w[k], b, off)
+        data[k][off:off + n] = b
+    if i % 2000 == 1999:
+        for k in range(3):
+            for _ in range(20):
+                off = rng.randrange(0, SIZE)
+                n = rng.randrange(1, 100000)
+                if os.pread(r[k], n, off) != bytes(data[k][off:off + n]):
+                    errors.append("file %d after %d writes: %d bytes at %d differ" % (k, i + 1, n, off))
+for k, n in enumerate(names):
+    os.fsync(w[k])
+    os.close(w[k])
+    os.close(r[k])
+    open(os.path.join(refdir, n), "wb").write(data[k])
+for e in errors[:10]:
+    print(e)
+sys.exit(1 if errors else 0)
+PY
+
+check "three files, 20000 scattered writes each at once: reads right" timeout 600 \
+    $PY "$work/scatter.py" "$mnt" "$work"
+for k in 0 1 2; do
+    check "scattered file $k right after close" cmp "$work/s$k" "$mnt/s$k"
+done
+check "unmount after the scattered writes" fs_unmount
+check "remount after the scattered writes" fs_mount
+for k in 0 1 2; do
+    check "scattered file $k right after remount" cmp "$work/s$k" "$mnt/s$k"
+done
 check "unmount at the end" fs_unmount
 fs_finish
