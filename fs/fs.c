@@ -96,7 +96,6 @@ struct fs {
      * hashed and committed (double buffering: stage and cstage). */
     pthread_t committer;
     int committer_started, committer_stop;
-    unsigned wide_stages;    /* stages holding a wide allowance (fs_stage_widen) */
     /* Replier: answers reads that waited for a peer's chunk. The sync
      * thread stores fetched chunks and hands each waiting read here, so
      * the copy of the reply into the kernel (as much CPU as the store's
@@ -1597,25 +1596,6 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
     fetch_for_read(d);
 }
 
-/* Whether n's stage must be committed before a write of size bytes goes
- * into it (caller holds n->lock for writing). */
-static int stage_full(fs *f, struct fs_node *n, size_t size)
-{
-    struct fs_stage *s = &n->stage;
-    if (s->n == 0)
-        return 0;
-    if (lr_now_mono_ns() - s->born_ns > FS_STAGE_MAX_AGE_NS)
-        return 1;
-    if (s->bytes + size <= FS_STAGE_MAX_BYTES && s->n < FS_STAGE_MAX_RANGES)
-        return 0;
-    /* Ranges shorter than the store's average chunk (its default: a
-     * heuristic, not a bound) re-chunk whole chunks for a few bytes each:
-     * let them share more chunks per commit, if the mount has room. */
-    if (s->bytes / s->n >= ST_CDC_AVG_DEFAULT || !fs_stage_widen(s, &f->wide_stages, FS_STAGE_WIDE_MAX))
-        return 1;
-    return s->bytes + size > FS_STAGE_WIDE_BYTES || s->n >= FS_STAGE_WIDE_RANGES;
-}
-
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size, off_t off,
                      struct fuse_file_info *fi)
 {
@@ -1628,7 +1608,9 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t si
 
     pthread_rwlock_wrlock(&n->lock);
     for (;;) {
-        int full = stage_full(f, n, size);
+        int full = n->stage.n && (n->stage.bytes + size > FS_STAGE_MAX_BYTES ||
+                                  n->stage.n >= FS_STAGE_MAX_RANGES ||
+                                  lr_now_mono_ns() - n->stage.born_ns > FS_STAGE_MAX_AGE_NS);
         if (n->cbusy) {
             if (!full)
                 break;

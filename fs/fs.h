@@ -20,12 +20,7 @@
  * transaction) on flush, fsync, release, before any size change, and
  * when the stage passes FS_STAGE_MAX_BYTES, FS_STAGE_MAX_RANGES or
  * FS_STAGE_MAX_AGE_NS (checked at each write and, for files left open
- * without writes, about once a second by the reaper thread). A scattered
- * stage (ranges shorter than a chunk on average: random writes) may grow
- * to FS_STAGE_WIDE_BYTES and FS_STAGE_WIDE_RANGES instead, for at most
- * FS_STAGE_WIDE_MAX stages of a mount at a time: every commit re-chunks
- * each chunk its ranges fall in, so the more ranges one commit holds, the
- * fewer times a chunk is re-chunked and hashed. A stage that
+ * without writes, about once a second by the reaper thread). A stage that
  * a write finds full is handed to a committer thread and the write goes
  * on into a second, empty stage (double buffering); a write that finds
  * both full waits for the committer. flush, fsync, release and size
@@ -87,9 +82,6 @@
 #define FS_STAGE_MAX_BYTES  (32u << 20)          /* commit a stage beyond 32 MiB */
 #define FS_STAGE_MAX_RANGES 4096u                 /* ... or this many ranges */
 #define FS_STAGE_MAX_AGE_NS (5ull * 1000000000)  /* ... or 5 s after its first write */
-#define FS_STAGE_WIDE_BYTES  (64u << 20)         /* the bounds of a scattered stage */
-#define FS_STAGE_WIDE_RANGES 16384u
-#define FS_STAGE_WIDE_MAX    2u                  /* scattered stages past the usual bounds */
 #define FS_TIMEOUT_S 60.0                        /* kernel entry/attr cache timeout */
 
 typedef struct fs fs;

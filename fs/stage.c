@@ -12,29 +12,8 @@ void fs_stage_init(struct fs_stage *s)
     memset(s, 0, sizeof(*s));
 }
 
-int fs_stage_widen(struct fs_stage *s, unsigned *pool, unsigned max)
-{
-    if (s->wide)
-        return 1;
-    unsigned v = __atomic_load_n(pool, __ATOMIC_RELAXED);
-    while (v < max)
-        if (__atomic_compare_exchange_n(pool, &v, v + 1, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-            s->wide = pool;
-            return 1;
-        }
-    return 0;
-}
-
-static void narrow(struct fs_stage *s)
-{
-    if (s->wide)
-        __atomic_fetch_sub(s->wide, 1, __ATOMIC_RELAXED);
-    s->wide = NULL;
-}
-
 void fs_stage_release(struct fs_stage *s)
 {
-    narrow(s);
     struct fs_sarr *a[2] = { &s->m, &s->y };
     for (int k = 0; k < 2; k++) {
         for (size_t i = 0; i < a[k]->n; i++)
@@ -63,7 +42,6 @@ void fs_stage_clear(struct fs_stage *s)
     }
     s->n = 0;
     s->bytes = 0;
-    narrow(s);
 }
 
 static uint64_t rend(const struct fs_srange *r) { return r->off + r->len; }

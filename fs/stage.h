@@ -9,13 +9,12 @@
  * O(len); a write touching no staged byte (random writes) is O(log n +
  * len) plus amortised O(n / FS_STAGE_YOUNG) moved ranges: it lands in a
  * small sorted array of young ranges, merged into the main one when full,
- * so a stage of tens of thousands of scattered 4 KiB writes does not move
+ * so a stage of thousands of scattered 4 KiB writes does not move
  * half of its ranges on every write. A write bridging ranges of both
  * arrays merges them first, O(n).
  *
  * Threads: none of its own; the caller serialises access (fs/ holds the
- * inode's lock), except to the allowance pool of fs_stage_widen, which is
- * atomic. Memory: the stage owns its buffers; fs_stage_release()
+ * inode's lock). Memory: the stage owns its buffers; fs_stage_release()
  * frees them and leaves an empty, reusable stage.
  */
 #ifndef FS_STAGE_H
@@ -45,7 +44,6 @@ struct fs_stage {
     uint64_t born_ns;     /* monotonic time of the first write since commit */
     uint8_t *spare;       /* a buffer kept by fs_stage_clear for the next range */
     size_t spare_cap;
-    unsigned *wide;       /* the pool whose allowance this stage holds, or NULL */
 };
 
 void fs_stage_init(struct fs_stage *s);
@@ -55,12 +53,6 @@ void fs_stage_release(struct fs_stage *s);
  * sequential writer then refills memory that is already mapped instead of
  * faulting in FS_STAGE_MAX_BYTES of fresh pages after every commit. */
 void fs_stage_clear(struct fs_stage *s);
-/* Take one of max allowances from pool (a count shared by the stages of
- * a mount, changed atomically) for this stage to grow past the usual
- * bounds, unless it holds one already. 1 if it holds one now, 0 if all
- * are taken. The stage gives it back when it becomes empty (clear,
- * release, truncation to nothing); moving the struct moves it along. */
-int fs_stage_widen(struct fs_stage *s, unsigned *pool, unsigned max);
 /* Stage len bytes at off, merging with overlapping or adjacent ranges.
  * Errors: -ENOMEM (the stage is unchanged), -EFBIG (off + len overflows). */
 int fs_stage_write(struct fs_stage *s, uint64_t off, const void *buf, size_t len);

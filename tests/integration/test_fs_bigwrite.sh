@@ -6,9 +6,9 @@
 # the size written so far, a truncate and an overwrite in the middle of
 # the stream land in order, and after fsync and a remount the file is
 # exactly what was written. Then three files written at random places at
-# once, each far past FS_STAGE_MAX_RANGES (4096) ranges, so two stages
-# grow wide (FS_STAGE_WIDE_MAX) and the third commits at the usual bound:
-# the same checks.
+# once, each far past FS_STAGE_MAX_RANGES (4096) ranges and the young
+# array of fs/stage.c, so their stages commit at the range bound while
+# writes go on: the same checks.
 . "$(dirname "$0")/test_fs_lib.sh"
 
 fs_init || { bad "landro init"; fs_finish; exit 1; }

@@ -207,44 +207,11 @@ static void test_scattered_writes_past_the_young_bound(void)
     fs_stage_release(&s);
 }
 
-/* The wide allowance: at most max taken from a pool, given back when a
- * stage empties in any way, moved with the struct. */
-static void test_wide_allowance_comes_back(void)
-{
-    unsigned pool = 0;
-    struct fs_stage a, b, c;
-    fs_stage_init(&a);
-    fs_stage_init(&b);
-    fs_stage_init(&c);
-    T_OK(fs_stage_write(&a, 0, "a", 1));
-    T_OK(fs_stage_write(&b, 0, "b", 1));
-    T_OK(fs_stage_write(&c, 0, "c", 1));
-    T_EQ(fs_stage_widen(&a, &pool, 2), 1);
-    T_EQ(fs_stage_widen(&a, &pool, 2), 1); /* held already: not taken twice */
-    T_EQ(pool, 1);
-    T_EQ(fs_stage_widen(&b, &pool, 2), 1);
-    T_EQ(fs_stage_widen(&c, &pool, 2), 0);
-    T_EQ(pool, 2);
-    fs_stage_clear(&a); /* a commit */
-    T_EQ(pool, 1);
-    T_EQ(fs_stage_widen(&c, &pool, 2), 1);
-    struct fs_stage moved = c; /* a hand-off to the committer */
-    fs_stage_init(&c);
-    fs_stage_truncate(&moved, 0);
-    T_EQ(pool, 1);
-    fs_stage_release(&b);
-    T_EQ(pool, 0);
-    fs_stage_release(&a);
-    fs_stage_release(&moved);
-    T_EQ(pool, 0);
-}
-
 int main(void)
 {
     T_RUN(test_sequential_appends_make_one_range);
     T_RUN(test_random_writes_match_reference);
     T_RUN(test_write_bridging_ranges_merges_them);
     T_RUN(test_scattered_writes_past_the_young_bound);
-    T_RUN(test_wide_allowance_comes_back);
     return t_done();
 }
