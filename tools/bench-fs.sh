@@ -6,9 +6,10 @@
 #     bytes, ending with fsync
 #   - sequential read, cold (caches dropped, FUSE file systems remounted)
 #     and warm
-#   - 4 KiB random reads (cold cache, each block once in random order) and
-#     random writes, IOPS for up to 5 s each on a 256 MiB file (writes end
-#     with fsync, included in the time)
+#   - 4 KiB random reads (cold cache, each block once in random order,
+#     IOPS for up to 5 s) and random writes (IOPS over ten turns of 0.5 s
+#     per target, the targets taking turns, each turn ending with an
+#     fsync included in its time) on a 256 MiB file
 #   - 10k 4 KiB files: create+write, stat, read, unlink (ops/s per phase,
 #     1.5 s apart so the kernel's 1 s caches have expired), the targets
 #     interleaved 500 files at a time; the median of SMALL_ROUNDS
@@ -105,23 +106,46 @@ elif op == "mkrand":
     for i in range(256):
         os.write(fd, os.read(s, 1 << 20))
     os.fsync(fd); os.close(fd)
-elif op in ("randread", "randwrite"):
+elif op == "randread":
     path, secs = sys.argv[2], float(sys.argv[3])
-    fd = os.open(path, os.O_RDWR)
+    fd = os.open(path, os.O_RDONLY)
     os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
     nblk = os.fstat(fd).st_size // 4096
     # Each block at most once, in random order: no read is a page cache hit.
     order = list(range(nblk)); random.Random(1).shuffle(order)
-    buf = os.urandom(4096); n = 0
+    n = 0
     t = now(); end = t + secs
     while now() < end and n < nblk:
-        for b in order[n:n + 64]:
-            if op == "randread": os.pread(fd, 4096, b * 4096)
-            else: os.pwrite(fd, buf, b * 4096)
+        for b in order[n:n + 64]: os.pread(fd, 4096, b * 4096)
         n += len(order[n:n + 64])
-    if op == "randwrite": os.fsync(fd)
     os.close(fd)
     print("%.0f" % (n / (now() - t)))
+elif op == "randwritemix":
+    # Random 4 KiB writes to every target's file in turn, SLICE seconds
+    # each and an fsync closing every slice (timed with it), NSLICES
+    # turns: each target sees the same minutes of a machine whose speed
+    # swings from minute to minute, and no target's commit spills into
+    # another's turn. A file whose blocks are all written starts over.
+    sl, ns, paths = float(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+    fds = [os.open(p, os.O_RDWR) for p in paths]
+    nblk = os.fstat(fds[0]).st_size // 4096
+    order = list(range(nblk)); random.Random(1).shuffle(order)
+    buf = os.urandom(4096)
+    done, spent, pos = [0] * len(fds), [0.0] * len(fds), [0] * len(fds)
+    for j in range(ns):
+        for r in range(len(fds)):
+            i = (j + r) % len(fds)
+            time.sleep(0.1)
+            t = now(); end = t + sl
+            while now() < end:
+                for k in range(pos[i], pos[i] + 64):
+                    os.pwrite(fds[i], buf, order[k % nblk] * 4096)
+                pos[i] += 64
+                done[i] += 64
+            os.fsync(fds[i])
+            spent[i] += now() - t
+    for fd in fds: os.close(fd)
+    for i in range(len(fds)): print("%.0f" % (done[i] / spent[i]))
 elif op == "small":
     d, n = sys.argv[2], int(sys.argv[3])
     data = os.urandom(4096); res = []
@@ -209,15 +233,18 @@ if phase seq; then
 fi
 if phase rand; then
     for r in $(seq "$SEQ_ROUNDS"); do
+        echo "bench-fs: random, round $r of $SEQ_ROUNDS ..." >&2
+        for t in $(rotated "$r"); do $PY "$work/b.py" mkrand "$(dirof "$t")/rnd" "$rand"; done
+        for t in $(rotated "$r"); do remount "$t"; done
+        files=()
         for t in $(rotated "$r"); do
-            echo "bench-fs: $t: random, round $r of $SEQ_ROUNDS ..." >&2
-            d=$(dirof "$t")
-            $PY "$work/b.py" mkrand "$d/rnd" "$rand"
-            remount "$t"; d=$(dirof "$t")
-            S[$t,rr]+=" $($PY "$work/b.py" randread "$d/rnd" 5)"
-            S[$t,rw]+=" $($PY "$work/b.py" randwrite "$d/rnd" 5)"
-            rm -f "$d/rnd"
+            S[$t,rr]+=" $($PY "$work/b.py" randread "$(dirof "$t")/rnd" 5)"
+            files+=("$(dirof "$t")/rnd")
         done
+        mapfile -t w < <($PY "$work/b.py" randwritemix 0.5 10 "${files[@]}")
+        i=0
+        for t in $(rotated "$r"); do S[$t,rw]+=" ${w[$i]:--}"; i=$((i + 1)); done
+        for t in "${targets[@]}"; do rm -f "$(dirof "$t")/rnd"; done
     done
 fi
 if phase small; then
