@@ -542,14 +542,55 @@ static int joinable(const struct st_wrange *r)
     return r->len > 0 && r->len <= (uint64_t)INT64_MAX - r->off;
 }
 
-int st_file_writev(st_txn *t, uint64_t ino, const struct st_wrange *r, size_t n)
+/* Whether r may be written isolated (ST_WRITE_ISOLATE): it has bytes, is
+ * shorter than the minimum chunk, and every byte under it is data held
+ * here (a hole or a peer's chunk is left to st_file_write, which knows
+ * what to do there). 1, 0 or an error. */
+static int isolatable(st_txn *t, uint64_t ino, const struct st_wrange *r)
+{
+    if (!joinable(r) || r->len >= t->st->meta.cdc.min)
+        return 0;
+    struct st_span sp[8];
+    size_t k, got = 0;
+    int rc = st_file_read(t, ino, r->off, r->len, sp, 8, &k);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < k; i++) {
+        if (sp[i].kind != ST_SPAN_DATA)
+            return 0;
+        got += sp[i].len;
+    }
+    return got == r->len;
+}
+
+int st_file_writev(st_txn *t, uint64_t ino, const struct st_wrange *r, size_t n, unsigned flags,
+                   struct st_wstat *ws)
 {
     ST_CHECK_WRITE(t);
     uint8_t *buf = NULL;
     size_t cap = 0;
     int rc = 0;
     size_t i = 0;
+    struct st_wstat st = { 0, UINT64_MAX, 0 };
+    /* iso[i]: range i is written isolated. Decided up front: writing the
+     * ranges before it never turns its bytes into a hole or a peer's. */
+    uint8_t *iso = NULL;
+    if ((flags & ST_WRITE_ISOLATE) && n) {
+        if (!(iso = malloc(n)))
+            return -ENOMEM;
+        for (size_t k = 0; k < n && rc >= 0; k++)
+            iso[k] = (uint8_t)((rc = isolatable(t, ino, &r[k])) > 0);
+        rc = rc < 0 ? rc : 0;
+    }
     while (i < n && rc == 0) {
+        if (iso && iso[i]) {
+            rc = file_write(t, ino, r[i].off, r[i].data, r[i].len, 1);
+            st.isolated++;
+            st.lo = LR_MIN(st.lo, r[i].off);
+            st.hi = LR_MAX(st.hi, r[i].off + r[i].len);
+            i++;
+            continue;
+        }
         if (!joinable(&r[i])) {
             rc = st_file_write(t, ino, r[i].off, r[i].data, r[i].len);
             i++;
@@ -561,7 +602,7 @@ int st_file_writev(st_txn *t, uint64_t ino, const struct st_wrange *r, size_t n)
         const uint64_t lo = r[i].off;
         uint64_t hi = lo + r[i].len;
         size_t j = i + 1;
-        while (j < n && joinable(&r[j]) && r[j].off >= hi &&
+        while (j < n && !(iso && iso[j]) && joinable(&r[j]) && r[j].off >= hi &&
                r[j].off + r[j].len - lo <= WRITEV_RUN_MAX) {
             struct st_span sp[2];
             size_t k;
@@ -594,7 +635,125 @@ int st_file_writev(st_txn *t, uint64_t ino, const struct st_wrange *r, size_t n)
         rc = st_file_write(t, ino, lo, j == i + 1 ? r[i].data : buf, (size_t)(hi - lo));
         i = j;
     }
+    free(iso);
     free(buf);
+    if (ws)
+        *ws = st;
+    return rc;
+}
+
+/* ---- re-chunking fragments ------------------------------------------- */
+
+/* Largest run st_file_rechunk writes again at once. */
+#define RECHUNK_RUN_MAX (8u << 20)
+
+/* The first run of fragments (st_file_rechunk) that starts before end, at
+ * or after the extent holding pos: [*a, *b), or *a = *b = end if none. */
+static int next_run(st_txn *t, uint64_t ino, uint64_t pos, uint64_t end, uint64_t *a, uint64_t *b)
+{
+    const uint32_t min = t->st->meta.cdc.min;
+    struct ext_iter it;
+    int rc = it_open(&it, t, ino);
+    if (rc)
+        return rc;
+    uint64_t ra = 0, rb = 0;
+    size_t n = 0;   /* extents in the run [ra, rb) */
+    int part = 0;   /* one of them names part of its chunk */
+    *a = *b = end;
+    for (rc = it_seek(&it, pos); !rc && it.valid; rc = it_next(&it)) {
+        const void *data;
+        size_t clen;
+        int g = st_chunk_get(t, &it.e.hash, &data, &clen);
+        if (g && g != LR_EMISSING) {
+            rc = g == -ENOENT ? st__corrupt(t, "extent", "names an unknown chunk") : g;
+            break;
+        }
+        int partial = g == 0 && (it.e.chunk_off != 0 || it.e.len != clen);
+        int frag = partial || (g == 0 && clen < min);
+        if (n && (!frag || it.e.off != rb || it.e.off + it.e.len - ra > RECHUNK_RUN_MAX)) {
+            if (n >= 2 || part)
+                break; /* the run is worth writing again */
+            n = 0;
+        }
+        if (!n && it.e.off >= end)
+            break;
+        if (frag) {
+            if (!n) {
+                ra = it.e.off;
+                part = 0;
+            }
+            n++;
+            part |= partial;
+            rb = it.e.off + it.e.len;
+        }
+    }
+    it_close(&it);
+    if (!rc && n && (n >= 2 || part)) {
+        *a = ra;
+        *b = rb;
+    }
+    return rc;
+}
+
+/* Copy the file's bytes [off, off + len) into buf: 1 if they are all data
+ * held here, 0 if not (a hole or a chunk held only by peers), or an
+ * error. */
+static int copy_local(st_txn *t, uint64_t ino, uint64_t off, size_t len, uint8_t *buf)
+{
+    struct st_span sp[64];
+    size_t done = 0;
+    while (done < len) {
+        size_t k;
+        int rc = st_file_read(t, ino, off + done, len - done, sp, 64, &k);
+        if (rc)
+            return rc;
+        if (k == 0)
+            return 0;
+        for (size_t i = 0; i < k; done += sp[i].len, i++) {
+            if (sp[i].kind != ST_SPAN_DATA)
+                return 0;
+            memcpy(buf + done, sp[i].data, sp[i].len);
+        }
+    }
+    return 1;
+}
+
+int st_file_rechunk(st_txn *t, uint64_t ino, uint64_t off, uint64_t len, uint64_t budget,
+                    uint64_t *next, uint64_t *rewritten)
+{
+    ST_CHECK_WRITE(t);
+    const uint64_t end = off + len < off ? UINT64_MAX : off + len;
+    /* From the extent holding the byte before off: an isolated write at
+     * off left the head of the chunk it fell in there, a fragment too. */
+    uint64_t pos = off ? off - 1 : 0;
+    uint8_t *buf = NULL;
+    int rc = 0;
+    *rewritten = 0;
+    while (pos < end && *rewritten < budget) {
+        uint64_t a, b;
+        if ((rc = next_run(t, ino, pos, end, &a, &b)) || a >= b)
+            break;
+        /* The run's bytes are copied out first: pointers into the map do
+         * not survive the writes that follow. */
+        if (!buf && !(buf = malloc(RECHUNK_RUN_MAX))) {
+            rc = -ENOMEM;
+            break;
+        }
+        int local = copy_local(t, ino, a, (size_t)(b - a), buf);
+        if (local < 0) {
+            rc = local;
+            break;
+        }
+        if (local) {
+            if ((rc = st_file_write(t, ino, a, buf, (size_t)(b - a))))
+                break;
+            *rewritten += b - a;
+        }
+        pos = b;
+    }
+    free(buf);
+    if (!rc)
+        *next = *rewritten < budget ? end : LR_MIN(pos, end);
     return rc;
 }
 

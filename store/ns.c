@@ -602,7 +602,8 @@ static int save_range(st_txn *txn, uint8_t op, struct st_inode *in, uint64_t off
 }
 
 int st_ns_write(st_txn *txn, uint64_t ino, const struct st_wrange *w, size_t n,
-                uint64_t new_size, const struct timespec *mtime, struct st_inode *out)
+                uint64_t new_size, const struct timespec *mtime, unsigned flags,
+                struct st_wstat *ws, struct st_inode *out)
 {
     struct timespec now = now_ts();
     struct st_inode in;
@@ -614,7 +615,7 @@ int st_ns_write(st_txn *txn, uint64_t ino, const struct st_wrange *w, size_t n,
     if ((rc = st_version_save(txn, &in)))
         return rc;
     uint64_t lo = UINT64_MAX, hi = 0;
-    if ((rc = st_file_writev(txn, ino, w, n)))
+    if ((rc = st_file_writev(txn, ino, w, n, flags, ws)))
         return rc;
     for (size_t i = 0; i < n; i++) {
         if (w[i].len == 0)
@@ -629,6 +630,26 @@ int st_ns_write(st_txn *txn, uint64_t ino, const struct st_wrange *w, size_t n,
     in.mtime = mtime ? *mtime : now;
     in.ctime = in.mtime;
     return save_range(txn, ST_NS_OP_WRITE, &in, lo, hi - lo, out);
+}
+
+int st_ns_rechunk(st_txn *txn, uint64_t ino, uint64_t off, uint64_t len, uint64_t budget,
+                  uint64_t *next, uint64_t *rewritten)
+{
+    *rewritten = 0;
+    *next = off + len < off ? UINT64_MAX : off + len;
+    struct st_inode in;
+    int rc = st_inode_get(txn, ino, &in);
+    if (rc)
+        return rc;
+    struct st_meta m;
+    st_meta(st_txn_store(txn), &m);
+    if (!S_ISREG(in.mode) || in.nlink == 0 || memcmp(in.writer, m.device, sizeof(in.writer)) != 0)
+        return 0;
+    if ((rc = st_file_rechunk(txn, ino, off, len, budget, next, rewritten)) || *rewritten == 0)
+        return rc;
+    /* The same bytes, cut anew: size and times stay, the version moves
+     * on so that peers learn the new extents. */
+    return save_range(txn, ST_NS_OP_WRITE, &in, off, *next - off, NULL);
 }
 
 int st_ns_punch(st_txn *txn, uint64_t ino, uint64_t off, uint64_t len, struct st_inode *out)

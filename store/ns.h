@@ -176,12 +176,27 @@ int st_ns_setattr(st_txn *txn, uint64_t ino, unsigned valid, const struct st_ns_
                   struct st_inode *out);
 
 /* Commit staged writes: the ranges (non-overlapping) through
- * st_file_writev, then the size becomes max(size, new_size) and
- * mtime/ctime *mtime (NULL: now). One log record covers the union
- * [min off, max end) of the ranges.
+ * st_file_writev (flags and *ws as there; ws may be NULL), then the size
+ * becomes max(size, new_size) and mtime/ctime *mtime (NULL: now). One log
+ * record covers the union [min off, max end) of the ranges.
  * Errors: those of st_file_write (-ENOSPC, ...), -EISDIR. */
 int st_ns_write(st_txn *txn, uint64_t ino, const struct st_wrange *r, size_t n,
-                uint64_t new_size, const struct timespec *mtime, struct st_inode *out);
+                uint64_t new_size, const struct timespec *mtime, unsigned flags,
+                struct st_wstat *ws, struct st_inode *out);
+
+/* Re-chunk the fragments that isolated writes (ST_WRITE_ISOLATE) left in
+ * [off, off + len) of file ino: st_file_rechunk with budget, *next and
+ * *rewritten as there; then, if anything was rewritten, the inode is
+ * saved with its version bumped and one log record, so peers learn the
+ * new extents (size, times and bytes are unchanged; no previous version
+ * is kept: the data did not change). Only a version this device made
+ * (the inode's writer) is re-chunked: a peer's is left as it came, so two
+ * devices never cut one version two ways concurrently (which their merge
+ * would take for a conflict). An unlinked inode or one not a regular file
+ * is left alone. Errors: -ENOENT (no such inode), those of
+ * st_file_rechunk. */
+int st_ns_rechunk(st_txn *txn, uint64_t ino, uint64_t off, uint64_t len, uint64_t budget,
+                  uint64_t *next, uint64_t *rewritten);
 
 /* Make [off, off+len) a hole (fallocate PUNCH_HOLE; the size is kept). */
 int st_ns_punch(st_txn *txn, uint64_t ino, uint64_t off, uint64_t len, struct st_inode *out);

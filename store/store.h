@@ -405,6 +405,21 @@ struct st_wrange {
     size_t len;
     const void *data;
 };
+/* st_file_writev's flags. ST_WRITE_ISOLATE: a range shorter than the
+ * volume's minimum chunk size that lies wholly over data held here gets
+ * chunks of its own and the old extents are cut around it (as next to a
+ * peer's chunks, above), instead of re-chunking the chunk it falls in: a
+ * random 4 KiB write then hashes and stores 4 KiB, not the ~45 KB of
+ * chunk around it. It leaves fragments (extents naming part of a chunk,
+ * chunks shorter than the minimum) that st_file_rechunk makes content
+ * defined again later, once for many writes. */
+#define ST_WRITE_ISOLATE 1u
+/* What st_file_writev wrote isolated: how many ranges, and the file range
+ * [lo, hi) they span (lo = UINT64_MAX, hi = 0 when none). */
+struct st_wstat {
+    uint64_t isolated;
+    uint64_t lo, hi;
+};
 /* Write n non-overlapping ranges: the same bytes as st_file_write of each
  * in turn, but a run of ranges in increasing order whose gaps each lie in
  * at most two old extents, all data held here (no hole, no chunk held
@@ -412,9 +427,29 @@ struct st_wrange {
  * bytes in its gaps (runs up to 8 MiB). Re-chunking them apart would
  * cover those extents anyway, so a chunk that several small writes fall
  * into (a stage of random 4 KiB writes) is re-chunked, hashed and stored
- * once instead of once per write, and nothing else is. Write txn.
+ * once instead of once per write, and nothing else is. With
+ * ST_WRITE_ISOLATE in flags, small ranges over local data are written
+ * isolated instead (above) and counted in *ws (may be NULL). Write txn.
  * Errors: those of st_file_write, -ENOMEM. */
-int st_file_writev(st_txn *txn, uint64_t ino, const struct st_wrange *r, size_t n);
+int st_file_writev(st_txn *txn, uint64_t ino, const struct st_wrange *r, size_t n, unsigned flags,
+                   struct st_wstat *ws);
+/* Make the fragments of file ino in [off, off + len) content defined
+ * again. A fragment is an extent, held here, that names part of its chunk
+ * or a chunk shorter than the volume's minimum; each run of contiguous
+ * fragments (of two or more extents, or naming part of a chunk) is
+ * written again with its own bytes through st_file_write, re-chunked from
+ * the previous boundary until the boundaries agree. The file's bytes
+ * never change, only how they are cut; fragments that are the only
+ * extent of their run and name a whole chunk (a file's short last chunk),
+ * and chunks held only by peers, are left alone. Stops at the first run
+ * ending at or past off + budget bytes rewritten: *next is where to go on
+ * (off + len when done) and *rewritten counts the bytes written again
+ * (0: nothing changed). The walk starts at the extent holding the byte
+ * before off: a write at off cut the chunk it fell in, whose head is a
+ * fragment just before off. O(extents in the range + bytes rewritten).
+ * Write txn. Errors: those of st_file_write, -ENOMEM. */
+int st_file_rechunk(st_txn *txn, uint64_t ino, uint64_t off, uint64_t len, uint64_t budget,
+                    uint64_t *next, uint64_t *rewritten);
 /* Drop data at or beyond new_size (a straddling extent is trimmed). */
 int st_file_truncate(st_txn *txn, uint64_t ino, uint64_t new_size);
 /* Make [off, off+len) a hole. */

@@ -2,7 +2,8 @@
  * test_st_ns.c - namespace operations (ns.c): create/mkdir/symlink with
  * ownership and setgid inheritance, link counts, unlink/rmdir orphans,
  * rename in all its forms (replace, NOREPLACE, EXCHANGE, directories,
- * loop check), setattr, write commit, punch, xattrs, reaping, and the
+ * loop check), setattr, write commit, punch, xattrs, reaping, re-chunking
+ * after isolated writes, and the
  * change-log records each operation appends (decoded back).
  */
 #include <dirent.h>
@@ -274,7 +275,7 @@ static void test_setattr_write_punch(void)
     t_fill(data, sizeof(data), 5);
     struct st_wrange w[2] = { { 0, 1000, data }, { 200000, 100000, data + 200000 } };
     struct timespec mt = { 1234567, 89 };
-    T_OK(st_ns_write(tx, f.ino, w, 2, 0, &mt, &out));
+    T_OK(st_ns_write(tx, f.ino, w, 2, 0, &mt, 0, NULL, &out));
     T_EQ(out.size, 300000);
     T_EQ(out.mtime.tv_sec, 1234567);
     struct st_ns_rec r;
@@ -393,6 +394,72 @@ static void test_version_vector_bumps_per_change(void)
     teardown();
 }
 
+static void test_rechunk_keeps_bytes_and_times_and_only_touches_our_versions(void)
+{
+    if (setup()) T_FAILF("setup");
+    struct st_inode f, g, in, after;
+    T_OK(st_ns_create(tx, ST_ROOT_INO, S("f"), S_IFREG | 0644, 0, 0, 0, NULL, 0, &f));
+    T_OK(st_ns_create(tx, ST_ROOT_INO, S("g"), S_IFREG | 0644, 0, 0, 0, NULL, 0, &g));
+    static uint8_t data[1u << 20], ref[1u << 20];
+    t_fill(data, sizeof(data), 7);
+    struct timespec mt = { 1234567, 89 };
+    struct st_wrange w = { 0, sizeof(data), data };
+    T_OK(st_ns_write(tx, f.ino, &w, 1, 0, &mt, 0, NULL, NULL));
+    T_OK(st_ns_write(tx, g.ino, &w, 1, 0, &mt, 0, NULL, NULL));
+    /* One small write into each, isolated. */
+    memcpy(ref, data, sizeof(ref));
+    memset(ref + 300000, 'x', 4096);
+    struct st_wrange x = { 300000, 4096, ref + 300000 };
+    struct st_wstat ws;
+    T_OK(st_ns_write(tx, f.ino, &x, 1, 0, &mt, ST_WRITE_ISOLATE, &ws, NULL));
+    T_EQ(ws.isolated, 1);
+    T_OK(st_ns_write(tx, g.ino, &x, 1, 0, &mt, ST_WRITE_ISOLATE, &ws, NULL));
+    T_EQ(ws.isolated, 1);
+    /* g's current version comes from another device. */
+    T_OK(st_inode_get(tx, g.ino, &in));
+    memset(in.writer, 0xee, sizeof(in.writer));
+    T_OK(st_inode_put(tx, &in));
+
+    T_OK(st_inode_get(tx, f.ino, &in));
+    uint64_t next, rw;
+    T_OK(st_ns_rechunk(tx, f.ino, 300000, 4096, UINT64_MAX, &next, &rw));
+    T_TRUE(rw >= 4096);
+    T_EQ(next, 304096);
+    T_OK(st_inode_get(tx, f.ino, &after));
+    T_EQ(after.size, in.size);
+    T_EQ(after.mtime.tv_sec, in.mtime.tv_sec);
+    T_EQ(after.ctime.tv_sec, in.ctime.tv_sec);
+    T_EQ(after.ctime.tv_nsec, in.ctime.tv_nsec);
+    struct st_ns_rec r;
+    T_OK(last_rec(&r));
+    T_EQ(r.op, ST_NS_OP_WRITE);
+    T_MEM(r.fid, f.fid, 16);
+    T_EQ(r.vv, in.vv[0].ctr + 1);
+    struct st_span sp[64];
+    size_t n;
+    uint64_t pos = 0;
+    while (pos < sizeof(ref)) {
+        T_OK(st_file_read(tx, f.ino, pos, sizeof(ref) - pos, sp, 64, &n));
+        for (size_t i = 0; i < n; pos += sp[i].len, i++) {
+            T_EQ(sp[i].kind, ST_SPAN_DATA);
+            T_MEM(sp[i].data, ref + pos, sp[i].len);
+        }
+    }
+    /* Nothing left: nothing rewritten, no record. */
+    uint64_t seq = last.seq;
+    T_OK(st_ns_rechunk(tx, f.ino, 300000, 4096, UINT64_MAX, &next, &rw));
+    T_EQ(rw, 0);
+    T_OK(last_rec(&r));
+    T_EQ(last.seq, seq);
+    /* A peer's version is left as it came. */
+    T_OK(st_ns_rechunk(tx, g.ino, 300000, 4096, UINT64_MAX, &next, &rw));
+    T_EQ(rw, 0);
+    T_OK(last_rec(&r));
+    T_EQ(last.seq, seq);
+    T_EQ(st_ns_rechunk(tx, 999999, 0, 10, UINT64_MAX, &next, &rw), -ENOENT);
+    teardown();
+}
+
 int main(void)
 {
     lr_log_set_level(LR_LOG_QUIET);
@@ -405,5 +472,6 @@ int main(void)
     T_RUN(test_xattrs);
     T_RUN(test_record_decode_rejects_damage);
     T_RUN(test_version_vector_bumps_per_change);
+    T_RUN(test_rechunk_keeps_bytes_and_times_and_only_touches_our_versions);
     return t_done();
 }

@@ -608,7 +608,7 @@ static void op_write(struct peer *p, uint64_t ino, const char *data)
     st_txn *t;
     struct st_wrange r = { 0, strlen(data), data };
     T_OK(st_txn_begin(p->st, ST_TXN_WRITE, &t));
-    T_OK(st_txn_end(t, st_ns_write(t, ino, &r, 1, r.len, NULL, NULL)));
+    T_OK(st_txn_end(t, st_ns_write(t, ino, &r, 1, r.len, NULL, 0, NULL, NULL)));
 }
 
 static void op_chmod(struct peer *p, uint64_t ino, uint32_t mode)

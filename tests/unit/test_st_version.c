@@ -36,7 +36,7 @@ static int put(uint64_t ino, const void *data, size_t len)
     struct st_inode in;
     struct st_wrange w = { .off = 0, .len = len, .data = data };
     if (!(rc = st_ns_setattr(t, ino, ST_NS_SET_SIZE, &a, &in)))
-        rc = st_ns_write(t, ino, &w, 1, len, NULL, &in);
+        rc = st_ns_write(t, ino, &w, 1, len, NULL, 0, NULL, &in);
     return st_txn_end(t, rc);
 }
 

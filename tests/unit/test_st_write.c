@@ -6,7 +6,10 @@
  * before or after a write are right, and overwrites match a reference;
  * st_file_writev (many small ranges in one call, runs joined over the old
  * bytes between them) gives the same bytes as a reference, never fills a
- * hole and never needs a chunk held only by peers.
+ * hole and never needs a chunk held only by peers; with ST_WRITE_ISOLATE
+ * small ranges over local data get chunks of their own (and only those),
+ * and st_file_rechunk then cuts the same bytes as FastCDC over the whole
+ * content, leaving runs it cannot read here alone.
  */
 #include <sys/stat.h>
 
@@ -213,7 +216,7 @@ static void test_writev_runs_match_a_reference_and_leave_holes_alone(void)
         size_t n = random_ranges(&rng, r, 400, size, pool, pool_len);
         st_txn *t;
         T_OK(st_txn_begin(st, ST_TXN_WRITE, &t));
-        T_OK(st_file_writev(t, 9, r, n));
+        T_OK(st_file_writev(t, 9, r, n, 0, NULL));
         T_OK(st_txn_commit(t));
         for (size_t i = 0; i < n; i++) {
             memcpy(ref + r[i].off, r[i].data, r[i].len);
@@ -271,7 +274,7 @@ static void test_writev_does_not_join_over_a_chunk_held_only_by_peers(void)
         w[i] = r[i];
         w[i].data = bytes[i];
     }
-    T_OK(st_file_writev(t, 10, w, 4));
+    T_OK(st_file_writev(t, 10, w, 4, 0, NULL));
     T_OK(st_txn_commit(t));
     for (int i = 0; i < 4; i++)
         memcpy(ref + w[i].off, w[i].data, w[i].len);
@@ -305,6 +308,227 @@ static void test_writev_does_not_join_over_a_chunk_held_only_by_peers(void)
     st_close(st);
 }
 
+/* count extents of ino, and how many name part of their chunk */
+static void extent_counts(st_store *st, uint64_t ino, size_t *n, size_t *partial)
+{
+    static struct exts x;
+    st_txn *t;
+    x.n = 0;
+    *n = *partial = 0;
+    if (st_txn_begin(st, ST_TXN_READ, &t))
+        return;
+    if (st_extent_foreach(t, ino, 0, collect, &x) == 0) {
+        for (size_t i = 0; i < x.n; i++) {
+            struct st_chunkref r;
+            if (st_chunk_info(t, &x.e[i].hash, &r) == 0 && (x.e[i].chunk_off || x.e[i].len != r.len))
+                (*partial)++;
+        }
+        *n = x.n;
+    }
+    st_txn_abort(t);
+}
+
+/* n distinct random 4 KiB-aligned blocks of a file of size bytes, sorted,
+ * with data from pool (4 KiB * n bytes). */
+static void random_blocks(uint64_t *rng, struct st_wrange *r, size_t n, size_t size, const uint8_t *pool)
+{
+    size_t nblk = size / 4096, k = 0;
+    while (k < n) {
+        *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+        uint64_t off = ((*rng >> 20) % nblk) * 4096;
+        size_t i = k;
+        while (i > 0 && r[i - 1].off > off) /* insertion: r[0..k) stays sorted */
+            i--;
+        if (i > 0 && r[i - 1].off == off)
+            continue;
+        memmove(&r[i + 1], &r[i], (k - i) * sizeof(*r));
+        r[i] = (struct st_wrange){ off, 4096, pool + k * 4096 };
+        k++;
+    }
+}
+
+static int writev_txn(st_store *st, uint64_t ino, const struct st_wrange *r, size_t n, unsigned flags,
+                      struct st_wstat *ws)
+{
+    st_txn *t;
+    int rc = st_txn_begin(st, ST_TXN_WRITE, &t);
+    return rc ? rc : st_txn_end(t, st_file_writev(t, ino, r, n, flags, ws));
+}
+
+static int rechunk_txn(st_store *st, uint64_t ino, uint64_t off, uint64_t len, uint64_t budget,
+                       uint64_t *next, uint64_t *rewritten)
+{
+    st_txn *t;
+    int rc = st_txn_begin(st, ST_TXN_WRITE, &t);
+    return rc ? rc : st_txn_end(t, st_file_rechunk(t, ino, off, len, budget, next, rewritten));
+}
+
+static void test_isolated_writes_cut_extents_and_rechunk_makes_them_fastcdc_again(void)
+{
+    st_store *st = fresh();
+    const size_t size = 8u << 20, nw = 300;
+    uint8_t *ref = malloc(size), *got = malloc(size), *pool = malloc(nw * 4096);
+    static struct st_wrange r[300];
+    t_fill(ref, size, 41);
+    t_fill(pool, nw * 4096, 42);
+    T_OK(write_at(st, 11, 0, ref, size));
+    size_t n0, p0;
+    extent_counts(st, 11, &n0, &p0);
+    T_EQ(p0, 0);
+    uint64_t rng = 9;
+    random_blocks(&rng, r, nw, size, pool);
+    struct st_wstat ws;
+    T_OK(writev_txn(st, 11, r, nw, ST_WRITE_ISOLATE, &ws));
+    for (size_t i = 0; i < nw; i++)
+        memcpy(ref + r[i].off, r[i].data, r[i].len);
+    T_EQ(ws.isolated, nw);
+    T_EQ(ws.lo, r[0].off);
+    T_EQ(ws.hi, r[nw - 1].off + 4096);
+    T_OK(read_back(st, 11, size, got));
+    T_MEM(got, ref, size);
+    /* Each write is a chunk of its own: at least one more extent per
+     * write, and old chunks named in part. */
+    size_t n1, p1;
+    extent_counts(st, 11, &n1, &p1);
+    if (n1 < n0 + nw || p1 == 0)
+        T_FAILF("after %zu isolated writes: %zu extents (%zu naming part of a chunk), had %zu", nw, n1, p1, n0);
+    /* Re-chunked in small budgets over the range the writes span (as
+     * fs/ does): the same bytes, cut as FastCDC cuts the whole content,
+     * the head of the chunk the first write fell in included. */
+    uint64_t pos = ws.lo, total = 0;
+    int calls = 0;
+    while (pos < ws.hi) {
+        uint64_t next, rw;
+        T_OK(rechunk_txn(st, 11, pos, ws.hi - pos, 256u << 10, &next, &rw));
+        T_TRUE(next > pos || rw > 0);
+        total += rw;
+        pos = next;
+        calls++;
+    }
+    if (calls < 3 || total < nw * 4096)
+        T_FAILF("re-chunk took %d calls rewriting %llu bytes; expected several, at least %zu", calls,
+                (unsigned long long)total, nw * 4096);
+    T_OK(read_back(st, 11, size, got));
+    T_MEM(got, ref, size);
+    T_OK(matches_reference_chunking(st, 11, ref, size));
+    /* Nothing is left to do: a second pass rewrites nothing. */
+    uint64_t next, rw;
+    T_OK(rechunk_txn(st, 11, 0, size, UINT64_MAX, &next, &rw));
+    T_EQ(rw, 0);
+    T_EQ(next, size);
+    free(ref);
+    free(got);
+    free(pool);
+    st_close(st);
+}
+
+static void test_isolation_needs_small_ranges_over_local_data(void)
+{
+    st_store *st = fresh();
+    const size_t size = 4u << 20;
+    uint8_t *ref = calloc(1, size), *got = malloc(size);
+    static uint8_t bytes[40000];
+    t_fill(ref, 2u << 20, 51);          /* data [0, 2 MiB), a hole after, data again at 3 MiB */
+    t_fill(ref + (3u << 20), 1u << 20, 52);
+    t_fill(bytes, sizeof(bytes), 53);
+    T_OK(write_at(st, 12, 0, ref, 2u << 20));
+    T_OK(write_at(st, 12, 3u << 20, ref + (3u << 20), 1u << 20));
+    struct st_extent ev;
+    st_txn *t;
+    T_OK(st_txn_begin(st, ST_TXN_WRITE, &t));
+    T_OK(st_extent_find(t, 12, (3u << 20) + 300000, &ev));
+    T_OK(st_chunk_evict(t, &ev.hash));
+    T_OK(st_txn_commit(t));
+    const struct st_wrange r[] = {
+        { 100000, 4096, bytes },                        /* small, over data: isolated */
+        { 500000, 20000, bytes + 4096 },                /* not shorter than the minimum */
+        { (2u << 20) - 1000, 4096, bytes + 24096 },     /* reaches into the hole */
+        { (2u << 20) + 5000, 100, bytes + 28192 },      /* inside the hole */
+        { ev.off + 10, 4096, bytes + 30000 },           /* over a chunk held only by peers */
+        { (3u << 20) + (900u << 10), 1000, bytes + 35000 }, /* small, over data: isolated */
+    };
+    struct st_wstat ws;
+    T_OK(writev_txn(st, 12, r, LR_ARRAY_SIZE(r), ST_WRITE_ISOLATE, &ws));
+    T_EQ(ws.isolated, 2);
+    T_EQ(ws.lo, r[0].off);
+    T_EQ(ws.hi, r[5].off + r[5].len);
+    /* Without the flag nothing is isolated. */
+    T_OK(writev_txn(st, 12, r, 1, 0, &ws));
+    T_EQ(ws.isolated, 0);
+    /* The evicted chunk back (as a fetch would), then every byte reads
+     * right, the hole still a hole but for what was written into it. */
+    t_fill(got, 1u << 20, 52);
+    T_OK(st_txn_begin(st, ST_TXN_WRITE, &t));
+    T_OK(st_chunk_put(t, &ev.hash, got + (ev.off - (3u << 20)) - ev.chunk_off, ev.len + ev.chunk_off));
+    T_OK(st_txn_commit(t));
+    for (size_t i = 0; i < LR_ARRAY_SIZE(r); i++)
+        memcpy(ref + r[i].off, r[i].data, r[i].len);
+    T_OK(read_back(st, 12, size, got));
+    T_MEM(got, ref, size);
+    free(ref);
+    free(got);
+    st_close(st);
+}
+
+static void test_rechunk_leaves_runs_with_a_chunk_held_only_by_peers(void)
+{
+    st_store *st = fresh();
+    const size_t size = 2u << 20;
+    uint8_t *ref = malloc(size), *got = malloc(size), *pool = malloc(64 * 4096);
+    static struct st_wrange r[64];
+    t_fill(ref, size, 61);
+    t_fill(pool, 64 * 4096, 62);
+    T_OK(write_at(st, 13, 0, ref, size));
+    uint64_t rng = 3;
+    random_blocks(&rng, r, 64, size, pool);
+    struct st_wstat ws;
+    T_OK(writev_txn(st, 13, r, 64, ST_WRITE_ISOLATE, &ws));
+    T_EQ(ws.isolated, 64);
+    for (size_t i = 0; i < 64; i++)
+        memcpy(ref + r[i].off, r[i].data, r[i].len);
+    /* Evict an old chunk that a write cut (the first whose bytes after
+     * a write are named from its middle): the fragments around it cannot
+     * be read here, the others can. */
+    st_txn *t;
+    struct st_extent e = { 0 };
+    T_OK(st_txn_begin(st, ST_TXN_WRITE, &t));
+    for (size_t i = 0; i < 64 && e.chunk_off == 0; i++)
+        T_OK(st_extent_find(t, 13, r[i].off + 4096, &e));
+    T_TRUE(e.chunk_off != 0);
+    T_OK(st_chunk_evict(t, &e.hash));
+    T_OK(st_txn_commit(t));
+    uint64_t next, rw;
+    T_OK(rechunk_txn(st, 13, 0, size, UINT64_MAX, &next, &rw));
+    T_TRUE(rw > 0);
+    T_EQ(next, size);
+    /* The evicted chunk is still named where it was, and missing. */
+    struct st_span sp[4];
+    size_t k;
+    T_OK(st_txn_begin(st, ST_TXN_READ, &t));
+    T_OK(st_file_read(t, 13, e.off, e.len, sp, 4, &k));
+    T_EQ(k, 1);
+    T_EQ(sp[0].kind, ST_SPAN_MISSING);
+    T_MEM(sp[0].hash.b, e.hash.b, ST_HASH_LEN);
+    st_txn_abort(t);
+    /* Fetched back, everything reads right. */
+    T_OK(st_txn_begin(st, ST_TXN_WRITE, &t));
+    {
+        struct st_chunkref cr;
+        T_OK(st_chunk_info(t, &e.hash, &cr));
+        /* the chunk's bytes: the original content from its start */
+        t_fill(got, size, 61);
+        uint64_t cstart = e.off - e.chunk_off;
+        T_OK(st_chunk_put(t, &e.hash, got + cstart, cr.len));
+    }
+    T_OK(st_txn_commit(t));
+    T_OK(read_back(st, 13, size, got));
+    T_MEM(got, ref, size);
+    free(ref);
+    free(got);
+    free(pool);
+    st_close(st);
+}
+
 int main(void)
 {
     lr_log_set_level(getenv("V") ? LR_LOG_DEBUG : LR_LOG_QUIET);
@@ -313,6 +537,9 @@ int main(void)
     T_RUN(test_big_overwrites_inside_and_across_the_end_match_a_reference);
     T_RUN(test_writev_runs_match_a_reference_and_leave_holes_alone);
     T_RUN(test_writev_does_not_join_over_a_chunk_held_only_by_peers);
+    T_RUN(test_isolated_writes_cut_extents_and_rechunk_makes_them_fastcdc_again);
+    T_RUN(test_isolation_needs_small_ranges_over_local_data);
+    T_RUN(test_rechunk_leaves_runs_with_a_chunk_held_only_by_peers);
     if (dir) { t_rmrf(dir); free(dir); }
     return t_done();
 }

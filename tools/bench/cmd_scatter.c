@@ -64,7 +64,7 @@ static int batch(st_store *st, uint64_t ino, uint32_t *blk, size_t nblk, size_t 
     if (rc)
         return rc;
     if (joined)
-        rc = st_file_writev(t, ino, r, k);
+        rc = st_file_writev(t, ino, r, k, 0, NULL);
     else
         for (size_t i = 0; i < k && rc == 0; i++)
             rc = st_file_write(t, ino, r[i].off, r[i].data, r[i].len);
@@ -114,7 +114,7 @@ int bench_scatter_main(int argc, char **argv)
         bench_fill(fill, n, off + 3);
         struct st_wrange w = { off, n, fill };
         if ((rc = st_txn_begin(st, ST_TXN_WRITE, &t)) == 0)
-            rc = st_txn_end(t, st_ns_write(t, in.ino, &w, 1, 0, NULL, NULL));
+            rc = st_txn_end(t, st_ns_write(t, in.ino, &w, 1, 0, NULL, 0, NULL, NULL));
     }
     if (rc) {
         fail("cannot write the file", rc);

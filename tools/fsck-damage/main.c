@@ -62,7 +62,7 @@ static int wr(st_txn *t, uint64_t ino, const void *data, size_t len)
 {
     struct st_wrange r = { 0, len, data };
     struct timespec ts = { 1700000000, 0 };
-    return st_ns_write(t, ino, &r, 1, len, &ts, NULL);
+    return st_ns_write(t, ino, &r, 1, len, &ts, 0, NULL, NULL);
 }
 
 static int populate(const char *dir)
