@@ -52,6 +52,13 @@ struct fs_node {
     /* Read-ahead of chunks held by peers (atomics; 0 = never missed):
      * fetches were started up to this offset. */
     uint64_t ra_end;
+    /* Fragments that committed isolated writes (ST_WRITE_ISOLATE) left,
+     * for the reaper to re-chunk (rechunk_tick): how many writes, the
+     * range [frag_lo, frag_hi) they span and when the last committed
+     * (monotonic ns). While frag_ref the node holds one reference for
+     * the reaper, so it outlives its last handle until re-chunked. */
+    uint64_t frag_n, frag_lo, frag_hi, frag_ns;
+    int frag_ref;
 };
 
 struct fs_file {
@@ -87,6 +94,10 @@ struct fs {
      * write transaction for many), off the request path. */
     pthread_t reaper;
     int reaper_started, reaper_stop;
+    /* The reaper's walks over nodes (commit_old_stages, rechunk_tick) run
+     * with maint_busy set (rlock); fs_free sets maint_stop and waits for
+     * them to end before it frees the nodes. */
+    int maint_busy, maint_stop;
     pthread_mutex_t rlock;
     pthread_cond_t rcond;
     uint64_t *rq;
@@ -380,6 +391,90 @@ static void commit_old_stages(fs *f)
     free(v);
 }
 
+/* Re-chunk the fragments of one node's isolated writes (caller holds a
+ * reference): the range they span, FS_RECHUNK_TXN_BYTES rewritten per
+ * transaction so other writers wait little for the store. Isolated
+ * writes committed meanwhile are noted anew and wait for the next tick.
+ * A failure (a full disk) leaves the rest as it is: the file is right,
+ * only cut less well. */
+static void rechunk_node(fs *f, struct fs_node *n, int orphan)
+{
+    pthread_rwlock_wrlock(&n->lock);
+    uint64_t now = lr_now_mono_ns();
+    int due = n->frag_n && (orphan || n->frag_n >= FS_RECHUNK_FRAGS || now - n->frag_ns >= FS_RECHUNK_IDLE_NS);
+    uint64_t lo = n->frag_lo, hi = n->frag_hi, nfrag = n->frag_n;
+    if (due)
+        n->frag_n = 0;
+    pthread_rwlock_unlock(&n->lock);
+    if (!due)
+        return;
+    uint64_t pos = lo, total = 0;
+    int rc = 0;
+    while (!orphan && pos < hi && !__atomic_load_n(&f->maint_stop, __ATOMIC_RELAXED)) {
+        st_txn *t;
+        uint64_t next = hi, rw = 0;
+        if ((rc = st_txn_begin(f->st, ST_TXN_WRITE, &t)))
+            break;
+        rc = st_txn_end(t, st_ns_rechunk(t, n->ino, pos, hi - pos, FS_RECHUNK_TXN_BYTES, &next, &rw));
+        if (rc)
+            break;
+        total += rw;
+        pos = LR_MAX(next, pos + 1);
+    }
+    if (rc && rc != -ENOENT)
+        lr_warn("cannot re-chunk inode %llu after %llu small writes: %s (its data is intact)",
+                (unsigned long long)n->ino, (unsigned long long)nfrag, lr_strerror(rc));
+    else if (total)
+        lr_debug("re-chunked %llu bytes of inode %llu after %llu small writes in %.1f ms",
+                 (unsigned long long)total, (unsigned long long)n->ino, (unsigned long long)nfrag,
+                 (double)(lr_now_mono_ns() - now) / 1e6);
+    pthread_rwlock_wrlock(&n->lock);
+    int drop = !n->frag_n && n->frag_ref;
+    if (drop)
+        __atomic_store_n(&n->frag_ref, 0, __ATOMIC_RELAXED);
+    pthread_rwlock_unlock(&n->lock);
+    if (drop)
+        node_put(f, n, 1, 0);
+}
+
+/* Re-chunk the files whose isolated writes are due (rechunk_node). Runs
+ * on the reaper thread about once a second; O(nodes) with a quick check
+ * per node. */
+static void rechunk_tick(fs *f)
+{
+    struct fs_node **v = NULL;
+    int *orphan = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&f->tlock);
+    for (size_t i = 0; i < f->tabsize; i++) {
+        for (struct fs_node *nd = f->tab[i]; nd; nd = nd->next) {
+            if (!__atomic_load_n(&nd->frag_ref, __ATOMIC_RELAXED))
+                continue;
+            if (n == cap) {
+                size_t nc = cap ? 2 * cap : 16;
+                struct fs_node **nv = realloc(v, nc * sizeof(*nv));
+                int *no = nv ? realloc(orphan, nc * sizeof(*no)) : NULL;
+                if (nv)
+                    v = nv;
+                if (!no)
+                    break;
+                orphan = no;
+                cap = nc;
+            }
+            nd->refs++;
+            orphan[n] = nd->orphan;
+            v[n++] = nd;
+        }
+    }
+    pthread_mutex_unlock(&f->tlock);
+    for (size_t i = 0; i < n; i++) {
+        rechunk_node(f, v[i], orphan[i]);
+        node_put(f, v[i], 1, 0);
+    }
+    free(v);
+    free(orphan);
+}
+
 /* The kernel gives a FUSE mount a 128 KiB read-ahead window (its bdi's
  * default) and caps max_readahead in INIT to it, so a 1 MiB read() reaches
  * us as eight 128 KiB READs. Raise the mount's window in sysfs to
@@ -503,8 +598,17 @@ static void *reaper_main(void *arg)
             struct timespec dl;
             lr_deadline_in(&dl, 1000000000ull);
             if (pthread_cond_timedwait(&f->rcond, &f->rlock, &dl) == ETIMEDOUT) {
+                int walk = !f->maint_stop;
+                f->maint_busy = walk;
                 pthread_mutex_unlock(&f->rlock);
-                commit_old_stages(f);
+                if (walk) {
+                    commit_old_stages(f);
+                    rechunk_tick(f);
+                    pthread_mutex_lock(&f->rlock);
+                    f->maint_busy = 0;
+                    pthread_cond_broadcast(&f->rcond);
+                    pthread_mutex_unlock(&f->rlock);
+                }
                 raise_readahead(f);
                 forget_tick(f);
                 log_compact_tick(f);
@@ -548,8 +652,18 @@ static void *reaper_main(void *arg)
 
 /* ---- staging commit --------------------------------------------------------- */
 
+static void wstat_init(struct st_wstat *ws)
+{
+    ws->isolated = 0;
+    ws->lo = UINT64_MAX;
+    ws->hi = 0;
+}
+
+/* Commit one stage's ranges; small ones over local data are written
+ * isolated (ST_WRITE_ISOLATE, re-chunked later by the reaper), counted
+ * into *ws. */
 static int ranges_write(st_txn *t, uint64_t ino, const struct fs_stage *sg, uint64_t size,
-                        const struct timespec *mtime)
+                        const struct timespec *mtime, struct st_wstat *ws)
 {
     if (sg->n == 0)
         return 0;
@@ -560,21 +674,51 @@ static int ranges_write(st_txn *t, uint64_t ino, const struct fs_stage *sg, uint
         fs_stage_sorted(sg, r);
         for (size_t i = 0; i < sg->n; i++)
             w[i] = (struct st_wrange){ .off = r[i]->off, .len = r[i]->len, .data = r[i]->data };
-        rc = st_ns_write(t, ino, w, sg->n, size, mtime, NULL);
+        struct st_wstat one;
+        rc = st_ns_write(t, ino, w, sg->n, size, mtime, ST_WRITE_ISOLATE, &one, NULL);
+        if (rc == 0 && one.isolated) {
+            ws->isolated += one.isolated;
+            ws->lo = LR_MIN(ws->lo, one.lo);
+            ws->hi = LR_MAX(ws->hi, one.hi);
+        }
     }
     free(r);
     free(w);
     return rc;
 }
 
+/* After a commit that wrote ws->isolated ranges isolated: remember their
+ * fragments for rechunk_tick. Caller holds n->lock for writing. */
+static void frag_note(fs *f, struct fs_node *n, const struct st_wstat *ws)
+{
+    if (!ws->isolated)
+        return;
+    if (!n->frag_n) {
+        n->frag_lo = ws->lo;
+        n->frag_hi = ws->hi;
+    } else {
+        n->frag_lo = LR_MIN(n->frag_lo, ws->lo);
+        n->frag_hi = LR_MAX(n->frag_hi, ws->hi);
+    }
+    n->frag_n += ws->isolated;
+    n->frag_ns = lr_now_mono_ns();
+    if (!n->frag_ref) {
+        __atomic_store_n(&n->frag_ref, 1, __ATOMIC_RELAXED);
+        pthread_mutex_lock(&f->tlock);
+        n->refs++; /* the reaper's, dropped once re-chunked */
+        pthread_mutex_unlock(&f->tlock);
+    }
+}
+
 /* Write n's staged ranges into txn: a cstage left by a failed background
  * commit first, then the newer stage over it. Caller holds n->lock for
  * writing with no background commit in flight (node_wait_idle), and calls
  * stage_drop after the transaction committed. */
-static int stage_commit_txn(struct fs_node *n, st_txn *t)
+static int stage_commit_txn(struct fs_node *n, st_txn *t, struct st_wstat *ws)
 {
-    int rc = ranges_write(t, n->ino, &n->cstage, n->csize, &n->cmtime);
-    return rc ? rc : ranges_write(t, n->ino, &n->stage, n->size, &n->mtime);
+    wstat_init(ws);
+    int rc = ranges_write(t, n->ino, &n->cstage, n->csize, &n->cmtime, ws);
+    return rc ? rc : ranges_write(t, n->ino, &n->stage, n->size, &n->mtime, ws);
 }
 
 /* Forget n's staged bytes (committed, or overwritten by a truncate). */
@@ -608,12 +752,14 @@ static int stage_commit(fs *f, struct fs_node *n)
     if (n->stage.n == 0 && n->cstage.n == 0)
         return 0;
     st_txn *t;
+    struct st_wstat ws;
     int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
     if (rc == 0)
-        rc = st_txn_end(t, stage_commit_txn(n, t));
-    if (rc == 0)
+        rc = st_txn_end(t, stage_commit_txn(n, t, &ws));
+    if (rc == 0) {
         stage_drop(n);
-    else
+        frag_note(f, n, &ws);
+    } else
         lr_error("cannot commit %zu staged bytes of inode %llu: %s", n->stage.bytes + n->cstage.bytes,
                  (unsigned long long)n->ino, lr_strerror(rc));
     return rc;
@@ -665,12 +811,15 @@ static void *committer_main(void *arg)
         pthread_mutex_unlock(&f->cmu);
 
         st_txn *t;
+        struct st_wstat ws;
+        wstat_init(&ws);
         int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
         if (rc == 0)
-            rc = st_txn_end(t, ranges_write(t, n->ino, &n->cstage, n->csize, &n->cmtime));
+            rc = st_txn_end(t, ranges_write(t, n->ino, &n->cstage, n->csize, &n->cmtime, &ws));
         pthread_rwlock_wrlock(&n->lock);
         if (rc == 0) {
             fs_stage_clear(&n->cstage);
+            frag_note(f, n, &ws);
         } else {
             lr_error("cannot commit %zu staged bytes of inode %llu: %s", n->cstage.bytes,
                      (unsigned long long)n->ino, lr_strerror(rc));
@@ -925,15 +1074,18 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     node_wait_idle(f, n);
     st_txn *t;
     struct st_inode in;
+    struct st_wstat ws;
     int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
     if (rc == 0) {
-        rc = stage_commit_txn(n, t);
+        rc = stage_commit_txn(n, t, &ws);
         if (rc == 0)
             rc = st_ns_setattr(t, ino, valid, &a, &in);
         rc = st_txn_end(t, rc);
     }
-    if (rc == 0)
+    if (rc == 0) {
         stage_drop(n);
+        frag_note(f, n, &ws);
+    }
     pthread_rwlock_unlock(&n->lock);
     node_put(f, n, 1, 0);
     if (rc) {
@@ -1729,9 +1881,10 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
     node_wait_idle(f, n);
     st_txn *t;
     struct st_inode in;
+    struct st_wstat ws;
     int rc = st_txn_begin(f->st, ST_TXN_WRITE, &t);
     if (rc == 0) {
-        rc = stage_commit_txn(n, t);
+        rc = stage_commit_txn(n, t, &ws);
         if (rc == 0)
             rc = st_inode_get(t, ino, &in);
         if (rc == 0 && !S_ISREG(in.mode))
@@ -1746,8 +1899,10 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
         }
         rc = st_txn_end(t, rc);
     }
-    if (rc == 0)
+    if (rc == 0) {
         stage_drop(n);
+        frag_note(f, n, &ws);
+    }
     pthread_rwlock_unlock(&n->lock);
     reply_err(req, rc);
 }
@@ -2398,6 +2553,13 @@ void fs_free(fs *f)
 {
     if (!f)
         return;
+    /* No walk of the reaper's over the nodes from here on: they are freed
+     * below, while the reaper still runs (it deletes the orphans). */
+    pthread_mutex_lock(&f->rlock);
+    __atomic_store_n(&f->maint_stop, 1, __ATOMIC_RELAXED);
+    while (f->maint_busy)
+        pthread_cond_wait(&f->rcond, &f->rlock);
+    pthread_mutex_unlock(&f->rlock);
     replier_stop(f);
     if (f->committer_started) { /* it finishes what was handed to it */
         pthread_mutex_lock(&f->cmu);

@@ -37,6 +37,20 @@
  * where staged bytes overlap the range (then one buffer is assembled).
  * st_blocks counts the bytes the file's extents map (holes excluded) and
  * SEEK_DATA/SEEK_HOLE answer from the extents after committing the stage.
+ * Small writes: a staged range shorter than the volume's minimum chunk
+ * (16 KiB) over data held here commits isolated (ST_WRITE_ISOLATE,
+ * store.h): it gets a chunk of its own and the old extents are cut
+ * around it, so an fsync after random 4 KiB writes hashes and stores 4
+ * KiB per write instead of re-chunking the ~64 KiB chunk each falls in.
+ * The reaper thread re-chunks such a file's fragments (st_ns_rechunk: the
+ * same bytes, content-defined boundaries again, one log record per
+ * transaction) once its isolated writes have been quiet for
+ * FS_RECHUNK_IDLE_NS or number FS_RECHUNK_FRAGS, whether the file is
+ * still open or not. Until then the file reads and replicates as usual,
+ * with more, smaller extents. Fragments still pending at unmount stay as
+ * they are (correct, only cut less well) until a later write there
+ * re-chunks them.
+ *
  * A read that needs a chunk held only by a peer (ST_SPAN_MISSING) is
  * answered later: the chunk is fetched through fs/sync.h (verified by its
  * hash), stored by the sync thread, and the read replayed from the store
@@ -83,6 +97,12 @@
 #define FS_STAGE_MAX_RANGES 4096u                 /* ... or this many ranges */
 #define FS_STAGE_MAX_AGE_NS (5ull * 1000000000)  /* ... or 5 s after its first write */
 #define FS_TIMEOUT_S 60.0                        /* kernel entry/attr cache timeout */
+/* Re-chunking what isolated writes left (see "Small writes" above): once
+ * a file's isolated writes have been quiet this long, or they number
+ * this many, in transactions rewriting about this many bytes each. */
+#define FS_RECHUNK_IDLE_NS (3ull * 1000000000)
+#define FS_RECHUNK_FRAGS 16384u
+#define FS_RECHUNK_TXN_BYTES (4u << 20)
 
 typedef struct fs fs;
 
