@@ -16,7 +16,9 @@
 #   file read   st_file_read of that file, against dd reading back
 #   scattered   batches of 4096 random 4 KiB writes into a 256 MiB file,
 #   writes      one transaction each, through st_file_writev against the
-#               same batches written range by range (writes per CPU second)
+#               same batches written range by range (writes per CPU second);
+#               and isolated (ST_WRITE_ISOLATE, what fs/ does), its later
+#               re-chunk counted in, against st_file_writev's runs
 # Each landro figure is also given per CPU second (the machine is shared:
 # the CPU-time figure is what one core does undisturbed). The store lives
 # under $BENCH_DIR (default $TMPDIR or /tmp: the real disk here).
@@ -86,7 +88,8 @@ sc=$("$B" scatter --dir "$work/scatter") || { echo "bench-store: landro-bench sc
 echo "$sc" >&2
 sc_one=$(field "$sc" '^scatter: one by one.* = ([0-9]+) writes per cpu second.*')
 sc_joined=$(field "$sc" '^scatter: st_file_writev.* = ([0-9]+) writes per cpu second.*')
-need scatter "$sc_joined"
+sc_iso=$(field "$sc" '^scatter: isolated \+ re-chunk.* = ([0-9]+) writes per cpu second.*')
+need scatter "$sc_joined"; need scatter "$sc_iso"
 rm -rf "$work/scatter"
 
 
@@ -101,6 +104,7 @@ row "get 64K chunks (MB/s) vs dd read" "$get" "$ddr" "$get_cpu"
 row "file_write chunk+hash+put (MB/s) vs dd" "$fw" "$ddw" "$fw_cpu"
 row "file_read (MB/s) vs dd read" "$fr" "$ddr" "$fr_cpu"
 row "4096 random 4K writes/txn vs one by one" "$sc_joined" "$sc_one" "(writes/cpu-s)"
+row "  isolated + re-chunk vs runs re-chunked" "$sc_iso" "$sc_joined" "(writes/cpu-s)"
 printf '%-40s %14s\n' "put (chunks/s)" "$put_cps"
 printf '%-40s %14s\n' "get (chunks/s)" "$get_cps"
 printf '%-40s %14s\n' "st_sync after the puts (s)" "$syncs"
