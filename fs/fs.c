@@ -351,32 +351,47 @@ static void reap_queue(fs *f, uint64_t ino)
 
 static int stage_commit(fs *f, struct fs_node *n);
 
-/* Commit stages older than FS_STAGE_MAX_AGE_NS, so data written to a file
- * that stays open without further writes does not wait in memory for its
- * close. Runs on the reaper thread about once a second. O(nodes) with a
- * quick check per node. */
-static void commit_old_stages(fs *f)
+/* The nodes for which want(node) holds, each with a reference taken under
+ * the table mutex, for a reaper walk (commit_old_stages, rechunk_tick):
+ * *out (the caller frees it and drops the references). want reads only
+ * atomics or fields the table mutex guards. With no memory, the nodes
+ * gathered so far: the next walk, a second later, gets the rest. */
+static size_t nodes_collect(fs *f, int (*want)(const struct fs_node *), struct fs_node ***out)
 {
     struct fs_node **v = NULL;
     size_t n = 0, cap = 0;
     pthread_mutex_lock(&f->tlock);
     for (size_t i = 0; i < f->tabsize; i++) {
         for (struct fs_node *nd = f->tab[i]; nd; nd = nd->next) {
-            if (!__atomic_load_n(&nd->staged, __ATOMIC_RELAXED))
+            if (!want(nd))
                 continue;
-            if (n == cap) {
-                size_t nc = cap ? 2 * cap : 16;
-                struct fs_node **nv = realloc(v, nc * sizeof(*nv));
-                if (!nv)
-                    break;
-                v = nv;
-                cap = nc;
-            }
+            struct fs_node **nv = lr_grow(v, &cap, n, sizeof(*nv), 16);
+            if (!nv)
+                goto out;
+            v = nv;
             nd->refs++;
             v[n++] = nd;
         }
     }
+out:
     pthread_mutex_unlock(&f->tlock);
+    *out = v;
+    return n;
+}
+
+static int node_staged(const struct fs_node *nd)
+{
+    return __atomic_load_n(&nd->staged, __ATOMIC_RELAXED);
+}
+
+/* Commit stages older than FS_STAGE_MAX_AGE_NS, so data written to a file
+ * that stays open without further writes does not wait in memory for its
+ * close. Runs on the reaper thread about once a second. O(nodes) with a
+ * quick check per node. */
+static void commit_old_stages(fs *f)
+{
+    struct fs_node **v;
+    size_t n = nodes_collect(f, node_staged, &v);
     uint64_t now = lr_now_mono_ns();
     for (size_t i = 0; i < n; i++) {
         struct fs_node *nd = v[i];
@@ -391,14 +406,47 @@ static void commit_old_stages(fs *f)
     free(v);
 }
 
-/* Re-chunk the fragments of one node's isolated writes (caller holds a
- * reference): the range they span, FS_RECHUNK_TXN_BYTES rewritten per
- * transaction so other writers wait little for the store. Isolated
- * writes committed meanwhile are noted anew and wait for the next tick.
- * A failure (a full disk) leaves the rest as it is: the file is right,
- * only cut less well. */
-static void rechunk_node(fs *f, struct fs_node *n, int orphan)
+/* Re-chunk [lo, hi) of inode ino, FS_RECHUNK_TXN_BYTES rewritten per
+ * transaction so other writers wait little for the store, until done,
+ * until the reaper is told to stop (maint_stop) if walk, or past
+ * deadline (monotonic ns; 0: none). A failure (a full disk) leaves the
+ * rest as it is: the file is right, only cut less well. */
+static void rechunk_range(fs *f, uint64_t ino, uint64_t lo, uint64_t hi, uint64_t nfrag, int walk,
+                          uint64_t deadline)
 {
+    uint64_t start = lr_now_mono_ns(), pos = lo, total = 0;
+    int rc = 0;
+    while (pos < hi && !(walk && __atomic_load_n(&f->maint_stop, __ATOMIC_RELAXED)) &&
+           !(deadline && lr_now_mono_ns() > deadline)) {
+        st_txn *t;
+        uint64_t next = hi, rw = 0;
+        if ((rc = st_txn_begin(f->st, ST_TXN_WRITE, &t)))
+            break;
+        rc = st_txn_end(t, st_ns_rechunk(t, ino, pos, hi - pos, FS_RECHUNK_TXN_BYTES, &next, &rw));
+        if (rc)
+            break;
+        total += rw;
+        pos = LR_MAX(next, pos + 1);
+    }
+    if (rc && rc != -ENOENT)
+        lr_warn("cannot re-chunk inode %llu after %llu small writes: %s (its data is intact)",
+                (unsigned long long)ino, (unsigned long long)nfrag, lr_strerror(rc));
+    else if (total)
+        lr_debug("re-chunked %llu bytes of inode %llu after %llu small writes in %.1f ms%s",
+                 (unsigned long long)total, (unsigned long long)ino, (unsigned long long)nfrag,
+                 (double)(lr_now_mono_ns() - start) / 1e6, pos < hi ? " (stopped short)" : "");
+}
+
+/* Re-chunk the fragments of one node's isolated writes (caller holds a
+ * reference) once due: quiet for FS_RECHUNK_IDLE_NS, FS_RECHUNK_FRAGS of
+ * them, or the file orphaned (nothing to re-chunk then; the reference
+ * goes). Isolated writes committed meanwhile are noted anew and wait
+ * for the next tick. */
+static void rechunk_node(fs *f, struct fs_node *n)
+{
+    pthread_mutex_lock(&f->tlock);
+    int orphan = n->orphan;
+    pthread_mutex_unlock(&f->tlock);
     pthread_rwlock_wrlock(&n->lock);
     uint64_t now = lr_now_mono_ns();
     int due = n->frag_n && (orphan || n->frag_n >= FS_RECHUNK_FRAGS || now - n->frag_ns >= FS_RECHUNK_IDLE_NS);
@@ -408,26 +456,8 @@ static void rechunk_node(fs *f, struct fs_node *n, int orphan)
     pthread_rwlock_unlock(&n->lock);
     if (!due)
         return;
-    uint64_t pos = lo, total = 0;
-    int rc = 0;
-    while (!orphan && pos < hi && !__atomic_load_n(&f->maint_stop, __ATOMIC_RELAXED)) {
-        st_txn *t;
-        uint64_t next = hi, rw = 0;
-        if ((rc = st_txn_begin(f->st, ST_TXN_WRITE, &t)))
-            break;
-        rc = st_txn_end(t, st_ns_rechunk(t, n->ino, pos, hi - pos, FS_RECHUNK_TXN_BYTES, &next, &rw));
-        if (rc)
-            break;
-        total += rw;
-        pos = LR_MAX(next, pos + 1);
-    }
-    if (rc && rc != -ENOENT)
-        lr_warn("cannot re-chunk inode %llu after %llu small writes: %s (its data is intact)",
-                (unsigned long long)n->ino, (unsigned long long)nfrag, lr_strerror(rc));
-    else if (total)
-        lr_debug("re-chunked %llu bytes of inode %llu after %llu small writes in %.1f ms",
-                 (unsigned long long)total, (unsigned long long)n->ino, (unsigned long long)nfrag,
-                 (double)(lr_now_mono_ns() - now) / 1e6);
+    if (!orphan)
+        rechunk_range(f, n->ino, lo, hi, nfrag, 1, 0);
     pthread_rwlock_wrlock(&n->lock);
     int drop = !n->frag_n && n->frag_ref;
     if (drop)
@@ -437,42 +467,23 @@ static void rechunk_node(fs *f, struct fs_node *n, int orphan)
         node_put(f, n, 1, 0);
 }
 
+static int node_fragmented(const struct fs_node *nd)
+{
+    return __atomic_load_n(&nd->frag_ref, __ATOMIC_RELAXED);
+}
+
 /* Re-chunk the files whose isolated writes are due (rechunk_node). Runs
  * on the reaper thread about once a second; O(nodes) with a quick check
  * per node. */
 static void rechunk_tick(fs *f)
 {
-    struct fs_node **v = NULL;
-    int *orphan = NULL;
-    size_t n = 0, cap = 0;
-    pthread_mutex_lock(&f->tlock);
-    for (size_t i = 0; i < f->tabsize; i++) {
-        for (struct fs_node *nd = f->tab[i]; nd; nd = nd->next) {
-            if (!__atomic_load_n(&nd->frag_ref, __ATOMIC_RELAXED))
-                continue;
-            if (n == cap) {
-                size_t nc = cap ? 2 * cap : 16;
-                struct fs_node **nv = realloc(v, nc * sizeof(*nv));
-                int *no = nv ? realloc(orphan, nc * sizeof(*no)) : NULL;
-                if (nv)
-                    v = nv;
-                if (!no)
-                    break;
-                orphan = no;
-                cap = nc;
-            }
-            nd->refs++;
-            orphan[n] = nd->orphan;
-            v[n++] = nd;
-        }
-    }
-    pthread_mutex_unlock(&f->tlock);
+    struct fs_node **v;
+    size_t n = nodes_collect(f, node_fragmented, &v);
     for (size_t i = 0; i < n; i++) {
-        rechunk_node(f, v[i], orphan[i]);
+        rechunk_node(f, v[i]);
         node_put(f, v[i], 1, 0);
     }
     free(v);
-    free(orphan);
 }
 
 /* The kernel gives a FUSE mount a 128 KiB read-ahead window (its bdi's
@@ -2581,8 +2592,6 @@ void fs_free(fs *f)
             pthread_rwlock_unlock(&n->lock);
         }
     }
-    if (dirty && st_sync(f->st) != 0)
-        lr_error("cannot sync store '%s' at unmount", st_dir(f->st));
     if (f->se) {
         if (f->signals)
             fuse_remove_signal_handlers(f->se);
@@ -2590,6 +2599,21 @@ void fs_free(fs *f)
             fuse_session_unmount(f->se);
         fuse_session_destroy(f->se);
     }
+    /* Fragments still waiting for the reaper are re-chunked now, with the
+     * mountpoint already released, for at most FS_RECHUNK_UNMOUNT_NS in
+     * all; what is left then stays cut in small pieces (correct). */
+    uint64_t deadline = lr_now_mono_ns() + FS_RECHUNK_UNMOUNT_NS;
+    for (size_t i = 0; f->tab && i < f->tabsize; i++) {
+        for (struct fs_node *n = f->tab[i]; n; n = n->next) {
+            if (n->frag_n && !n->orphan) {
+                dirty = 1;
+                rechunk_range(f, n->ino, n->frag_lo, n->frag_hi, n->frag_n, 0, deadline);
+                n->frag_n = 0;
+            }
+        }
+    }
+    if (dirty && st_sync(f->st) != 0)
+        lr_error("cannot sync store '%s' at unmount", st_dir(f->st));
     for (size_t i = 0; f->tab && i < f->tabsize; i++) {
         for (struct fs_node *n = f->tab[i], *next; n; n = next) {
             next = n->next;

@@ -47,9 +47,11 @@
  * transaction) once its isolated writes have been quiet for
  * FS_RECHUNK_IDLE_NS or number FS_RECHUNK_FRAGS, whether the file is
  * still open or not. Until then the file reads and replicates as usual,
- * with more, smaller extents. Fragments still pending at unmount stay as
- * they are (correct, only cut less well) until a later write there
- * re-chunks them.
+ * with more, smaller extents. Fragments still pending at unmount are
+ * re-chunked then, after the mountpoint is released, for at most
+ * FS_RECHUNK_UNMOUNT_NS; those left after that, or by a daemon that was
+ * killed, stay as they are (correct, only cut less well) until a later
+ * write there re-chunks them.
  *
  * A read that needs a chunk held only by a peer (ST_SPAN_MISSING) is
  * answered later: the chunk is fetched through fs/sync.h (verified by its
@@ -103,6 +105,7 @@
 #define FS_RECHUNK_IDLE_NS (3ull * 1000000000)
 #define FS_RECHUNK_FRAGS 16384u
 #define FS_RECHUNK_TXN_BYTES (4u << 20)
+#define FS_RECHUNK_UNMOUNT_NS (10ull * 1000000000) /* at most this long at unmount */
 
 typedef struct fs fs;
 

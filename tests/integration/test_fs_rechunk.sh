@@ -5,8 +5,9 @@
 # fresh copy of the same bytes; once the writes have been quiet for a few
 # seconds (the file still open) it is cut exactly as that fresh copy, with
 # the same bytes and mtime; a writer that never pauses has its file
-# re-chunked once its isolated writes pass the bound; every state reads
-# right, survives a remount and leaves a store landro-fsck finds clean.
+# re-chunked once its isolated writes pass the bound; writes still
+# pending at an unmount are re-chunked then; every state reads right,
+# survives a remount and leaves a store landro-fsck finds clean.
 . "$(dirname "$0")/test_fs_lib.sh"
 
 fs_init || { bad "landro init"; fs_finish; exit 1; }
@@ -100,9 +101,36 @@ check "a writer that never pauses has its file re-chunked at the bound" \
     grep -qE "re-chunked .* after (1[6-9]|[2-9][0-9])[0-9]{3} small writes" "$work/daemon.log"
 check "the file's bytes are the reference's while it is written" cmp "$mnt/db" "$work/ref"
 
+# Isolated writes still pending when the file system is unmounted (well
+# within the quiet period) are re-chunked at the unmount.
+cp "$work/ref2" "$work/late.ref"
+cp "$work/late.ref" "$mnt/late"
+python3 - "$mnt/late" "$work/late.ref" <<'PY'
+import os, random, sys
+rnd = random.Random(11)
+fd, rfd = os.open(sys.argv[1], os.O_RDWR), os.open(sys.argv[2], os.O_RDWR)
+nblk = os.fstat(fd).st_size // 4096
+for i in range(300):
+    buf, off = rnd.randbytes(4096), rnd.randrange(nblk) * 4096
+    os.pwrite(fd, buf, off)
+    os.pwrite(rfd, buf, off)
+    if (i + 1) % 50 == 0:
+        os.fsync(fd)
+os.close(fd)
+os.close(rfd)
+PY
+late_before=$(total "$mnt/late")
 check "unmount" fs_unmount
 check "landro-fsck -n finds the store clean" "$LANDRO" fsck -n "$store"
 check "remount" fs_mount
 check "after a remount the file's bytes are the reference's" cmp "$mnt/db" "$work/ref"
+check "the file written just before the unmount reads right" cmp "$mnt/late" "$work/late.ref"
+cp "$work/late.ref" "$mnt/late.fresh"
+cp "$work/ref" "$mnt/db.fresh"
+late_after=$(total "$mnt/late") late_want=$(total "$mnt/late.fresh")
+check "its fragments ($late_before extents) were re-chunked at the unmount ($late_after = $late_want)" \
+    test "${late_after:-x}" = "$late_want" -a "${late_before:-0}" -gt "$((late_want + 200))"
+check "so were the never-pausing writer's last ones ($(total "$mnt/db") = $(total "$mnt/db.fresh"))" \
+    test "$(total "$mnt/db")" = "$(total "$mnt/db.fresh")"
 check "unmount again" fs_unmount
 fs_finish
