@@ -105,20 +105,7 @@ check "the file's bytes are the reference's while it is written" cmp "$mnt/db" "
 # within the quiet period) are re-chunked at the unmount.
 cp "$work/ref2" "$work/late.ref"
 cp "$work/late.ref" "$mnt/late"
-python3 - "$mnt/late" "$work/late.ref" <<'PY'
-import os, random, sys
-rnd = random.Random(11)
-fd, rfd = os.open(sys.argv[1], os.O_RDWR), os.open(sys.argv[2], os.O_RDWR)
-nblk = os.fstat(fd).st_size // 4096
-for i in range(300):
-    buf, off = rnd.randbytes(4096), rnd.randrange(nblk) * 4096
-    os.pwrite(fd, buf, off)
-    os.pwrite(rfd, buf, off)
-    if (i + 1) % 50 == 0:
-        os.fsync(fd)
-os.close(fd)
-os.close(rfd)
-PY
+python3 "$(dirname "$0")/scatter_write.py" "$mnt/late" "$work/late.ref" 11 300 50
 late_before=$(total "$mnt/late")
 check "unmount" fs_unmount
 check "landro-fsck -n finds the store clean" "$LANDRO" fsck -n "$store"

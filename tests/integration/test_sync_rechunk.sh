@@ -22,20 +22,7 @@ cp "$T/ref" "$A/db"
 check "B lists A's file, complete" wait_for 30 same_size "$B/db" "$T/ref"
 check "B reads A's file ($(total "$A/db") extents)" wait_for 30 sh -c "cmp -s '$B/db' '$T/ref'"
 
-python3 - "$A/db" "$T/ref" <<'PY'
-import os, random, sys
-rnd = random.Random(11)
-fd, rfd = os.open(sys.argv[1], os.O_RDWR), os.open(sys.argv[2], os.O_RDWR)
-nblk = os.fstat(fd).st_size // 4096
-for i in range(200):
-    buf, off = rnd.randbytes(4096), rnd.randrange(nblk) * 4096
-    os.pwrite(fd, buf, off)
-    os.pwrite(rfd, buf, off)
-    if (i + 1) % 40 == 0:
-        os.fsync(fd)
-os.close(fd)
-os.close(rfd)
-PY
+python3 "$(dirname "$0")/scatter_write.py" "$A/db" "$T/ref" 11 200 40
 frag=$(total "$A/db")
 want=$(sum "$T/ref")
 # A's fresh copy of the final bytes: how a content-defined cut looks.
