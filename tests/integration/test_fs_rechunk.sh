@@ -25,19 +25,15 @@ check "a 24 MiB file is cut in chunks of about 64 KiB ($n0 extents)" test "${n0:
 # reference; the file stays open while we look at it.
 cat > "$work/rw.py" <<'PY'
 import os, random, sys, time
+sys.path.insert(0, os.environ["TESTDIR"])
+from scatter_write import scatter
 path, ref, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 rnd = random.Random(7)
 fd, rfd = os.open(path, os.O_RDWR), os.open(ref, os.O_RDWR)
-nblk = os.fstat(fd).st_size // 4096
 def total():
     return int(os.getxattr(path, "user.landro.chunks").split(b"/")[1])
 def rounds(n, every):
-    for i in range(n):
-        buf, off = rnd.randbytes(4096), rnd.randrange(nblk) * 4096
-        os.pwrite(fd, buf, off)
-        os.pwrite(rfd, buf, off)
-        if (i + 1) % every == 0:
-            os.fsync(fd)
+    scatter(fd, rfd, rnd, n, every)
 if mode == "quiet":
     # Write, then wait with the file open until it is cut like a fresh
     # copy (want = the fresh copy's extent count, from argv).
@@ -82,7 +78,7 @@ os.close(fd)
 PY
 cp "$work/ref2" "$mnt/fresh"
 want=$(total "$mnt/fresh")
-out=$(python3 "$work/rw.py" "$mnt/db" "$work/ref" quiet "$want")
+out=$(TESTDIR="$(dirname "$0")" python3 "$work/rw.py" "$mnt/db" "$work/ref" quiet "$want")
 after=$(sed -n 's/^after //p' <<<"$out")
 read -r _ quiet same_mtime < <(grep '^quiet' <<<"$out")
 check "right after 300 isolated writes the file has more extents ($after) than a fresh copy ($want)" \
@@ -96,7 +92,7 @@ check "the daemon logged the re-chunk" grep -qE "re-chunked [0-9]+ bytes of inod
 
 # A writer that never pauses: the bound (16384 isolated writes) starts a
 # re-chunk while it goes on.
-out=$(python3 "$work/rw.py" "$mnt/db" "$work/ref" busy "$work/daemon.log")
+out=$(TESTDIR="$(dirname "$0")" python3 "$work/rw.py" "$mnt/db" "$work/ref" busy "$work/daemon.log")
 check "a writer that never pauses has its file re-chunked at the bound" \
     grep -qE "re-chunked .* after (1[6-9]|[2-9][0-9])[0-9]{3} small writes" "$work/daemon.log"
 check "the file's bytes are the reference's while it is written" cmp "$mnt/db" "$work/ref"
