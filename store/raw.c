@@ -12,8 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define RAW_MAP_SIZE (1ull << 40) /* as store.c: address space, not disk */
-#define RAW_MAX_READERS 1024
 
 
 static int raw_dbi(st_store *st, const char *db, MDB_dbi *out)
@@ -107,15 +105,7 @@ int st_raw_open(const char *dir, unsigned flags, st_store **out, int *meta_ok)
             goto fail;
         }
     }
-    if ((rc = st__mdb_err(mdb_env_create(&st->env))))
-        goto fail;
-    mdb_env_set_mapsize(st->env, RAW_MAP_SIZE);
-    mdb_env_set_maxdbs(st->env, 16);
-    mdb_env_set_maxreaders(st->env, RAW_MAX_READERS);
-    unsigned envflags = MDB_NOTLS | MDB_NOSYNC;
-    if (flags & ST_OPEN_RDONLY)
-        envflags |= MDB_RDONLY;
-    if ((mrc = mdb_env_open(st->env, dir, envflags, 0600))) {
+    if ((mrc = st__env_open(st, dir, flags))) {
         rc = st__mdb_err(mrc);
         goto fail;
     }

@@ -13,11 +13,6 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-/* Virtual size of the map. LMDB reserves address space, not disk: the file
- * grows as data is written. 1 TiB bounds one store's size. */
-#define ST_MAP_SIZE (1ull << 40)
-#define ST_MAX_READERS 1024
-
 int st__mdb_err(int rc)
 {
     switch (rc) {
@@ -79,7 +74,10 @@ int st__get(st_txn *t, MDB_dbi db, const void *k, size_t klen, MDB_val *v)
 int st__put(st_txn *t, MDB_dbi db, const void *k, size_t klen, const void *v, size_t vlen, unsigned flags)
 {
     MDB_val key = { klen, (void *)k }, val = { vlen, (void *)v };
-    int rc = mdb_put(t->txn, db, &key, &val, flags);
+    int rc = st__room(t, db, vlen);
+    if (rc)
+        return st__fail(t, rc, "write");
+    rc = mdb_put(t->txn, db, &key, &val, flags);
     if (rc == MDB_KEYEXIST)
         return -EEXIST;
     return st__fail(t, st__mdb_err(rc), "write");
@@ -88,7 +86,10 @@ int st__put(st_txn *t, MDB_dbi db, const void *k, size_t klen, const void *v, si
 int st__del(st_txn *t, MDB_dbi db, const void *k, size_t klen)
 {
     MDB_val key = { klen, (void *)k };
-    int rc = mdb_del(t->txn, db, &key, NULL);
+    int rc = st__room(t, db, 0);
+    if (rc)
+        return st__fail(t, rc, "delete");
+    rc = mdb_del(t->txn, db, &key, NULL);
     if (rc == MDB_NOTFOUND)
         return -ENOENT;
     return st__fail(t, st__mdb_err(rc), "delete");
@@ -132,6 +133,11 @@ int st__del_prefix(st_txn *t, MDB_dbi db, const uint8_t *prefix, size_t plen,
                 mdb_cursor_close(c);
                 return st__fail(t, e, "delete");
             }
+        }
+        int e = st__room(t, db, 0);
+        if (e) {
+            mdb_cursor_close(c);
+            return st__fail(t, e, "delete");
         }
         rc = mdb_cursor_del(c, 0);
         if (rc)
@@ -416,15 +422,7 @@ int st_open(const char *dir, unsigned flags, st_store **out)
             goto fail;
         }
     }
-    if ((rc = st__mdb_err(mdb_env_create(&st->env))))
-        goto fail;
-    mdb_env_set_mapsize(st->env, ST_MAP_SIZE);
-    mdb_env_set_maxdbs(st->env, 16);
-    mdb_env_set_maxreaders(st->env, ST_MAX_READERS);
-    unsigned envflags = MDB_NOTLS | MDB_NOSYNC;
-    if (flags & ST_OPEN_RDONLY)
-        envflags |= MDB_RDONLY;
-    int mrc = mdb_env_open(st->env, dir, envflags, 0600);
+    int mrc = st__env_open(st, dir, flags);
     if (mrc) {
         rc = st__mdb_err(mrc);
         lr_error("cannot open store '%s': %s", dir,
@@ -438,8 +436,16 @@ int st_open(const char *dir, unsigned flags, st_store **out)
         lr_error("cannot open store '%s': %s", dir, mdb_strerror(mrc));
         goto fail;
     }
-    rc = st_open_dbs(st, txn, (flags & ST_OPEN_RDONLY) ? 0 : MDB_CREATE);
     st_txn t = { .st = st, .txn = txn, .write = !(flags & ST_OPEN_RDONLY) };
+    /* Only ST_OPEN_CREATE creates databases (a store that has data.mdb but
+     * not all of them is damaged, or its creation never committed), and
+     * that writes the main database's records. */
+    unsigned create = t.write && (flags & ST_OPEN_CREATE) ? MDB_CREATE : 0;
+    rc = t.write ? st__room_begin(&t) : 0;
+    if (!rc && create)
+        rc = st__room_pages(&t, 8 * st__ndbs);
+    if (!rc)
+        rc = st_open_dbs(st, txn, create);
     if (!rc) {
         MDB_val v;
         int has = st__get(&t, st->db_meta, "format", 6, &v);
@@ -537,6 +543,11 @@ int st_txn_begin(st_store *st, int mode, st_txn **out)
         free(t);
         lr_error("store '%s': cannot begin transaction: %s", st->dir, mdb_strerror(rc));
         return st__mdb_err(rc);
+    }
+    if (t->write && (rc = st__room_begin(t))) {
+        lr_error("store '%s': cannot begin transaction: %s", st->dir, lr_strerror(rc));
+        st_txn_abort(t);
+        return rc;
     }
     *out = t;
     return 0;

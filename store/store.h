@@ -28,7 +28,9 @@
  * Durability: commits are group-committed (MDB_NOSYNC): a committed
  * transaction survives the death of the process (kill -9) at once, and
  * survives power loss after st_sync() returns 0. fsync() on the file system
- * maps to st_sync().
+ * maps to st_sync(). Writers map the store writable (MDB_WRITEMAP) and keep
+ * data.mdb as long as the pages in use; a full disk is -ENOSPC from the put
+ * or delete that would need more, never SIGBUS (store/mapspace.c).
  *
  * ON-DISK LAYOUT (format version ST_FORMAT_VERSION). Integers in values are
  * little-endian; integer keys are big-endian so LMDB's memcmp order is

@@ -25,6 +25,11 @@ struct st_store {
     void (*log_hook)(void *ctx);
     void *log_hook_ctx;
     int64_t forget_s;          /* st_set_forget_after; 0: never */
+    int writemap;              /* mapped writable (mapspace.c) */
+    int map_fd;                /* data.mdb, LMDB's descriptor */
+    unsigned psize;            /* LMDB's page size */
+    uint64_t map_alloc;        /* pages of data.mdb known to have blocks */
+    int map_exact;             /* LMDB's next page is read, not bounded */
 };
 
 struct st_txn {
@@ -33,6 +38,7 @@ struct st_txn {
     int err;   /* first hard error; the txn is poisoned once set */
     int write;
     int logged; /* appended to the change log (st_set_log_hook) */
+    uint64_t room; /* write: bound of the file's pages in use (mapspace.c) */
 };
 
 /* Tombstones (replica.h, FORGETTING DELETIONS; logcompact.c): 1 if st's
@@ -47,12 +53,20 @@ struct st__db { const char *name; size_t off; };
 extern const struct st__db st__dbs[];
 extern const size_t st__ndbs;
 
-/* LMDB's writev() calls, cut into pieces of at most ST_WRITE_PIECE bytes
- * (lmdb_io.c says why; the link routes LMDB's writev here). */
-#define ST_WRITE_PIECE (1u << 20)
-struct iovec;
-ssize_t __wrap_writev(int fd, const struct iovec *iov, int iovcnt);
-ssize_t __real_writev(int fd, const struct iovec *iov, int iovcnt);
+/* The environment and its writable map (mapspace.c, where the top says
+ * why and how). st__env_open creates st->env and opens it on dir with
+ * the store's map size and limits, read-only for ST_OPEN_RDONLY and with
+ * MDB_WRITEMAP otherwise; returns 0 or LMDB's code (the caller closes
+ * st->env on failure). st__room_begin starts a write transaction's
+ * bound; st__room makes sure a put or delete of a vlen-byte value (0:
+ * small or a delete) in db cannot reach past the file's blocks,
+ * st__room_pages the same for a number of pages: 0, or -ENOSPC (the
+ * operation must not run) or -errno. All are no-ops without a writable
+ * map. */
+int st__env_open(st_store *st, const char *dir, unsigned flags);
+int st__room_begin(st_txn *t);
+int st__room(st_txn *t, MDB_dbi db, size_t vlen);
+int st__room_pages(st_txn *t, uint64_t pages);
 
 /* Translate an LMDB return code to landro's convention (see store.h). */
 int st__mdb_err(int rc);

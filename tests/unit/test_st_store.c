@@ -9,6 +9,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 
 #include "store.h"
 #include "t.h"
@@ -737,69 +738,109 @@ static void test_mountinfo_lines(void)
 }
 
 /* Write system calls made so far by this process (/proc/self/io syscw). */
-static long long write_calls(void)
+static off_t data_len(const char *d)
 {
-    FILE *f = fopen("/proc/self/io", "r");
-    char line[128];
-    long long n = -1;
-    while (f && fgets(line, sizeof(line), f))
-        if (sscanf(line, "syscw: %lld", &n) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return n;
+    char path[4200];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/data.mdb", d);
+    return stat(path, &sb) ? -1 : sb.st_size;
 }
 
-/* store/lmdb_io.c: writev() from objects in the link (LMDB's commits)
- * goes out in pieces of at most 1 MiB, in order, and nothing is lost;
- * an iovec larger than a piece still goes out whole. */
-static void test_lmdb_writes_go_out_in_pieces_of_at_most_1mib(void)
+/* Write `mib` MiB of file data to inode ino from offset off_mib MiB on,
+ * one transaction per MiB, seeded by seed. */
+static void write_mib(st_store *st, uint64_t ino, unsigned off_mib, unsigned mib, unsigned seed)
 {
-    char *d = t_tmpdir(), path[512];
-    snprintf(path, sizeof(path), "%s/f", d);
-    int fd = open(path, O_CREAT | O_RDWR, 0600);
-    T_TRUE(fd >= 0);
-    enum { N = 64, LEN = 68 << 10 }; /* LMDB's 64 runs of a chunk's pages */
-    uint8_t *src = malloc((size_t)N * LEN), *back = malloc((size_t)N * LEN);
-    struct iovec iov[N];
-    for (size_t i = 0; i < (size_t)N * LEN; i++)
-        src[i] = (uint8_t)(i * 2654435761u >> 13);
-    for (int i = 0; i < N; i++)
-        iov[i] = (struct iovec){ src + (size_t)i * LEN, LEN };
-    long long before = write_calls();
-    T_EQ(writev(fd, iov, N), (long long)N * LEN);
-    T_EQ(write_calls() - before, 5); /* 15 runs of 68 KiB fit in 1 MiB */
-    T_EQ(pread(fd, back, (size_t)N * LEN, 0), (long long)N * LEN);
-    T_MEM(back, src, (size_t)N * LEN);
-
-    struct iovec big[2] = { { src, 3u << 20 }, { src + (3u << 20), 4096 } };
-    before = write_calls();
-    T_EQ(writev(fd, big, 2), (3 << 20) + 4096);
-    T_EQ(write_calls() - before, 2);
-
-    /* LMDB itself: a transaction of 12 MiB of overflow pages, which LMDB
-     * writes in runs of up to 64 pages per writev (3 calls), goes out in
-     * at least 12. */
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    T_OK(mdb_env_create(&env));
-    mdb_env_set_mapsize(env, 1ull << 30);
-    T_OK(mdb_env_open(env, d, MDB_NOSYNC, 0600));
-    T_OK(mdb_txn_begin(env, NULL, 0, &txn));
-    T_OK(mdb_dbi_open(txn, NULL, 0, &dbi));
-    for (uint32_t i = 0; i < 192; i++) {
-        uint8_t k[4] = { (uint8_t)(i >> 24), (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i };
-        MDB_val key = { 4, k }, val = { 64 << 10, src + (size_t)(i % 4) * 4096 };
-        T_OK(mdb_put(txn, dbi, &key, &val, MDB_APPEND));
+    uint8_t *buf = malloc(1u << 20);
+    for (unsigned i = 0; i < mib; i++) {
+        st_txn *t;
+        t_fill(buf, 1u << 20, seed + i);
+        T_OK(st_txn_begin(st, ST_TXN_WRITE, &t));
+        T_OK(st_file_write(t, ino, (uint64_t)(off_mib + i) << 20, buf, 1u << 20));
+        T_OK(st_txn_commit(t));
     }
-    before = write_calls();
-    T_OK(mdb_txn_commit(txn));
-    T_TRUE(write_calls() - before >= 12);
-    mdb_env_close(env);
-    close(fd);
-    free(src);
-    free(back);
+    free(buf);
+}
+
+static void check_mib(st_store *st, uint64_t ino, unsigned mib, unsigned seed)
+{
+    uint8_t *buf = malloc(1u << 20), *got = malloc((size_t)mib << 20);
+    st_txn *t;
+    T_OK(st_txn_begin(st, ST_TXN_READ, &t));
+    T_OK(read_all(t, ino, (uint64_t)mib << 20, got));
+    st_txn_abort(t);
+    for (unsigned i = 0; i < mib; i++) {
+        t_fill(buf, 1u << 20, seed + i);
+        T_MEM(got + ((size_t)i << 20), buf, 1u << 20);
+    }
+    free(buf);
+    free(got);
+}
+
+/* store/mapspace.c: with the writable map, data.mdb stays about as long
+ * as the pages in use (LMDB alone makes it as long as the 1 TiB map) and
+ * is cut back to them exactly when the store is opened again. */
+static void test_data_file_is_as_long_as_the_store(void)
+{
+    char *d = t_tmpdir();
+    st_store *st;
+    struct st_usage u;
+    T_OK(st_open(d, ST_OPEN_CREATE, &st));
+    write_mib(st, 9, 0, 24, 1);
+    T_OK(st_usage(st, &u));
+    off_t len = data_len(d);
+    T_TRUE(len >= (off_t)u.map_bytes);
+    T_TRUE(len <= (off_t)u.map_bytes + (10 << 20)); /* 8 MiB ahead, a reserve */
+    st_close(st);
+    T_OK(st_open(d, ST_OPEN_RDONLY, &st));
+    T_OK(st_usage(st, &u));
+    st_close(st);
+    T_EQ(data_len(d), len); /* a read-only open changes nothing */
+    T_OK(st_open(d, 0, &st));
+    T_OK(st_usage(st, &u));
+    T_EQ(data_len(d), (off_t)u.map_bytes);
+    check_mib(st, 9, 24, 1);
+    st_close(st);
+    t_rmrf(d);
+    free(d);
+}
+
+/* A second process opening the store for writing (landro peer add while
+ * the daemon runs) cuts the file back to the pages in use, below blocks
+ * the first had allocated ahead; the first must notice and allocate
+ * again, not write through the map past the end of the file (SIGBUS). */
+static void test_a_second_writer_cutting_the_file_back_breaks_nothing(void)
+{
+    char *d = t_tmpdir();
+    st_store *st;
+    T_OK(st_open(d, ST_OPEN_CREATE, &st));
+    write_mib(st, 9, 0, 4, 1);
+    off_t before = data_len(d);
+    pid_t pid = fork();
+    T_TRUE(pid >= 0);
+    if (pid == 0) {
+        st_store *other;
+        _exit(st_open(d, 0, &other) ? 1 : (st_close(other), 0));
+    }
+    int status;
+    T_EQ(waitpid(pid, &status, 0), pid);
+    T_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    T_TRUE(data_len(d) < before);
+    write_mib(st, 9, 4, 12, 5);
+    check_mib(st, 9, 4, 1);
+    st_close(st);
+    T_OK(st_open(d, 0, &st));
+    uint8_t *got = malloc(16u << 20), *want = malloc(1u << 20);
+    st_txn *t;
+    T_OK(st_txn_begin(st, ST_TXN_READ, &t));
+    T_OK(read_all(t, 9, 16u << 20, got));
+    st_txn_abort(t);
+    for (unsigned i = 0; i < 16; i++) {
+        t_fill(want, 1u << 20, i < 4 ? 1 + i : 5 + i - 4);
+        T_MEM(got + ((size_t)i << 20), want, 1u << 20);
+    }
+    st_close(st);
+    free(got);
+    free(want);
     t_rmrf(d);
     free(d);
 }
@@ -808,7 +849,6 @@ int main(void)
 {
     T_RUN(test_lr_grow_doubles_and_keeps_contents);
     T_RUN(test_mountinfo_lines);
-    T_RUN(test_lmdb_writes_go_out_in_pieces_of_at_most_1mib);
     lr_log_set_level(getenv("V") ? LR_LOG_DEBUG : LR_LOG_QUIET);
     T_RUN(test_open_missing_store_is_enoent);
     T_RUN(test_create_then_reopen_keeps_meta_and_root);
@@ -827,6 +867,8 @@ int main(void)
     T_RUN(test_random_writes_truncates_and_punches_match_reference);
     T_RUN(test_small_overwrite_and_append_rechunk_only_nearby_chunks);
     T_RUN(test_full_disk_gives_enospc_and_keeps_committed_data);
+    T_RUN(test_data_file_is_as_long_as_the_store);
+    T_RUN(test_a_second_writer_cutting_the_file_back_breaks_nothing);
     if (dir) { t_rmrf(dir); free(dir); }
     return t_done();
 }
