@@ -19,7 +19,13 @@ measure_workdir mcold
 PA=$((47900 + RANDOM % 90)); PB=$((PA + 1))
 mkdir -p "$W/ma" "$W/mb"
 # measure_cleanup detaches $W/m only.
-trap 'set +e; for m in "$W/ma" "$W/mb"; do mountpoint -q "$m" && fusermount3 -u -z "$m"; done; measure_cleanup' EXIT
+cleanup_peers() {
+    set +e
+    local m
+    for m in "$W/ma" "$W/mb"; do mountpoint -q "$m" && fusermount3 -u -z "$m"; done
+    measure_cleanup
+}
+trap cleanup_peers EXIT
 "$L" init --store "$W/a" >/dev/null
 "$L" init --store "$W/b" --volume "$("$L" volume --store "$W/a")" >/dev/null
 "$L" peer add --store "$W/a" "$("$L" id --store "$W/b")" "127.0.0.1:$PB"
