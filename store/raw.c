@@ -12,8 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
-
 static int raw_dbi(st_store *st, const char *db, MDB_dbi *out)
 {
     for (size_t i = 0; i < st__ndbs; i++)
