@@ -10,37 +10,21 @@
 # VM memory left untouched is slow to touch again: docs/PERFORMANCE.md,
 # "The machine"). Not part of make bench. O=DIR takes landro from another
 # build. Needs root and /dev/fuse.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+NAME=mcold PORTBASE=46600
+. "$(dirname "$0")/../tests/integration/peers_lib.sh" # $L, $T, peers, up
+set -e
 SIZE=${1:-1024}
-L=$PWD/${O:-build}/bin/landro
-. tools/measure-lib.sh
-measure_workdir mcold
-PA=$((47900 + RANDOM % 90)); PB=$((PA + 1))
-mkdir -p "$W/ma" "$W/mb"
-# measure_cleanup detaches $W/m only.
-cleanup_peers() {
-    set +e
-    local m
-    for m in "$W/ma" "$W/mb"; do mountpoint -q "$m" && fusermount3 -u -z "$m"; done
-    measure_cleanup
-}
-trap cleanup_peers EXIT
-"$L" init --store "$W/a" >/dev/null
-"$L" init --store "$W/b" --volume "$("$L" volume --store "$W/a")" >/dev/null
-"$L" peer add --store "$W/a" "$("$L" id --store "$W/b")" "127.0.0.1:$PB"
-"$L" peer add --store "$W/b" "$("$L" id --store "$W/a")" "127.0.0.1:$PA"
-"$L" mount --store "$W/a" --listen "127.0.0.1:$PA" "$W/ma" 2>/dev/null
-"$L" mount --store "$W/b" --listen "127.0.0.1:$PB" "$W/mb" 2>/dev/null
+W=$T
+peers a b
+up a
+up b
 head -c "${SIZE}M" /dev/urandom > "$W/src"
-cp "$W/src" "$W/ma/big"
-sync "$W/ma/big"
+cp "$W/src" "$W/mnt-a/big"
+sync "$W/mnt-a/big"
 rm "$W/src"
-end=$((SECONDS + 60))
-until [ "$(stat -c %s "$W/mb/big" 2>/dev/null)" = $((SIZE << 20)) ]; do
-    [ $SECONDS -lt $end ] || { echo "measure-cold-read: metadata did not reach B"; exit 1; }
-    sleep 0.05
-done
+b_lists_it() { [ "$(stat -c %s "$W/mnt-b/big" 2>/dev/null)" = $((SIZE << 20)) ]; }
+wait_for 60 b_lists_it ||
+    { echo "measure-cold-read: metadata did not reach B"; exit 1; }
 echo 3 > /proc/sys/vm/drop_caches
 pid_a=$(pgrep -f "landro mount --store $W/a " | head -n1)
 pid_b=$(pgrep -f "landro mount --store $W/b " | head -n1)
@@ -51,7 +35,7 @@ threads() {
 }
 threads "$pid_a" > "$W/a0"; threads "$pid_b" > "$W/b0"
 t0=$(date +%s.%N)
-dd if="$W/mb/big" of=/dev/null bs=1M status=none
+dd if="$W/mnt-b/big" of=/dev/null bs=1M status=none
 t1=$(date +%s.%N)
 threads "$pid_a" > "$W/a1"; threads "$pid_b" > "$W/b1"
 awk -v n=$((SIZE << 20)) -v a="$t0" -v b="$t1" 'BEGIN { printf "cold read of %d MiB on B: %.0f MB/s\n", n / 1048576, n / (b - a) / 1e6 }'
