@@ -40,12 +40,15 @@
  * pages in use, and every write transaction re-reads the file's length
  * (st__room_begin), so no process trusts blocks that another one cut away.
  *
+ * st_compact (store.h) is here too: it is how the file gets shorter.
+ *
  * Errors: LMDB's codes from st__env_open (as mdb_env_open returns them);
  * -ENOSPC and -errno from st__room / st__room_begin.
  */
 #include "store_int.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -104,9 +107,45 @@ static void map_trim(st_store *st)
     mdb_txn_abort(txn);
 }
 
+/* Every opener but st_compact holds a shared fcntl lock on the first byte
+ * of landro.lock while it has the store open, and st_compact holds it
+ * exclusively; neither waits. So no landro process is ever inside
+ * mdb_env_open while the store is compacted: one that were would wait on
+ * LMDB's lock.mdb and then trust the transaction id LMDB keeps there,
+ * which the compacted file's meta pages (ids 0 and 1) do not match. */
+static int gate_lock(int fd, short type)
+{
+    struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+    if (fcntl(fd, F_SETLK, &fl) == 0)
+        return 0;
+    return errno == EACCES || errno == EAGAIN ? -EBUSY : -errno;
+}
+
+static int gate_enter(st_store *st, const char *dir, unsigned flags)
+{
+    int fd = st->lockfd;
+    if (fd < 0) {
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/%s", dir, ST_LOCKFILE);
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0 && (flags & ST_OPEN_RDONLY))
+            fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) /* a read-only store on read-only media: nothing can compact it */
+            return (flags & ST_OPEN_RDONLY) ? 0 : -errno;
+        st->gatefd = fd;
+    }
+    int rc = gate_lock(fd, F_RDLCK);
+    if (rc == -EBUSY)
+        lr_error("store '%s' is being compacted ('landro compact'); try again when it is done", dir);
+    return rc;
+}
+
 int st__env_open(st_store *st, const char *dir, unsigned flags)
 {
-    int rc = mdb_env_create(&st->env);
+    int rc = (flags & ST_OPEN_NOGATE) ? 0 : gate_enter(st, dir, flags);
+    if (rc)
+        return -rc; /* LMDB's convention: a positive errno */
+    rc = mdb_env_create(&st->env);
     if (rc)
         return rc;
     mdb_env_set_mapsize(st->env, ST_MAP_SIZE);
@@ -209,4 +248,75 @@ int st__room_pages(st_txn *t, uint64_t pages)
         return 0;
     }
     return rc == EDQUOT ? -ENOSPC : -rc;
+}
+
+/* ---- compaction -------------------------------------------------------- */
+
+static int fsync_path(const char *path, int flags)
+{
+    int fd = open(path, flags | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = fsync(fd) ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+static int st_compact_locked(st_store *st, const char *dir)
+{
+    char tmpd[4200], tmpf[4300], data[4200];
+    snprintf(tmpd, sizeof(tmpd), "%s/compact.tmp", dir);
+    snprintf(tmpf, sizeof(tmpf), "%s/data.mdb", tmpd);
+    snprintf(data, sizeof(data), "%s/data.mdb", dir);
+    int rc;
+    /* What a copy interrupted earlier left. */
+    if (unlink(tmpf) && errno != ENOENT)
+        return -errno;
+    if (mkdir(tmpd, 0700) && errno != EEXIST)
+        return -errno;
+    if ((rc = mdb_env_copy2(st->env, tmpd, MDB_CP_COMPACT)))
+        return st__mdb_err(rc);
+    if (chmod(tmpf, 0600)) /* LMDB creates it 0666 less the umask */
+        return -errno;
+    if ((rc = fsync_path(tmpf, O_RDONLY)))
+        return rc;
+    if (rename(tmpf, data))
+        return -errno;
+    if ((rc = fsync_path(dir, O_RDONLY | O_DIRECTORY)))
+        return rc;
+    rmdir(tmpd);
+    return 0;
+}
+
+int st_compact(const char *dir, uint64_t *before, uint64_t *after)
+{
+    char path[4200];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    if (stat(path, &sb))
+        return -errno;
+    *before = (uint64_t)sb.st_size;
+    snprintf(path, sizeof(path), "%s/%s", dir, ST_LOCKFILE);
+    int lfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lfd < 0)
+        return -errno;
+    /* The daemon's lock, then the gate (see gate_enter) exclusively: no
+     * other process has the store open, and none opens it until the
+     * environment is closed again below. */
+    int rc = flock(lfd, LOCK_EX | LOCK_NB) ? (errno == EWOULDBLOCK ? LR_ELOCKED : -errno) : 0;
+    if (!rc)
+        rc = gate_lock(lfd, F_WRLCK);
+    st_store *st = NULL;
+    if (!rc)
+        rc = st_open(dir, ST_OPEN_NOGATE, &st);
+    if (!rc)
+        rc = st_compact_locked(st, dir);
+    st_close(st); /* the environment first: LMDB's locks go with it */
+    close(lfd);   /* then ours */
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    if (!rc)
+        rc = stat(path, &sb) ? -errno : 0;
+    if (!rc)
+        *after = (uint64_t)sb.st_size;
+    return rc;
 }

@@ -75,6 +75,7 @@ int st_raw_open(const char *dir, unsigned flags, st_store **out, int *meta_ok)
     if (!st)
         return -ENOMEM;
     st->lockfd = -1;
+    st->gatefd = -1;
     st->flags = flags & (ST_OPEN_RDONLY | ST_OPEN_EXCL);
     pthread_mutex_init(&st->meta_lock, NULL);
     pthread_mutex_init(&st->hook_lock, NULL);

@@ -381,6 +381,7 @@ int st_open(const char *dir, unsigned flags, st_store **out)
     if (!st)
         return -ENOMEM;
     st->lockfd = -1;
+    st->gatefd = -1;
     st->flags = flags;
     pthread_mutex_init(&st->meta_lock, NULL);
     pthread_mutex_init(&st->hook_lock, NULL);
@@ -483,6 +484,8 @@ void st_close(st_store *st)
             mdb_env_sync(st->env, 1);
         mdb_env_close(st->env);
     }
+    if (st->gatefd >= 0)
+        close(st->gatefd);
     if (st->lockfd >= 0)
         close(st->lockfd);
     pthread_mutex_destroy(&st->meta_lock);

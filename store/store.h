@@ -131,6 +131,8 @@
  *
  * A file of ST_LOCKFILE in the store directory is flock()ed exclusively by
  * the process that opens the store with ST_OPEN_EXCL (the daemon, fsck -y).
+ * Every opener also holds a shared fcntl() lock on its first byte while the
+ * store is open, and st_compact an exclusive one (mapspace.c says why).
  */
 #ifndef ST_STORE_H
 #define ST_STORE_H
@@ -166,6 +168,7 @@ enum {
     ST_OPEN_CREATE = 1 << 0, /* create the directory and an empty volume if absent */
     ST_OPEN_RDONLY = 1 << 1, /* no write transactions allowed */
     ST_OPEN_EXCL   = 1 << 2, /* take the store's lock file; -LR_ELOCKED if held */
+    ST_OPEN_NOGATE = 1 << 3, /* st_compact's own open only (mapspace.c) */
 };
 
 /* Open (and with ST_OPEN_CREATE create) the store in directory dir.
@@ -173,13 +176,23 @@ enum {
  * mode 0755, owned by the caller) and the default chunker parameters.
  * Errors: -ENOENT (no store and no ST_OPEN_CREATE), -LR_EVERSION (format
  * version differs), -LR_EPARAMS (chunker parameters invalid),
- * -LR_ECORRUPT (LMDB file or meta damaged), -LR_ELOCKED, -errno.
+ * -LR_ECORRUPT (LMDB file or meta damaged), -LR_ELOCKED, -EBUSY (being
+ * compacted, st_compact), -errno.
  * *out is set only on success; free with st_close(). */
 int st_open(const char *dir, unsigned flags, st_store **out);
 /* Close; NULL is a no-op. All transactions must have ended. */
 void st_close(st_store *st);
 /* Flush committed transactions to stable storage (mdb_env_sync force). */
 int st_sync(st_store *st);
+/* Rewrite the store in directory dir without its free pages (LMDB's
+ * compacting copy, then a rename over data.mdb), giving the space of
+ * deleted data back to the file system and LMDB a short free list
+ * (docs/PERFORMANCE.md, "Writable map"). No other process may have the
+ * store open, and none can open it meanwhile: -EBUSY if one has it open
+ * (a mounted daemon, `landro peer add`, a read-only `landro id`), or
+ * the errors of st_open. A crash leaves either store whole. *before and
+ * *after get data.mdb's length. */
+int st_compact(const char *dir, uint64_t *before, uint64_t *after);
 const char *st_dir(const st_store *st);
 
 struct st_meta {

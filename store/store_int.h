@@ -18,6 +18,7 @@ struct st_store {
             db_holder;
     char *dir;
     int lockfd;
+    int gatefd;                /* landro.lock, shared fcntl lock (mapspace.c) */
     unsigned flags;
     pthread_mutex_t meta_lock; /* guards meta */
     struct st_meta meta;

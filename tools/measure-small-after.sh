@@ -9,6 +9,8 @@
 # 1024) file of random bytes is written and fsync'd, the store remounted
 # and the page cache dropped, the file read and deleted, twice (as
 # bench-fs.sh's sequential rounds do); its pages go to LMDB's free list.
+# COMPACT=1 runs `landro compact` on the store (unmounted) before the
+# later rounds.
 # Not part of make bench (one target only, no baseline: a diagnosis of
 # landro against itself). O=DIR takes landro from another build. Needs
 # root and /dev/fuse.
@@ -68,5 +70,10 @@ for _ in 1 2; do
 done
 rm "$W/big.src"
 sleep 5 # the reaper deletes the file's chunks
+if [ -n "${COMPACT:-}" ]; then
+    umount_l
+    "$B/landro" compact --store "$W/s"
+    mount_l
+fi
 for r in $(seq "$ROUNDS"); do round "after ${SIZE} MiB written and deleted twice, round $r"; done
 echo "data.mdb: $(stat -c %s "$W/s/data.mdb") bytes"

@@ -2,6 +2,7 @@
 # test_cli.sh - everyday use of the landro command: --help everywhere,
 # bad input (missing store, malformed and unknown peer ids, a bad config
 # line, status with no daemon), the happy paths of init/id/volume/peer,
+# compact (refused while mounted or open elsewhere; gives space back),
 # `landro status` (text and --json, parsed) with two mounted peers, the
 # user.landro.* attributes, pin, the mount helper form through mount.fuse3
 # and `mount -t fuse.landro`, and `make install DESTDIR=...`.
@@ -24,7 +25,7 @@ mkdir -p "$T/mnt-a" "$T/mnt-b" "$T/mnt-h"
 
 # --- help and usage ---------------------------------------------------------
 check "landro --help lists the commands" sh -c "'$L' --help | grep -q '^  status'"
-for c in init mount unmount id volume peer status pin unpin; do
+for c in init mount unmount id volume peer status pin unpin compact; do
     check "landro $c --help exits 0 with a usage line" sh -c "'$L' $c --help | grep -q '^usage: landro $c'"
 done
 check "an unknown command is a usage error (2)" expect 2 "unknown command 'frobnicate'" "$L" frobnicate
@@ -280,6 +281,48 @@ wait_for 10 test ! -e "$odd/control.sock"
 check "landro fsck -n -v checks a store (exit 0, pass statistics)" sh -c "
     '$L' fsck -n -v '$T/a' > '$T/fsck.out' 2>&1 && grep -q '^Pass 6' '$T/fsck.out'"
 check "landro fsck on a missing store is an operational error (8)" expect 8 "cannot open store" "$L" fsck -n "$NS"
+
+# --- landro compact gives deleted data's space back ---------------------------
+C=$T/c
+mkdir -p "$T/mnt-c"
+"$L" init --store "$C" >/dev/null
+"$L" mount --store "$C" --offline "$T/mnt-c"
+mkdir "$T/mnt-c/keep"
+for i in $(seq 20); do head -c $((i * 5000)) /dev/urandom > "$T/mnt-c/keep/f$i"; done
+head -c 64M /dev/urandom > "$T/mnt-c/big"
+sync "$T/mnt-c/big"
+rm "$T/mnt-c/big"
+tree_listing "$T/mnt-c" > "$T/want"
+check "compact refuses a mounted store" expect 1 "store '$C' is in use" "$L" compact --store "$C"
+"$L" unmount "$T/mnt-c"
+wait_for 10 sh -c "! pgrep -f 'landro mount --store $C ' >/dev/null"
+# hold_gate sh|ex: hold landro.lock's first byte as a landro process
+# with the store open does (sh) or as a compaction does (ex), until killed.
+hold_gate() {
+    rm -f "$T/held"
+    python3 -c "import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.lockf(fd, fcntl.LOCK_SH if sys.argv[3] == 'sh' else fcntl.LOCK_EX, 1, 0, 0)
+open(sys.argv[2], 'w').close(); time.sleep(30)" "$C/landro.lock" "$T/held" "$1" & holder=$!
+    wait_for 10 test -e "$T/held"
+}
+hold_gate sh
+check "compact refuses a store another process has open" expect 1 "is in use" "$L" compact --store "$C"
+kill "$holder"; wait "$holder" 2>/dev/null
+hold_gate ex
+check "a store being compacted cannot be opened meanwhile" expect 1 "is being compacted" "$L" peer list --store "$C"
+check "... nor mounted" expect 1 "is being compacted" "$L" mount -f --store "$C" --offline "$T/mnt-c"
+kill "$holder"; wait "$holder" 2>/dev/null
+before=$(stat -c %s "$C/data.mdb")
+check "compact of the unmounted store succeeds" sh -c "'$L' compact --store '$C' | grep -q 'data.mdb .* MiB -> .* MiB'"
+after=$(stat -c %s "$C/data.mdb")
+check "... and gives the deleted 64 MiB back ($before -> $after bytes)" test $((before - after)) -gt $((60 << 20))
+check "... leaving data.mdb private (0600) and no copy behind" sh -c "
+    [ \"\$(stat -c %a '$C/data.mdb')\" = 600 ] && [ ! -e '$C/compact.tmp' ]"
+check "... and a store landro-fsck finds clean" sh -c "'$TOP/${O:-build}/bin/landro-fsck' -n '$C' > '$T/fsck-c.out' 2>&1"
+"$L" mount --store "$C" --offline "$T/mnt-c"
+check "... that mounts with every file as before" same_tree c
+"$L" unmount "$T/mnt-c"
 
 # --- make install -----------------------------------------------------------
 D=$T/dest

@@ -15,6 +15,7 @@ int mount_main(int argc, char **argv);
 int unmount_main(int argc, char **argv);
 int id_main(int argc, char **argv);
 int volume_main(int argc, char **argv);
+int compact_main(int argc, char **argv);
 int peer_main(int argc, char **argv);
 int fsck_main(int argc, char **argv);
 int versions_main(int argc, char **argv);

@@ -1,6 +1,8 @@
 /* id.c - `landro id [--store DIR]` prints this device's id;
  * `landro volume [--store DIR]` prints the volume id a second device
- * passes to `landro init --volume` to join. */
+ * passes to `landro init --volume` to join; `landro compact [--store DIR]`
+ * rewrites an unmounted store without its free space (st_compact). The
+ * three take nothing but the store. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,4 +88,26 @@ int volume_main(int argc, char **argv)
     st_close(st);
     free(dir);
     return 0;
+}
+
+int compact_main(int argc, char **argv)
+{
+    int status;
+    char *dir = parse_store_only(argc, argv,
+        "usage: landro compact [--store DIR]\n\nRewrite the store without its free space, giving the disk space of\n"
+        "deleted data back. The store must not be mounted or open in any other\nprocess.\n",
+        &status);
+    if (!dir)
+        return status < 0 ? 0 : status;
+    uint64_t before = 0, after = 0;
+    int rc = st_compact(dir, &before, &after);
+    if (rc == -EBUSY || rc == LR_ELOCKED)
+        fprintf(stderr, "landro: store '%s' is in use (mounted, or open in another landro process); "
+                        "unmount it first\n", dir);
+    else if (rc)
+        fprintf(stderr, "landro: cannot compact store '%s': %s\n", dir, lr_strerror(rc));
+    else
+        printf("%s: data.mdb %.1f MiB -> %.1f MiB\n", dir, before / 1048576.0, after / 1048576.0);
+    free(dir);
+    return rc ? 1 : 0;
 }

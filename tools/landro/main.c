@@ -24,6 +24,7 @@ static const struct {
     { "versions", versions_main, "list the previous versions kept of a file" },
     { "restore", restore_main, "write a previous version of a file back" },
     { "fsck", fsck_main, "check and repair a store (runs landro-fsck)" },
+    { "compact", compact_main, "rewrite an unmounted store without its free space" },
 };
 
 int cmd_log_level_set;
