@@ -5,7 +5,7 @@
 # mount (offline); each round creates, stats, reads and unlinks 10000 x 4
 # KiB files (1.5 s apart, as bench-fs.sh) and prints ops/s per phase and
 # the daemon's CPU microseconds per file over the round, and its page
-# faults. Between the fresh rounds and the later ones a SIZE_MIB (default
+# faults; at the end data.mdb's length and LMDB's free list. Between the fresh rounds and the later ones a SIZE_MIB (default
 # 1024) file of random bytes is written and fsync'd, the store remounted
 # and the page cache dropped, the file read and deleted, twice (as
 # bench-fs.sh's sequential rounds do); its pages go to LMDB's free list.
@@ -77,3 +77,9 @@ if [ -n "${COMPACT:-}" ]; then
 fi
 for r in $(seq "$ROUNDS"); do round "after ${SIZE} MiB written and deleted twice, round $r"; done
 echo "data.mdb: $(stat -c %s "$W/s/data.mdb") bytes"
+# LMDB's free list (mdb_stat -ef, read while the daemon runs): its size
+# after the delete is what the later rounds pay for.
+mdb_stat -ef "$W/s" | awk '/^Freelist Status/ { f = 1 } /^Status of Main DB/ { f = 0 }
+    f && /Tree depth|Leaf pages|Entries|Free pages/ { sub(/^ +/, ""); printf "%s%s", sep, $0; sep = ", " }
+    END { print "" }' | sed 's/^/free list: /'
+
