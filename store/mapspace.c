@@ -32,7 +32,8 @@
  * Threads: st__room_begin and st__room run inside a write transaction, so
  * LMDB's writer lock serializes them within the process and across
  * processes; the st_store fields they use (map_fd, map_alloc) are touched
- * by nothing else after open.
+ * by nothing else after open but st_compact_open's swap, which no
+ * transaction overlaps.
  *
  * Other processes may hold the store open for writing at the same time
  * (`landro peer add` while the daemon runs), and each cuts the file back
@@ -40,10 +41,19 @@
  * pages in use, and every write transaction re-reads the file's length
  * (st__room_begin), so no process trusts blocks that another one cut away.
  *
- * st_compact (store.h) is here too: it is how the file gets shorter.
+ * st_compact and st_compact_open (store.h) are here too: they are how the
+ * file gets shorter. st_compact_open swaps the environment of a store in
+ * use: every transaction holds st->swap_lock shared from st_txn_begin to
+ * its end (store.c), and the swap (close, open on the compacted file,
+ * database handles again) happens with it held exclusively, after a check
+ * of st->commits that no write committed since the copy began. So no
+ * thread is ever inside LMDB on the old environment when it goes, and no
+ * commit is lost with it. st->env, map_fd and map_alloc change only
+ * there; the database handles (st->db_*) too.
  *
  * Errors: LMDB's codes from st__env_open (as mdb_env_open returns them);
- * -ENOSPC and -errno from st__room / st__room_begin.
+ * -ENOSPC and -errno from st__room / st__room_begin; st_compact_open's in
+ * store.h.
  */
 #include "store_int.h"
 
@@ -51,6 +61,7 @@
 #include <sys/file.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 /* Virtual size of the map. LMDB reserves address space, not disk (the
@@ -66,6 +77,8 @@
  * database's records of the databases written, the free database's own
  * path. */
 #define ST_ROOM_COMMIT 64
+/* Disk left free beyond the compacting copy's size, or no copy is made. */
+#define ST_COMPACT_SLACK (64ull << 20)
 
 /* How far into the file the write transaction txn has allocated: its
  * next page number. LMDB 0.9 has no call that tells. Its struct MDB_txn
@@ -136,7 +149,7 @@ static int gate_enter(st_store *st, const char *dir, unsigned flags)
     }
     int rc = gate_lock(fd, F_RDLCK);
     if (rc == -EBUSY)
-        lr_error("store '%s' is being compacted ('landro compact'); try again when it is done", dir);
+        lr_error("store '%s' is being compacted; try again in a moment", dir);
     return rc;
 }
 
@@ -262,30 +275,188 @@ static int fsync_path(const char *path, int flags)
     return rc;
 }
 
-static int st_compact_locked(st_store *st, const char *dir)
-{
+/* Where a compacting copy is made: compact.tmp/data.mdb beside data.mdb. */
+struct copy_paths {
     char tmpd[4200], tmpf[4300], data[4200];
-    snprintf(tmpd, sizeof(tmpd), "%s/compact.tmp", dir);
-    snprintf(tmpf, sizeof(tmpf), "%s/data.mdb", tmpd);
-    snprintf(data, sizeof(data), "%s/data.mdb", dir);
+};
+
+static void copy_paths(struct copy_paths *p, const char *dir)
+{
+    snprintf(p->tmpd, sizeof(p->tmpd), "%s/compact.tmp", dir);
+    snprintf(p->tmpf, sizeof(p->tmpf), "%s/data.mdb", p->tmpd);
+    snprintf(p->data, sizeof(p->data), "%s/data.mdb", dir);
+}
+
+/* LMDB's compacting copy of st's environment into p->tmpf, mode 0600 and
+ * on disk. LMDB copies from a read transaction of its own, so writers may
+ * go on meanwhile (st_compact_open checks whether one did). */
+static int copy_compacted(st_store *st, const struct copy_paths *p)
+{
     int rc;
     /* What a copy interrupted earlier left. */
-    if (unlink(tmpf) && errno != ENOENT)
+    if (unlink(p->tmpf) && errno != ENOENT)
         return -errno;
-    if (mkdir(tmpd, 0700) && errno != EEXIST)
+    if (mkdir(p->tmpd, 0700) && errno != EEXIST)
         return -errno;
-    if ((rc = mdb_env_copy2(st->env, tmpd, MDB_CP_COMPACT)))
+    if ((rc = mdb_env_copy2(st->env, p->tmpd, MDB_CP_COMPACT)))
         return st__mdb_err(rc);
-    if (chmod(tmpf, 0600)) /* LMDB creates it 0666 less the umask */
+    if (chmod(p->tmpf, 0600)) /* LMDB creates it 0666 less the umask */
         return -errno;
-    if ((rc = fsync_path(tmpf, O_RDONLY)))
-        return rc;
-    if (rename(tmpf, data))
+    return fsync_path(p->tmpf, O_RDONLY);
+}
+
+/* The copy in place of data.mdb. -errno if the rename failed (nothing
+ * changed); 1 if it was renamed but the directory could not be synced (a
+ * crash may bring the old file back, which is whole too). */
+static int put_copy(const struct copy_paths *p, const char *dir)
+{
+    if (rename(p->tmpf, p->data))
         return -errno;
-    if ((rc = fsync_path(dir, O_RDONLY | O_DIRECTORY)))
+    int rc = fsync_path(dir, O_RDONLY | O_DIRECTORY);
+    rmdir(p->tmpd);
+    return rc ? 1 : 0;
+}
+
+static int st_compact_locked(st_store *st, const char *dir)
+{
+    struct copy_paths p;
+    copy_paths(&p, dir);
+    int rc = copy_compacted(st, &p);
+    if (!rc && (rc = put_copy(&p, dir)) > 0)
+        rc = -EIO;
+    return rc;
+}
+
+int st_space(st_store *st, struct st_space *out)
+{
+    st_txn *t;
+    int rc = st_txn_begin(st, ST_TXN_READ, &t);
+    if (rc)
         return rc;
-    rmdir(tmpd);
-    return 0;
+    MDB_envinfo info;
+    MDB_stat es, fs;
+    MDB_cursor *c = NULL;
+    uint64_t free_pages = 0;
+    int mrc = mdb_env_info(st->env, &info);
+    if (!mrc)
+        mrc = mdb_env_stat(st->env, &es);
+    if (!mrc)
+        mrc = mdb_stat(t->txn, 0, &fs); /* 0: LMDB's free database */
+    if (!mrc)
+        mrc = mdb_cursor_open(t->txn, 0, &c);
+    if (!mrc) {
+        /* Each record: the ids of pages freed by one transaction, an
+         * MDB_IDL whose first element is their count. */
+        MDB_val k, v;
+        while ((mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0) {
+            size_t n = 0; /* LMDB's MDB_ID */
+            if (v.mv_size >= sizeof(n))
+                memcpy(&n, v.mv_data, sizeof(n)); /* a node's data need not be aligned */
+            free_pages += n;
+        }
+        mdb_cursor_close(c);
+        if (mrc == MDB_NOTFOUND)
+            mrc = 0;
+    }
+    if (!mrc) {
+        free_pages += fs.ms_branch_pages + fs.ms_leaf_pages + fs.ms_overflow_pages;
+        out->file_bytes = (uint64_t)(info.me_last_pgno + 1) * es.ms_psize;
+        out->free_bytes = LR_MIN(free_pages * es.ms_psize, out->file_bytes);
+    }
+    st_txn_abort(t);
+    return mrc ? st__mdb_err(mrc) : 0;
+}
+
+/* st->env closed and opened again on the compacted file, its database
+ * handles with it; the caller holds swap_lock exclusively. LMDB's lock
+ * file is reset by the open, as this process is its only user (the gate),
+ * so the copy's meta pages (transaction ids 0 and 1) are read as they
+ * are. On failure st->env is NULL: every transaction fails with EIO until
+ * the store is mounted again (the data is whole on disk). */
+static int swap_env(st_store *st)
+{
+    mdb_env_close(st->env);
+    st->env = NULL;
+    st->map_fd = -1;
+    st->map_alloc = 0;
+    MDB_txn *txn = NULL;
+    int mrc = st__env_open(st, st->dir, st->flags | ST_OPEN_NOGATE);
+    if (!mrc)
+        mrc = mdb_txn_begin(st->env, NULL, 0, &txn);
+    int rc = mrc ? st__mdb_err(mrc) : st__open_dbs(st, txn, 0);
+    if (txn && rc)
+        mdb_txn_abort(txn);
+    else if (txn && (mrc = mdb_txn_commit(txn)))
+        rc = st__mdb_err(mrc);
+    if (rc) {
+        lr_error("store '%s': cannot open it again after compacting it: %s (its data is whole "
+                 "on disk; unmount and mount again)", st->dir, lr_strerror(rc));
+        if (st->env)
+            mdb_env_close(st->env);
+        st->env = NULL;
+    }
+    return rc;
+}
+
+uint64_t st_commits(st_store *st) { return __atomic_load_n(&st->commits, __ATOMIC_RELAXED); }
+
+int st_compact_open(st_store *st, unsigned wait_ms, uint64_t *before, uint64_t *after)
+{
+    if ((st->flags & ST_OPEN_RDONLY) || !st->writemap)
+        return -EROFS;
+    int gfd = st->lockfd >= 0 ? st->lockfd : st->gatefd;
+    if (gfd < 0)
+        return -EBUSY;
+    struct st_space sp;
+    int rc = st_space(st, &sp);
+    if (rc)
+        return rc;
+    *before = *after = sp.file_bytes;
+    struct statvfs v;
+    if (statvfs(st->dir, &v))
+        return -errno;
+    if ((uint64_t)v.f_bavail * v.f_frsize < sp.file_bytes - sp.free_bytes + ST_COMPACT_SLACK)
+        return -ENOSPC;
+    /* The gate exclusively (a conversion of this process's shared lock):
+     * -EBUSY while another process has the store open. None opens it
+     * until the gate is shared again below. */
+    if ((rc = gate_lock(gfd, F_WRLCK)))
+        return rc;
+    struct copy_paths p;
+    copy_paths(&p, st->dir);
+    uint64_t c0 = __atomic_load_n(&st->commits, __ATOMIC_SEQ_CST);
+    rc = copy_compacted(st, &p);
+    int locked = 0, renamed = 0;
+    if (!rc) {
+        struct timespec dl;
+        lr_deadline_in(&dl, (uint64_t)wait_ms * 1000000ull);
+        int e = pthread_rwlock_timedwrlock(&st->swap_lock, &dl);
+        rc = e == 0 ? 0 : e == ETIMEDOUT ? -EAGAIN : -e;
+        locked = !e;
+    }
+    /* The copy is the store only if nothing committed since it began. */
+    if (!rc && __atomic_load_n(&st->commits, __ATOMIC_SEQ_CST) != c0)
+        rc = -EAGAIN;
+    if (!rc) {
+        rc = put_copy(&p, st->dir);
+        if (rc >= 0) {
+            if (rc)
+                lr_warn("store '%s': cannot sync the directory after compacting", st->dir);
+            renamed = 1;
+            rc = swap_env(st);
+        }
+    }
+    if (locked)
+        pthread_rwlock_unlock(&st->swap_lock);
+    if (!renamed)
+        unlink(p.tmpf);
+    rmdir(p.tmpd);
+    if (gate_lock(gfd, F_RDLCK))
+        lr_warn("store '%s': cannot share its open lock again: %s", st->dir, strerror(errno));
+    struct stat sb;
+    if (!rc && st->map_fd >= 0 && fstat(st->map_fd, &sb) == 0)
+        *after = (uint64_t)sb.st_size;
+    return rc;
 }
 
 int st_compact(const char *dir, uint64_t *before, uint64_t *after)

@@ -79,6 +79,7 @@ int st_raw_open(const char *dir, unsigned flags, st_store **out, int *meta_ok)
     st->flags = flags & (ST_OPEN_RDONLY | ST_OPEN_EXCL);
     pthread_mutex_init(&st->meta_lock, NULL);
     pthread_mutex_init(&st->hook_lock, NULL);
+    pthread_rwlock_init(&st->swap_lock, NULL);
     if (!(st->dir = strdup(dir))) {
         rc = -ENOMEM;
         goto fail;

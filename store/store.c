@@ -337,7 +337,7 @@ const struct st__db st__dbs[] = {
 };
 const size_t st__ndbs = LR_ARRAY_SIZE(st__dbs);
 
-static int st_open_dbs(st_store *st, MDB_txn *txn, unsigned create)
+int st__open_dbs(st_store *st, MDB_txn *txn, unsigned create)
 {
     for (size_t i = 0; i < st__ndbs; i++) {
         int rc = mdb_dbi_open(txn, st__dbs[i].name, create, (MDB_dbi *)((char *)st + st__dbs[i].off));
@@ -385,6 +385,7 @@ int st_open(const char *dir, unsigned flags, st_store **out)
     st->flags = flags;
     pthread_mutex_init(&st->meta_lock, NULL);
     pthread_mutex_init(&st->hook_lock, NULL);
+    pthread_rwlock_init(&st->swap_lock, NULL);
     if (!(st->dir = strdup(dir))) {
         rc = -ENOMEM;
         goto fail;
@@ -446,7 +447,7 @@ int st_open(const char *dir, unsigned flags, st_store **out)
     if (!rc && create)
         rc = st__room_pages(&t, 8 * st__ndbs);
     if (!rc)
-        rc = st_open_dbs(st, txn, create);
+        rc = st__open_dbs(st, txn, create);
     if (!rc) {
         MDB_val v;
         int has = st__get(&t, st->db_meta, "format", 6, &v);
@@ -490,6 +491,7 @@ void st_close(st_store *st)
         close(st->lockfd);
     pthread_mutex_destroy(&st->meta_lock);
     pthread_mutex_destroy(&st->hook_lock);
+    pthread_rwlock_destroy(&st->swap_lock);
     free(st->dir);
     free(st);
 }
@@ -498,7 +500,9 @@ int st_sync(st_store *st)
 {
     if (st->flags & ST_OPEN_RDONLY)
         return 0;
-    int rc = mdb_env_sync(st->env, 1);
+    pthread_rwlock_rdlock(&st->swap_lock);
+    int rc = st->env ? mdb_env_sync(st->env, 1) : EIO;
+    pthread_rwlock_unlock(&st->swap_lock);
     if (rc) {
         lr_error("store '%s': sync failed: %s", st->dir, mdb_strerror(rc));
         return st__mdb_err(rc);
@@ -508,10 +512,11 @@ int st_sync(st_store *st)
 
 int st_usage(st_store *st, struct st_usage *out)
 {
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
+    st_txn *t;
+    int rc = st_txn_begin(st, ST_TXN_READ, &t);
     if (rc)
-        return st__mdb_err(rc);
+        return rc;
+    MDB_txn *txn = t->txn;
     MDB_stat s;
     memset(out, 0, sizeof(*out));
     if (!mdb_stat(txn, st->db_inode, &s))
@@ -526,7 +531,7 @@ int st_usage(st_store *st, struct st_usage *out)
     MDB_stat es;
     if (!mdb_env_info(st->env, &info) && !mdb_env_stat(st->env, &es))
         out->map_bytes = (uint64_t)(info.me_last_pgno + 1) * es.ms_psize;
-    mdb_txn_abort(txn);
+    st_txn_abort(t);
     return 0;
 }
 
@@ -541,10 +546,15 @@ int st_txn_begin(st_store *st, int mode, st_txn **out)
         return -ENOMEM;
     t->st = st;
     t->write = mode == ST_TXN_WRITE;
-    int rc = mdb_txn_begin(st->env, NULL, t->write ? 0 : MDB_RDONLY, &t->txn);
+    /* Shared while the transaction lives: st_compact_open swaps st->env
+     * only when no transaction is open (mapspace.c). */
+    pthread_rwlock_rdlock(&st->swap_lock);
+    int rc = st->env ? mdb_txn_begin(st->env, NULL, t->write ? 0 : MDB_RDONLY, &t->txn) : EIO;
     if (rc) {
+        pthread_rwlock_unlock(&st->swap_lock);
         free(t);
-        lr_error("store '%s': cannot begin transaction: %s", st->dir, mdb_strerror(rc));
+        lr_error("store '%s': cannot begin transaction: %s", st->dir,
+                 st->env ? mdb_strerror(rc) : "the store could not be reopened after compaction");
         return st__mdb_err(rc);
     }
     if (t->write && (rc = st__room_begin(t))) {
@@ -559,10 +569,15 @@ int st_txn_begin(st_store *st, int mode, st_txn **out)
 int st_txn_commit(st_txn *t)
 {
     int rc = t->err;
+    st_store *st = t->st;
     if (rc) {
         mdb_txn_abort(t->txn);
+        pthread_rwlock_unlock(&st->swap_lock);
     } else {
         int mrc = mdb_txn_commit(t->txn);
+        if (!mrc && t->write)
+            __atomic_add_fetch(&st->commits, 1, __ATOMIC_RELAXED);
+        pthread_rwlock_unlock(&st->swap_lock);
         if (mrc) {
             rc = st__mdb_err(mrc);
             /* LMDB reports a short write as EIO; on a full disk that is
@@ -596,6 +611,7 @@ void st_txn_abort(st_txn *t)
     if (!t)
         return;
     mdb_txn_abort(t->txn);
+    pthread_rwlock_unlock(&t->st->swap_lock);
     free(t);
 }
 

@@ -193,6 +193,32 @@ int st_sync(st_store *st);
  * the errors of st_open. A crash leaves either store whole. *before and
  * *after get data.mdb's length. */
 int st_compact(const char *dir, uint64_t *before, uint64_t *after);
+
+/* data.mdb's pages in use and how many of them are on LMDB's free list
+ * (pages of deleted data, and the free list's own), in bytes. */
+struct st_space {
+    uint64_t file_bytes;
+    uint64_t free_bytes;
+};
+int st_space(st_store *st, struct st_space *out);
+/* st_compact on a store this process has open and keeps using (the
+ * daemon, when deleted data has left much of the file free): the copy is
+ * made while transactions go on; then, once every open transaction has
+ * ended (new ones wait meanwhile, up to wait_ms for the old ones), if
+ * none committed since the copy began, it is renamed over data.mdb and
+ * the environment opened again on it; otherwise the copy is dropped.
+ * One caller at a time; it must hold no transaction.
+ * Returns 0 (compacted), -EAGAIN (a transaction committed during the
+ * copy, or one stayed open past wait_ms: nothing changed, try later),
+ * -EBUSY (another process has the store open), -ENOSPC (the disk cannot
+ * hold the copy and 64 MiB more), -EROFS (opened read-only), -errno or
+ * LMDB's errors. Should the environment fail to open again (not seen:
+ * out of memory, say), every transaction fails with -EIO from then on;
+ * the store on disk is whole. *before and *after: data.mdb's length. */
+int st_compact_open(st_store *st, unsigned wait_ms, uint64_t *before, uint64_t *after);
+/* Write transactions committed through st since it was opened (any
+ * thread); a caller compares two readings to find a lull. */
+uint64_t st_commits(st_store *st);
 const char *st_dir(const st_store *st);
 
 struct st_meta {

@@ -31,6 +31,9 @@ struct st_store {
     unsigned psize;            /* LMDB's page size */
     uint64_t map_alloc;        /* pages of data.mdb known to have blocks */
     int map_exact;             /* LMDB's next page is read, not bounded */
+    pthread_rwlock_t swap_lock; /* shared by every transaction; exclusive while
+                                 * st_compact_open swaps env (mapspace.c) */
+    uint64_t commits;          /* write commits so far (atomic) */
 };
 
 struct st_txn {
@@ -41,6 +44,10 @@ struct st_txn {
     int logged; /* appended to the change log (st_set_log_hook) */
     uint64_t room; /* write: bound of the file's pages in use (mapspace.c) */
 };
+
+/* Open the named databases' handles into st (ST_OPEN_CREATE: create the
+ * missing ones) in txn. LR_ECORRUPT if one is missing, else -errno. */
+int st__open_dbs(st_store *st, MDB_txn *txn, unsigned create);
 
 /* Tombstones (replica.h, FORGETTING DELETIONS; logcompact.c): 1 if st's
  * forget_s is set and a file deleted at `at` (seconds since the epoch) /

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -837,6 +838,198 @@ static void test_a_second_writer_cutting_the_file_back_breaks_nothing(void)
     free(d);
 }
 
+static int dir_exists(const char *d, const char *name)
+{
+    char path[4200];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/%s", d, name);
+    return stat(path, &sb) == 0;
+}
+
+struct holder_arg {
+    st_store *st;
+    int pipe_fd; /* written once the read transaction is open */
+    unsigned hold_ms;
+};
+
+static void *hold_read_txn(void *arg)
+{
+    struct holder_arg *h = arg;
+    st_txn *t;
+    if (st_txn_begin(h->st, ST_TXN_READ, &t))
+        return NULL;
+    char c = 1;
+    if (write(h->pipe_fd, &c, 1) != 1)
+        abort();
+    usleep(h->hold_ms * 1000);
+    st_txn_abort(t);
+    return NULL;
+}
+
+/* store/mapspace.c, st_compact_open: a store the daemon has open gives a
+ * large delete's pages back in place, and goes on serving the same data
+ * from the compacted file. It waits only so long for open transactions,
+ * and never while another process has the store open. */
+static void test_an_open_store_compacts_in_place(void)
+{
+    char *d = t_tmpdir();
+    st_store *st;
+    uint64_t before, after;
+    T_OK(st_open(d, ST_OPEN_CREATE | ST_OPEN_EXCL, &st));
+    write_mib(st, 9, 0, 4, 1);
+    write_mib(st, 10, 0, 48, 7);
+    st_txn *t;
+    T_OK(st_txn_begin(st, ST_TXN_WRITE, &t));
+    T_OK(st_file_truncate(t, 10, 0));
+    T_OK(st_txn_commit(t));
+    struct st_space sp;
+    T_OK(st_space(st, &sp));
+    T_TRUE(sp.file_bytes >= (52ull << 20));
+    T_TRUE(sp.free_bytes >= (44ull << 20));
+
+    /* A transaction open longer than the wait: nothing changes. */
+    int pfd[2];
+    T_OK(pipe(pfd));
+    struct holder_arg h = { .st = st, .pipe_fd = pfd[1], .hold_ms = 600 };
+    pthread_t th;
+    T_OK(pthread_create(&th, NULL, hold_read_txn, &h));
+    char c;
+    T_EQ(read(pfd[0], &c, 1), 1);
+    off_t len = data_len(d);
+    T_ERR(st_compact_open(st, 50, &before, &after), -EAGAIN);
+    pthread_join(th, NULL);
+    T_EQ(data_len(d), len);
+    T_TRUE(!dir_exists(d, "compact.tmp"));
+
+    /* Another process with the store open: refused, before any copy. */
+    int go[2];
+    T_OK(pipe(go));
+    pid_t pid = fork();
+    T_TRUE(pid >= 0);
+    if (pid == 0) {
+        st_store *other;
+        if (st_open(d, ST_OPEN_RDONLY, &other))
+            _exit(1);
+        char b = 1;
+        if (write(pfd[1], &b, 1) != 1 || read(go[0], &b, 1) != 1)
+            _exit(2);
+        st_close(other);
+        _exit(0);
+    }
+    T_EQ(read(pfd[0], &c, 1), 1);
+    T_ERR(st_compact_open(st, 1000, &before, &after), -EBUSY);
+    T_EQ(write(go[1], &c, 1), 1);
+    int status;
+    T_EQ(waitpid(pid, &status, 0), pid);
+    T_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    T_OK(st_compact_open(st, 1000, &before, &after));
+    T_TRUE(before >= (52ull << 20));
+    T_TRUE(after < (12ull << 20));
+    T_EQ(data_len(d), (off_t)after);
+    T_TRUE(!dir_exists(d, "compact.tmp"));
+    T_OK(st_space(st, &sp));
+    T_TRUE(sp.free_bytes < (1ull << 20));
+    check_mib(st, 9, 0, 4, 1);
+    write_mib(st, 9, 4, 4, 3); /* the new environment takes writes */
+    check_mib(st, 9, 0, 4, 1);
+    check_mib(st, 9, 4, 4, 3);
+    /* The gate is shared again: other processes open the store. */
+    pid = fork();
+    T_TRUE(pid >= 0);
+    if (pid == 0) {
+        st_store *other;
+        _exit(st_open(d, ST_OPEN_RDONLY, &other) ? 1 : (st_close(other), 0));
+    }
+    T_EQ(waitpid(pid, &status, 0), pid);
+    T_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    st_close(st);
+    T_OK(st_open(d, 0, &st));
+    check_mib(st, 9, 0, 4, 1);
+    check_mib(st, 9, 4, 4, 3);
+    st_close(st);
+    close(pfd[0]); close(pfd[1]); close(go[0]); close(go[1]);
+    t_rmrf(d);
+    free(d);
+}
+
+struct writer_arg {
+    st_store *st;
+    int stop;       /* atomic */
+    unsigned done;  /* 64 KiB blocks committed */
+    int err;
+};
+
+/* Block k of inode 11: 64 KiB seeded k, one transaction each. */
+static void *write_blocks(void *arg)
+{
+    struct writer_arg *w = arg;
+    uint8_t *buf = malloc(64 << 10);
+    while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE) && w->done < 16384) {
+        st_txn *t;
+        t_fill(buf, 64 << 10, w->done);
+        int rc = st_txn_begin(w->st, ST_TXN_WRITE, &t);
+        if (!rc)
+            rc = st_txn_end(t, st_file_write(t, 11, (uint64_t)w->done << 16, buf, 64 << 10));
+        if (rc) {
+            w->err = rc;
+            break;
+        }
+        w->done++;
+        usleep(3000);
+    }
+    free(buf);
+    return NULL;
+}
+
+/* Compaction with a writer committing meanwhile: each try either swaps
+ * in a copy that no commit missed or changes nothing, and every committed
+ * block reads back after. */
+static void test_compaction_during_writes_loses_no_commit(void)
+{
+    char *d = t_tmpdir();
+    st_store *st;
+    uint64_t before, after;
+    T_OK(st_open(d, ST_OPEN_CREATE | ST_OPEN_EXCL, &st));
+    write_mib(st, 10, 0, 32, 7);
+    st_txn *t;
+    T_OK(st_txn_begin(st, ST_TXN_WRITE, &t));
+    T_OK(st_file_truncate(t, 10, 0));
+    T_OK(st_txn_commit(t));
+    struct writer_arg w = { .st = st };
+    pthread_t th;
+    T_OK(pthread_create(&th, NULL, write_blocks, &w));
+    /* Until copies have been both swapped in and dropped for commits
+     * made during them (a commit every 3 ms, a copy of several). */
+    int done = 0, dropped = 0;
+    for (int tries = 0; tries < 400 && (done < 3 || dropped < 1); tries++) {
+        int rc = st_compact_open(st, 1000, &before, &after);
+        T_TRUE(rc == 0 || rc == -EAGAIN);
+        done += rc == 0;
+        dropped += rc == -EAGAIN;
+        usleep(5000);
+    }
+    __atomic_store_n(&w.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(th, NULL);
+    T_OK(w.err);
+    T_TRUE(done >= 3);
+    T_TRUE(dropped >= 1);
+    T_TRUE(w.done > 0);
+    uint8_t *got = malloc((size_t)w.done << 16), *want = malloc(64 << 10);
+    T_OK(st_txn_begin(st, ST_TXN_READ, &t));
+    T_OK(read_all(t, 11, (uint64_t)w.done << 16, got));
+    st_txn_abort(t);
+    for (unsigned k = 0; k < w.done; k++) {
+        t_fill(want, 64 << 10, k);
+        T_MEM(got + ((size_t)k << 16), want, 64 << 10);
+    }
+    st_close(st);
+    free(got);
+    free(want);
+    t_rmrf(d);
+    free(d);
+}
+
 int main(void)
 {
     T_RUN(test_lr_grow_doubles_and_keeps_contents);
@@ -861,6 +1054,8 @@ int main(void)
     T_RUN(test_full_disk_gives_enospc_and_keeps_committed_data);
     T_RUN(test_data_file_is_as_long_as_the_store);
     T_RUN(test_a_second_writer_cutting_the_file_back_breaks_nothing);
+    T_RUN(test_an_open_store_compacts_in_place);
+    T_RUN(test_compaction_during_writes_loses_no_commit);
     if (dir) { t_rmrf(dir); free(dir); }
     return t_done();
 }
