@@ -129,6 +129,13 @@ struct fs {
     uint64_t log_check_ns, log_kept;
     int log_due;            /* tombstones were forgotten: compact at the next look */
     uint64_t forget_check_ns; /* when tombstones are looked at next (monotonic ns) */
+    /* Online compaction (compactor thread only, compact_tick): when to
+     * look next (monotonic ns); due: the free space calls for it, and it
+     * waits for a lull in commits (the commit count last seen). */
+    uint64_t compact_check_ns, compact_commits;
+    int compact_due;
+    pthread_t compactor;
+    int compactor_started, compactor_stop; /* compactor_stop: atomic */
     /* Peers' changes: peer_gen counts applied batches (fs_peer_changed),
      * bumped under gen_lock after a batch commits and before its
      * invalidations reach the kernel. An entry built from a snapshot older
@@ -294,6 +301,15 @@ static void node_orphaned(fs *f, uint64_t ino)
 #define FS_LOG_CHECK_NS (10ull * 1000000000) /* look at the change log's size this often */
 #define FS_LOG_COMPACT_MIN 10000u            /* no compaction below this many records */
 #define FS_FORGET_CHECK_MAX_NS (86400ull * 1000000000) /* look at tombstones at least daily */
+#define FS_COMPACT_CHECK_NS (5ull * 1000000000) /* look at the store's free space this often */
+#define FS_COMPACT_MIN_FREE (64ull << 20)       /* compact once this much and half the file is free */
+#define FS_COMPACT_WAIT_MS 200                  /* for open transactions at the swap, at most */
+#define FS_COMPACT_QUIET_NS (100ull * 1000000)  /* no commit for this long: a lull to copy in */
+/* Live data copied at most: a copy takes seconds per GiB here, and an
+ * unmount waits for one under way. A bigger store is compacted unmounted
+ * (landro compact). */
+#define FS_COMPACT_MAX_LIVE (2ull << 30)
+#define FS_COMPACT_RETRY_NS (600ull * 1000000000) /* after a failure other than "busy" */
 static int reap_shrink(fs *f, uint64_t ino)
 {
     struct st_inode in;
@@ -567,6 +583,73 @@ static void log_compact_tick(fs *f)
         lr_debug("change log: dropped %llu of %llu records in %.0f ms%s", (unsigned long long)cs.dropped,
                  (unsigned long long)n, (double)(lr_now_mono_ns() - now) / 1e6,
                  cs.partial ? " (stopped at the file limit)" : "");
+}
+
+/* Give deleted data's space back while mounted (the compactor thread).
+ * LMDB 0.9 keeps the pages of deleted data on its free list for good and
+ * reuses them oldest first, so after a large delete every commit edits a
+ * long free list (docs/PERFORMANCE.md, "Online compaction"), and the disk
+ * space never comes back. Once at least FS_COMPACT_MIN_FREE and half of
+ * data.mdb are free (looked at every FS_COMPACT_CHECK_NS) and no more
+ * than FS_COMPACT_MAX_LIVE is in use, the store is
+ * compacted in place (st_compact_open) at the next lull: no commit for
+ * FS_COMPACT_QUIET_NS. The copy is made while requests go on and swapped
+ * in if none committed meanwhile; otherwise the next lull after ten times
+ * the copy's time is tried, so a busy store is not copied over and over. */
+static void compact_tick(fs *f)
+{
+    uint64_t now = lr_now_mono_ns();
+    if (now < f->compact_check_ns)
+        return;
+    if (!f->compact_due) {
+        f->compact_check_ns = now + FS_COMPACT_CHECK_NS;
+        struct st_space sp;
+        if (st_space(f->st, &sp) || sp.free_bytes < FS_COMPACT_MIN_FREE ||
+            sp.free_bytes * 2 < sp.file_bytes || sp.file_bytes - sp.free_bytes > FS_COMPACT_MAX_LIVE)
+            return;
+        f->compact_due = 1;
+        f->compact_commits = st_commits(f->st);
+        f->compact_check_ns = now + FS_COMPACT_QUIET_NS;
+        return;
+    }
+    uint64_t c = st_commits(f->st);
+    if (c != f->compact_commits) { /* not a lull: look again shortly */
+        f->compact_commits = c;
+        f->compact_check_ns = now + FS_COMPACT_QUIET_NS;
+        return;
+    }
+    uint64_t before, after;
+    int rc = st_compact_open(f->st, FS_COMPACT_WAIT_MS, &before, &after);
+    uint64_t took = lr_now_mono_ns() - now;
+    f->compact_due = 0;
+    f->compact_check_ns = now + FS_COMPACT_CHECK_NS;
+    if (rc == 0) {
+        lr_info("store compacted: data.mdb %.1f -> %.1f MiB in %.0f ms", (double)before / 1048576,
+                (double)after / 1048576, (double)took / 1e6);
+    } else if (rc == -EAGAIN || rc == -EBUSY) {
+        lr_debug("store compaction put off after %.0f ms (%s)", (double)took / 1e6,
+                 rc == -EAGAIN ? "changes during the copy" : "another process has the store open");
+        f->compact_due = 1;
+        f->compact_commits = st_commits(f->st);
+        f->compact_check_ns = now + (rc == -EBUSY ? 1000000000ull : LR_MAX(FS_COMPACT_QUIET_NS, 10 * took));
+    } else if (rc == -EROFS) {
+        f->compact_check_ns = UINT64_MAX; /* a read-only store: never */
+    } else {
+        lr_warn("cannot compact the store (data.mdb %.1f MiB): %s; tried again in 10 minutes",
+                (double)before / 1048576, lr_strerror(rc));
+        f->compact_check_ns = now + FS_COMPACT_RETRY_NS;
+    }
+}
+
+static void *compactor_main(void *arg)
+{
+    fs *f = arg;
+    while (!__atomic_load_n(&f->compactor_stop, __ATOMIC_ACQUIRE)) {
+        usleep(FS_COMPACT_QUIET_NS / 1000);
+        if (!__atomic_load_n(&f->compactor_stop, __ATOMIC_ACQUIRE))
+            compact_tick(f);
+    }
+    return NULL;
 }
 
 /* Forget the tombstones of files deleted longer ago than the store's
@@ -2482,6 +2565,10 @@ int fs_new(st_store *st, const struct fs_opts *o, fs **out)
     }
     else
         lr_warn("cannot start the committer thread: full stages are committed inline");
+    if (pthread_create(&f->compactor, NULL, compactor_main, f) == 0) {
+        pthread_setname_np(f->compactor, "landro-compact");
+        f->compactor_started = 1;
+    }
     st_txn *t;
     uint64_t *orph = NULL;
     size_t norph = 0;
@@ -2566,6 +2653,11 @@ void fs_free(fs *f)
         return;
     /* No walk of the reaper's over the nodes from here on: they are freed
      * below, while the reaper still runs (it deletes the orphans). */
+    if (f->compactor_started) { /* a copy under way is finished first */
+        __atomic_store_n(&f->compactor_stop, 1, __ATOMIC_RELEASE);
+        pthread_join(f->compactor, NULL);
+        f->compactor_started = 0;
+    }
     pthread_mutex_lock(&f->rlock);
     __atomic_store_n(&f->maint_stop, 1, __ATOMIC_RELAXED);
     while (f->maint_busy)

@@ -13,7 +13,10 @@
  * previous run is queued to the reaper (a failure only delays it). The
  * reaper also compacts the store's change log (replica.h, "LOG
  * COMPACTION") once it holds 10000 records and twice what the last pass
- * left, looking every 10 s.
+ * left, looking every 10 s. A compactor thread compacts the store itself
+ * in place (st_compact_open) at a lull in commits once a delete has left
+ * at least 64 MiB and half of data.mdb free; requests wait for it only
+ * while it swaps the file in (docs/ARCHITECTURE.md, "Online compaction").
  *
  * Writes are staged per inode in memory (fs/stage.h) and committed with
  * st_ns_write (chunks, extents, size/mtime, one log record in one LMDB

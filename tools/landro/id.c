@@ -95,7 +95,7 @@ int compact_main(int argc, char **argv)
     int status;
     char *dir = parse_store_only(argc, argv,
         "usage: landro compact [--store DIR]\n\nRewrite the store without its free space, giving the disk space of\n"
-        "deleted data back. The store must not be mounted or open in any other\nprocess.\n",
+        "deleted data back. The store must not be mounted or open in any other\nprocess. (A mounted daemon does this by itself once a delete has left\nat least 64 MiB and half of the store file free.)\n",
         &status);
     if (!dir)
         return status < 0 ? 0 : status;
