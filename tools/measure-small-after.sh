@@ -9,8 +9,13 @@
 # 1024) file of random bytes is written and fsync'd, the store remounted
 # and the page cache dropped, the file read and deleted, twice (as
 # bench-fs.sh's sequential rounds do); its pages go to LMDB's free list.
+# RAND=1: instead of the large file, what bench-fs.sh's random phase
+# leaves: three times a 256 MiB file written, rewritten by random 4 KiB
+# writes for 5 s (an fsync every 0.5 s) and deleted.
 # COMPACT=1 runs `landro compact` on the store (unmounted) before the
-# later rounds.
+# later rounds. (Since session 16 the daemon compacts by itself once most
+# of the file is free: the later rounds then show the store after that,
+# and "data.mdb" at the end says whether it happened.)
 # Not part of make bench (one target only, no baseline: a diagnosis of
 # landro against itself). O=DIR takes landro from another build. Needs
 # root and /dev/fuse.
@@ -61,21 +66,47 @@ round() { # round LABEL
 "$B/landro" init --store "$W/s" >/dev/null
 mount_l
 for r in $(seq "$ROUNDS"); do round "fresh store, round $r"; done
-head -c "${SIZE}M" /dev/urandom > "$W/big.src"
-for _ in 1 2; do
-    dd if="$W/big.src" of="$W/m/big" bs=1M conv=fsync status=none
-    umount_l; sync; echo 3 > /proc/sys/vm/drop_caches; mount_l
-    cat "$W/m/big" > /dev/null
-    rm "$W/m/big"
-done
-rm "$W/big.src"
+if [ -n "${RAND:-}" ]; then
+    cat > "$W/rand.py" <<'PY'
+import os, random, sys, time
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_RDWR | os.O_TRUNC, 0o644)
+for i in range(256):
+    os.write(fd, os.urandom(1 << 20))
+os.fsync(fd)
+order = list(range(65536)); random.Random(1).shuffle(order)
+buf, pos = os.urandom(4096), 0
+for j in range(10):
+    end = time.monotonic() + 0.5
+    while time.monotonic() < end:
+        for k in range(pos, pos + 64):
+            os.pwrite(fd, buf, order[k % 65536] * 4096)
+        pos += 64
+    os.fsync(fd)
+os.close(fd)
+PY
+    for _ in 1 2 3; do
+        python3 "$W/rand.py" "$W/m/rnd"
+        rm "$W/m/rnd"
+    done
+    what="a 256 MiB file randomly rewritten and deleted three times"
+else
+    head -c "${SIZE}M" /dev/urandom > "$W/big.src"
+    for _ in 1 2; do
+        dd if="$W/big.src" of="$W/m/big" bs=1M conv=fsync status=none
+        umount_l; sync; echo 3 > /proc/sys/vm/drop_caches; mount_l
+        cat "$W/m/big" > /dev/null
+        rm "$W/m/big"
+    done
+    rm "$W/big.src"
+    what="${SIZE} MiB written and deleted twice"
+fi
 sleep 5 # the reaper deletes the file's chunks
 if [ -n "${COMPACT:-}" ]; then
     umount_l
     "$B/landro" compact --store "$W/s"
     mount_l
 fi
-for r in $(seq "$ROUNDS"); do round "after ${SIZE} MiB written and deleted twice, round $r"; done
+for r in $(seq "$ROUNDS"); do round "after $what, round $r"; done
 echo "data.mdb: $(stat -c %s "$W/s/data.mdb") bytes"
 # LMDB's free list (mdb_stat -ef, read while the daemon runs): its size
 # after the delete is what the later rounds pay for.
