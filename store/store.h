@@ -207,7 +207,9 @@ int st_space(st_store *st, struct st_space *out);
  * ended (new ones wait meanwhile, up to wait_ms for the old ones), if
  * none committed since the copy began, it is renamed over data.mdb and
  * the environment opened again on it; otherwise the copy is dropped.
- * One caller at a time; it must hold no transaction.
+ * One caller at a time; it must hold no transaction, and no other
+ * st_store of the same process may have the store open (fcntl locks do
+ * not tell a process's own opens apart; the daemon opens it once).
  * Returns 0 (compacted), -EAGAIN (a transaction committed during the
  * copy, or one stayed open past wait_ms: nothing changed, try later),
  * -EBUSY (another process has the store open), -ENOSPC (the disk cannot
