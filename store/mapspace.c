@@ -102,6 +102,18 @@ static uint64_t txn_next_pgno(MDB_txn *txn)
 static uint64_t txn_next_pgno(MDB_txn *txn) { (void)txn; return 0; }
 #endif
 
+int st__used_bytes(st_store *st, uint64_t *out)
+{
+    MDB_envinfo info;
+    MDB_stat es;
+    int rc = mdb_env_info(st->env, &info);
+    if (!rc)
+        rc = mdb_env_stat(st->env, &es);
+    if (!rc)
+        *out = (uint64_t)(info.me_last_pgno + 1) * es.ms_psize;
+    return rc;
+}
+
 /* Cut the file back to the pages in use (see the top). Failing that, the
  * file keeps LMDB's length; that costs tools reading it, not the store. */
 static void map_trim(st_store *st)
@@ -109,9 +121,9 @@ static void map_trim(st_store *st)
     MDB_txn *txn;
     if (mdb_txn_begin(st->env, NULL, 0, &txn))
         return;
-    MDB_envinfo info;
-    if (mdb_env_info(st->env, &info) == 0) {
-        off_t used = (off_t)(info.me_last_pgno + 1) * st->psize;
+    uint64_t bytes;
+    if (st__used_bytes(st, &bytes) == 0) {
+        off_t used = (off_t)bytes;
         struct stat sb;
         if (fstat(st->map_fd, &sb) == 0 && sb.st_size > used && ftruncate(st->map_fd, used))
             lr_warn("store '%s': cannot trim data.mdb to %lld bytes: %s", st->dir,
@@ -134,9 +146,13 @@ static int gate_lock(int fd, short type)
     return errno == EACCES || errno == EAGAIN ? -EBUSY : -errno;
 }
 
+/* The descriptor of landro.lock that holds st's gate lock: the daemon's
+ * flock() descriptor when it has one, else gatefd; -1 before gate_enter. */
+static int gate_fd(const st_store *st) { return st->lockfd >= 0 ? st->lockfd : st->gatefd; }
+
 static int gate_enter(st_store *st, const char *dir, unsigned flags)
 {
-    int fd = st->lockfd;
+    int fd = gate_fd(st);
     if (fd < 0) {
         char path[4200];
         snprintf(path, sizeof(path), "%s/%s", dir, ST_LOCKFILE);
@@ -312,9 +328,7 @@ static int put_copy(const struct copy_paths *p, const char *dir)
 {
     if (rename(p->tmpf, p->data))
         return -errno;
-    int rc = fsync_path(dir, O_RDONLY | O_DIRECTORY);
-    rmdir(p->tmpd);
-    return rc ? 1 : 0;
+    return fsync_path(dir, O_RDONLY | O_DIRECTORY) ? 1 : 0;
 }
 
 static int st_compact_locked(st_store *st, const char *dir)
@@ -324,6 +338,8 @@ static int st_compact_locked(st_store *st, const char *dir)
     int rc = copy_compacted(st, &p);
     if (!rc && (rc = put_copy(&p, dir)) > 0)
         rc = -EIO;
+    if (!rc)
+        rmdir(p.tmpd);
     return rc;
 }
 
@@ -333,13 +349,10 @@ int st_space(st_store *st, struct st_space *out)
     int rc = st_txn_begin(st, ST_TXN_READ, &t);
     if (rc)
         return rc;
-    MDB_envinfo info;
-    MDB_stat es, fs;
+    MDB_stat fs;
     MDB_cursor *c = NULL;
     uint64_t free_pages = 0;
-    int mrc = mdb_env_info(st->env, &info);
-    if (!mrc)
-        mrc = mdb_env_stat(st->env, &es);
+    int mrc = st__used_bytes(st, &out->file_bytes);
     if (!mrc)
         mrc = mdb_stat(t->txn, 0, &fs); /* 0: LMDB's free database */
     if (!mrc)
@@ -360,8 +373,7 @@ int st_space(st_store *st, struct st_space *out)
     }
     if (!mrc) {
         free_pages += fs.ms_branch_pages + fs.ms_leaf_pages + fs.ms_overflow_pages;
-        out->file_bytes = (uint64_t)(info.me_last_pgno + 1) * es.ms_psize;
-        out->free_bytes = LR_MIN(free_pages * es.ms_psize, out->file_bytes);
+        out->free_bytes = LR_MIN(free_pages * fs.ms_psize, out->file_bytes);
     }
     st_txn_abort(t);
     return mrc ? st__mdb_err(mrc) : 0;
@@ -404,14 +416,17 @@ int st_compact_open(st_store *st, unsigned wait_ms, uint64_t *before, uint64_t *
 {
     if ((st->flags & ST_OPEN_RDONLY) || !st->writemap)
         return -EROFS;
-    int gfd = st->lockfd >= 0 ? st->lockfd : st->gatefd;
+    int gfd = gate_fd(st);
     if (gfd < 0)
         return -EBUSY;
     struct st_space sp;
     int rc = st_space(st, &sp);
     if (rc)
         return rc;
-    *before = *after = sp.file_bytes;
+    struct stat sb;
+    if (fstat(st->map_fd, &sb))
+        return -errno;
+    *before = *after = (uint64_t)sb.st_size;
     struct statvfs v;
     if (statvfs(st->dir, &v))
         return -errno;
@@ -453,7 +468,6 @@ int st_compact_open(st_store *st, unsigned wait_ms, uint64_t *before, uint64_t *
     rmdir(p.tmpd);
     if (gate_lock(gfd, F_RDLCK))
         lr_warn("store '%s': cannot share its open lock again: %s", st->dir, strerror(errno));
-    struct stat sb;
     if (!rc && st->map_fd >= 0 && fstat(st->map_fd, &sb) == 0)
         *after = (uint64_t)sb.st_size;
     return rc;

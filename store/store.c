@@ -527,10 +527,7 @@ int st_usage(st_store *st, struct st_usage *out)
         out->local_chunks = s.ms_entries;
         out->local_bytes = (s.ms_branch_pages + s.ms_leaf_pages + s.ms_overflow_pages) * (uint64_t)s.ms_psize;
     }
-    MDB_envinfo info;
-    MDB_stat es;
-    if (!mdb_env_info(st->env, &info) && !mdb_env_stat(st->env, &es))
-        out->map_bytes = (uint64_t)(info.me_last_pgno + 1) * es.ms_psize;
+    st__used_bytes(st, &out->map_bytes); /* left 0 (above) if LMDB cannot tell */
     st_txn_abort(t);
     return 0;
 }

@@ -48,6 +48,9 @@ struct st_txn {
 /* Open the named databases' handles into st (ST_OPEN_CREATE: create the
  * missing ones) in txn. LR_ECORRUPT if one is missing, else -errno. */
 int st__open_dbs(st_store *st, MDB_txn *txn, unsigned create);
+/* data.mdb's pages in use, in bytes, as of the last commit
+ * (mapspace.c). LMDB's error code. */
+int st__used_bytes(st_store *st, uint64_t *out);
 
 /* Tombstones (replica.h, FORGETTING DELETIONS; logcompact.c): 1 if st's
  * forget_s is set and a file deleted at `at` (seconds since the epoch) /
