@@ -157,3 +157,12 @@ printf '%-52s %9s files/s %6s files/s %7s\n' "  (vs creating them through a FUSE
 printf '%-52s %9s files/s %6s files/s %7s\n' "  read in name order on B, from A (vs local)" \
     "$remote_read" "$local_read" "$(ratio "$remote_read" "$local_read")"
 echo "($count_b files listed on B)"
+# The two VM settings that bound the cold read and the small files here
+# (docs/PERFORMANCE.md, "The VM's settings and the two unmet goals"):
+# read, never changed.
+hp=/sys/module/haltpoll/parameters/guest_halt_poll_ns
+pr=/sys/module/page_reporting/parameters/page_reporting_order
+if [ -r "$hp" ] || [ -r "$pr" ]; then
+    echo "(this machine: guest_halt_poll_ns=$(cat "$hp" 2>/dev/null || echo -)," \
+        "page_reporting_order=$(cat "$pr" 2>/dev/null || echo -); see tools/measure-platform.sh)"
+fi
