@@ -40,6 +40,7 @@ struct ctl_peer {
 struct ctl_snap {
     struct st_meta meta;
     struct st_usage usage;
+    struct st_space space;       /* the store map's free pages */
     net_id device;
     uint64_t conflicts;
     uint64_t log_records, tombstones;
@@ -125,6 +126,8 @@ static int snapshot(st_store *st, const struct fs_ctl_info *info, struct ctl_sna
     memset(s, 0, sizeof(*s));
     st_meta(st, &s->meta);
     int rc = st_usage(st, &s->usage);
+    if (rc == 0)
+        rc = st_space(st, &s->space);
     if (rc)
         return rc;
     if ((rc = count_conflicts(st, &s->conflicts)) != 0)
@@ -256,10 +259,11 @@ static void render_json(const struct ctl_snap *s, st_store *st, const struct fs_
                  ",\"send_bytes_per_s\":%" PRIu64 "}",
             s->inflight, s->rx_bps, s->tx_bps);
     fprintf(out, ",\"cache\":{\"inodes\":%" PRIu64 ",\"chunks\":%" PRIu64 ",\"local_chunks\":%" PRIu64
-                 ",\"map_bytes\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"quota\":%" PRIu64
+                 ",\"map_bytes\":%" PRIu64 ",\"free_bytes\":%" PRIu64
+                 ",\"bytes\":%" PRIu64 ",\"quota\":%" PRIu64
                  ",\"evicted_chunks\":%" PRIu64 ",\"evicted_bytes\":%" PRIu64 "}",
             s->usage.inodes, s->usage.chunks, s->usage.local_chunks, s->usage.map_bytes,
-            s->usage.local_bytes, s->sync.cache_quota, s->sync.evicted_chunks, s->sync.evicted_bytes);
+            s->space.free_bytes, s->usage.local_bytes, s->sync.cache_quota, s->sync.evicted_chunks, s->sync.evicted_bytes);
     fprintf(out, ",\"conflicts\":%" PRIu64 ",\"copies\":%u", s->conflicts, s->sync.copies);
     fprintf(out, ",\"history\":{\"log_records\":%" PRIu64 ",\"tombstones\":%" PRIu64
                  ",\"forget_deleted_after_s\":",
@@ -358,6 +362,7 @@ static void render_text(const struct ctl_snap *s, st_store *st, const struct fs_
             s->usage.local_chunks, s->usage.chunks);
     fprintf(out, "             %" PRIu64 " inodes, %s in the store map", s->usage.inodes,
             human(s->usage.map_bytes, h, sizeof(h)));
+    fprintf(out, " (%s of it free)", human(s->space.free_bytes, q, sizeof(q)));
     if (s->sync.evicted_chunks)
         fprintf(out, ", %" PRIu64 " chunks (%s) evicted since mount", s->sync.evicted_chunks,
                 human(s->sync.evicted_bytes, q, sizeof(q)));

@@ -194,8 +194,9 @@ int st_sync(st_store *st);
  * *after get data.mdb's length. */
 int st_compact(const char *dir, uint64_t *before, uint64_t *after);
 
-/* data.mdb's pages in use and how many of them are on LMDB's free list
- * (pages of deleted data, and the free list's own), in bytes. */
+/* data.mdb's pages in use (file_bytes: st_usage's map_bytes) and how
+ * many of them are on LMDB's free list (pages of deleted data, and the
+ * free list's own), in bytes. */
 struct st_space {
     uint64_t file_bytes;
     uint64_t free_bytes;

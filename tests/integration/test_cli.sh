@@ -118,6 +118,7 @@ t = d["transfers"]
 assert isinstance(t["fetches_in_flight"], int) and t["receive_bytes_per_s"] >= 0 and t["send_bytes_per_s"] >= 0, t
 c = d["cache"]
 assert c["inodes"] >= 1 and c["map_bytes"] > 0 and c["local_chunks"] <= c["chunks"], c
+assert 0 <= c["free_bytes"] <= c["map_bytes"], c
 assert c["quota"] == 0 and c["bytes"] >= 0 and c["evicted_chunks"] == 0, c
 assert d["conflicts"] == 0 and d["copies"] == 1, d
 h = d["history"]
@@ -125,7 +126,7 @@ assert h["log_records"] >= 0 and h["tombstones"] >= 0 and h["forget_deleted_afte
 u = d["unreplicated_files"]
 assert u is None or (isinstance(u, int) and u >= 0), u
 PY
-check "status text by mount point names the store and a healthy peer" sh -c "'$L' status '$T/mnt-b' > '$T/st.txt' && grep -q '^store: *$T/b' '$T/st.txt' && grep -q 'state healthy' '$T/st.txt'"
+check "status text by mount point names the store and a healthy peer" sh -c "'$L' status '$T/mnt-b' > '$T/st.txt' && grep -q '^store: *$T/b' '$T/st.txt' && grep -q 'state healthy' '$T/st.txt' && grep -q 'in the store map ([0-9.]* [KMG]*i*B of it free)' '$T/st.txt'"
 check "log_level = warn from landro.conf kept info messages out" sh -c "! grep -q 'info:' '$T/log-a'"
 
 # --- data, attributes, pin, conflicts ------------------------------------------

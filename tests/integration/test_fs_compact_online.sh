@@ -36,6 +36,9 @@ rm "$mnt/big"
 sleep 9
 check "no compaction while another process has the store open" test "$(len)" -ge $((128 << 20))
 check "the daemon said it put the compaction off" grep -q "another process has the store open" "$work/daemon.log"
+free_mib() { "$LANDRO" status --json "$mnt" | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["cache"]["free_bytes"] >> 20)'; }
+before_free=$(free_mib)
+check "status counts the deleted file's pages free (${before_free:-?} MiB)" test "${before_free:-0}" -ge 100
 wait "$holder"
 
 # A writer that keeps creating, checking and deleting files meanwhile,
@@ -65,6 +68,8 @@ shrunk() { [ "$(len)" -lt $((32 << 20)) ]; }
 wait_until 60 shrunk
 check "data.mdb shrinks while the mount serves a writer ($grown -> $(len) bytes)" shrunk
 check "the daemon logged the compaction" wait_until 5 grep -q "store compacted" "$work/daemon.log"
+after_free=$(free_mib)
+check "after it status counts little free (${after_free:-?} MiB)" test "${after_free:-999}" -lt 16
 sleep 1
 touch "$work/stop"
 wait "$churn"
