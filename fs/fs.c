@@ -134,6 +134,7 @@ struct fs {
      * waits for a lull in commits (the commit count last seen). */
     uint64_t compact_check_ns, compact_commits;
     int compact_due;
+    int compact_nodisk;          /* the last try found no room on the disk for the copy */
     pthread_t compactor;
     int compactor_started, compactor_stop; /* compactor_stop: atomic */
     /* Peers' changes: peer_gen counts applied batches (fs_peer_changed),
@@ -305,10 +306,6 @@ static void node_orphaned(fs *f, uint64_t ino)
 #define FS_COMPACT_MIN_FREE (64ull << 20)       /* compact once this much and half the file is free */
 #define FS_COMPACT_WAIT_MS 200                  /* for open transactions at the swap, at most */
 #define FS_COMPACT_QUIET_NS (100ull * 1000000)  /* no commit for this long: a lull to copy in */
-/* Live data copied at most: a copy takes seconds per GiB here, and an
- * unmount waits for one under way. A bigger store is compacted unmounted
- * (landro compact). */
-#define FS_COMPACT_MAX_LIVE (2ull << 30)
 #define FS_COMPACT_RETRY_NS (600ull * 1000000000) /* after a failure other than "busy" */
 static int reap_shrink(fs *f, uint64_t ino)
 {
@@ -590,10 +587,10 @@ static void log_compact_tick(fs *f)
  * reuses them oldest first, so after a large delete every commit edits a
  * long free list (docs/PERFORMANCE.md, "Online compaction"), and the disk
  * space never comes back. Once at least FS_COMPACT_MIN_FREE and half of
- * data.mdb are free (looked at every FS_COMPACT_CHECK_NS) and no more
- * than FS_COMPACT_MAX_LIVE is in use, the store is
+ * data.mdb are free (looked at every FS_COMPACT_CHECK_NS), the store is
  * compacted in place (st_compact_open) at the next lull: no commit for
- * FS_COMPACT_QUIET_NS. The copy is made while requests go on and swapped
+ * FS_COMPACT_QUIET_NS. A disk without room for the copy puts it off
+ * until the next look. The copy is made while requests go on and swapped
  * in if none committed meanwhile; otherwise the next lull after ten times
  * the copy's time is tried, so a busy store is not copied over and over. */
 static void compact_tick(fs *f)
@@ -604,8 +601,7 @@ static void compact_tick(fs *f)
     if (!f->compact_due) {
         f->compact_check_ns = now + FS_COMPACT_CHECK_NS;
         struct st_space sp;
-        if (st_space(f->st, &sp) || sp.free_bytes < FS_COMPACT_MIN_FREE ||
-            sp.free_bytes * 2 < sp.file_bytes || sp.file_bytes - sp.free_bytes > FS_COMPACT_MAX_LIVE)
+        if (st_space(f->st, &sp) || sp.free_bytes < FS_COMPACT_MIN_FREE || sp.free_bytes * 2 < sp.file_bytes)
             return;
         f->compact_due = 1;
         f->compact_commits = st_commits(f->st);
@@ -623,15 +619,27 @@ static void compact_tick(fs *f)
     uint64_t took = lr_now_mono_ns() - now;
     f->compact_due = 0;
     f->compact_check_ns = now + FS_COMPACT_CHECK_NS;
+    if (rc != -ENOSPC)
+        f->compact_nodisk = 0;
     if (rc == 0) {
         lr_info("store compacted: data.mdb %.1f -> %.1f MiB in %.0f ms", (double)before / 1048576,
                 (double)after / 1048576, (double)took / 1e6);
+    } else if (rc == -ENOSPC) {
+        /* Mostly found before a copy is begun (st_compact_open looks at
+         * the disk first): look again as often as usual, so that the
+         * compaction follows soon once room comes back. */
+        if (!f->compact_nodisk)
+            lr_info("store compaction put off: the disk has no room for a copy of the data in use "
+                    "and 64 MiB besides (data.mdb %.1f MiB)", (double)before / 1048576);
+        f->compact_nodisk = 1;
     } else if (rc == -EAGAIN || rc == -EBUSY) {
         lr_debug("store compaction put off after %.0f ms (%s)", (double)took / 1e6,
                  rc == -EAGAIN ? "changes during the copy" : "another process has the store open");
         f->compact_due = 1;
         f->compact_commits = st_commits(f->st);
         f->compact_check_ns = now + (rc == -EBUSY ? 1000000000ull : LR_MAX(FS_COMPACT_QUIET_NS, 10 * took));
+    } else if (rc == -ECANCELED) {
+        f->compact_check_ns = UINT64_MAX; /* fs_free: stopping */
     } else if (rc == -EROFS) {
         f->compact_check_ns = UINT64_MAX; /* a read-only store: never */
     } else {
@@ -2653,7 +2661,8 @@ void fs_free(fs *f)
         return;
     /* No walk of the reaper's over the nodes from here on: they are freed
      * below, while the reaper still runs (it deletes the orphans). */
-    if (f->compactor_started) { /* a copy under way is finished first */
+    if (f->compactor_started) { /* a copy under way is cut off and dropped */
+        st_compact_cancel(f->st);
         __atomic_store_n(&f->compactor_stop, 1, __ATOMIC_RELEASE);
         pthread_join(f->compactor, NULL);
         f->compactor_started = 0;

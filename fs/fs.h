@@ -15,7 +15,8 @@
  * COMPACTION") once it holds 10000 records and twice what the last pass
  * left, looking every 10 s. A compactor thread compacts the store itself
  * in place (st_compact_open) at a lull in commits once a delete has left
- * at least 64 MiB and half of data.mdb free; requests wait for it only
+ * at least 64 MiB and half of data.mdb free, once the disk has room for
+ * the copy; requests wait for it only
  * while it swaps the file in (docs/ARCHITECTURE.md, "Online compaction").
  *
  * Writes are staged per inode in memory (fs/stage.h) and committed with

@@ -33,7 +33,10 @@
  * LMDB's writer lock serializes them within the process and across
  * processes; the st_store fields they use (map_fd, map_alloc) are touched
  * by nothing else after open but st_compact_open's swap, which no
- * transaction overlaps.
+ * transaction overlaps. st_compact_open's copy runs in LMDB's copy thread
+ * and a relay thread of ours (copy_through_pipe), both ended before it
+ * returns; st_compact_cancel, from any thread, only sets an atomic flag
+ * the relay looks at.
  *
  * Other processes may hold the store open for writing at the same time
  * (`landro peer add` while the daemon runs), and each cuts the file back
@@ -58,6 +61,9 @@
 #include "store_int.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -303,10 +309,99 @@ static void copy_paths(struct copy_paths *p, const char *dir)
     snprintf(p->data, sizeof(p->data), "%s/data.mdb", dir);
 }
 
+/* The far end of a cancellable copy: from the pipe LMDB writes into, to
+ * the copy's file, until the pipe's end, an error, or st_compact_cancel.
+ * Then it closes the pipe, so LMDB's next write fails (EPIPE) and the copy
+ * stops within a buffer's time. */
+struct relay {
+    st_store *st;
+    int in, out;
+    int rc; /* 0, -ECANCELED or -errno */
+};
+
+static void *relay_main(void *arg)
+{
+    struct relay *r = arg;
+    char buf[1 << 16];
+    r->rc = 0;
+    for (;;) {
+        if (__atomic_load_n(&r->st->compact_cancel, __ATOMIC_ACQUIRE)) {
+            r->rc = -ECANCELED;
+            break;
+        }
+        struct pollfd pf = { .fd = r->in, .events = POLLIN };
+        int n = poll(&pf, 1, 100); /* looks at the cancel flag every 100 ms */
+        if (n < 0 && errno != EINTR) {
+            r->rc = -errno;
+            break;
+        }
+        if (n <= 0)
+            continue;
+        ssize_t k = read(r->in, buf, sizeof(buf));
+        if (k == 0)
+            break; /* LMDB closed its end: the copy is whole */
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            r->rc = -errno;
+            break;
+        }
+        for (ssize_t off = 0; off < k;) {
+            ssize_t w = write(r->out, buf + off, (size_t)(k - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0) {
+                r->rc = -errno;
+                break;
+            }
+            off += w;
+        }
+        if (r->rc)
+            break;
+    }
+    close(r->in);
+    return NULL;
+}
+
+/* mdb_env_copyfd2 through a pipe to fd, so that st_compact_cancel can cut
+ * it off (LMDB's copy has no way to be stopped otherwise). LMDB writes
+ * from a thread of its own that blocks SIGPIPE; this thread blocks it too
+ * for the call, and takes a SIGPIPE sent to it, if any, before it
+ * unblocks. */
+static int copy_through_pipe(st_store *st, int fd)
+{
+    int pp[2];
+    if (pipe2(pp, O_CLOEXEC))
+        return -errno;
+    struct relay r = { .st = st, .in = pp[0], .out = fd };
+    pthread_t th;
+    int e = pthread_create(&th, NULL, relay_main, &r);
+    if (e) {
+        close(pp[0]);
+        close(pp[1]);
+        return -e;
+    }
+    sigset_t pipe_set, old;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    int mrc = mdb_env_copyfd2(st->env, pp[1], MDB_CP_COMPACT);
+    close(pp[1]);
+    pthread_join(th, NULL);
+    const struct timespec now = { 0, 0 };
+    while (sigtimedwait(&pipe_set, NULL, &now) == SIGPIPE)
+        ;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (r.rc)
+        return r.rc; /* cancelled, or the file could not be written */
+    return mrc ? st__mdb_err(mrc) : 0;
+}
+
 /* LMDB's compacting copy of st's environment into p->tmpf, mode 0600 and
  * on disk. LMDB copies from a read transaction of its own, so writers may
- * go on meanwhile (st_compact_open checks whether one did). */
-static int copy_compacted(st_store *st, const struct copy_paths *p)
+ * go on meanwhile (st_compact_open checks whether one did). cancellable:
+ * through a pipe that st_compact_cancel cuts (-ECANCELED). */
+static int copy_compacted(st_store *st, const struct copy_paths *p, int cancellable)
 {
     int rc;
     /* What a copy interrupted earlier left. */
@@ -314,11 +409,22 @@ static int copy_compacted(st_store *st, const struct copy_paths *p)
         return -errno;
     if (mkdir(p->tmpd, 0700) && errno != EEXIST)
         return -errno;
-    if ((rc = mdb_env_copy2(st->env, p->tmpd, MDB_CP_COMPACT)))
-        return st__mdb_err(rc);
-    if (chmod(p->tmpf, 0600)) /* LMDB creates it 0666 less the umask */
+    if (!cancellable) {
+        if ((rc = mdb_env_copy2(st->env, p->tmpd, MDB_CP_COMPACT)))
+            return st__mdb_err(rc);
+        if (chmod(p->tmpf, 0600)) /* LMDB creates it 0666 less the umask */
+            return -errno;
+        return fsync_path(p->tmpf, O_RDONLY);
+    }
+    int fd = open(p->tmpf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
         return -errno;
-    return fsync_path(p->tmpf, O_RDONLY);
+    rc = copy_through_pipe(st, fd);
+    if (!rc && fsync(fd))
+        rc = -errno;
+    if (close(fd) && !rc)
+        rc = -errno;
+    return rc;
 }
 
 /* The copy in place of data.mdb. -errno if the rename failed (nothing
@@ -335,7 +441,7 @@ static int st_compact_locked(st_store *st, const char *dir)
 {
     struct copy_paths p;
     copy_paths(&p, dir);
-    int rc = copy_compacted(st, &p);
+    int rc = copy_compacted(st, &p, 0);
     if (!rc && (rc = put_copy(&p, dir)) > 0)
         rc = -EIO;
     if (!rc)
@@ -416,6 +522,8 @@ int st_compact_open(st_store *st, unsigned wait_ms, uint64_t *before, uint64_t *
 {
     if ((st->flags & ST_OPEN_RDONLY) || !st->writemap)
         return -EROFS;
+    if (__atomic_load_n(&st->compact_cancel, __ATOMIC_ACQUIRE))
+        return -ECANCELED;
     int gfd = gate_fd(st);
     if (gfd < 0)
         return -EBUSY;
@@ -440,7 +548,7 @@ int st_compact_open(st_store *st, unsigned wait_ms, uint64_t *before, uint64_t *
     struct copy_paths p;
     copy_paths(&p, st->dir);
     uint64_t c0 = __atomic_load_n(&st->commits, __ATOMIC_SEQ_CST);
-    rc = copy_compacted(st, &p);
+    rc = copy_compacted(st, &p, 1);
     int locked = 0, renamed = 0;
     if (!rc) {
         struct timespec dl;
@@ -471,6 +579,11 @@ int st_compact_open(st_store *st, unsigned wait_ms, uint64_t *before, uint64_t *
     if (!rc && st->map_fd >= 0 && fstat(st->map_fd, &sb) == 0)
         *after = (uint64_t)sb.st_size;
     return rc;
+}
+
+void st_compact_cancel(st_store *st)
+{
+    __atomic_store_n(&st->compact_cancel, 1, __ATOMIC_RELEASE);
 }
 
 int st_compact(const char *dir, uint64_t *before, uint64_t *after)

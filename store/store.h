@@ -214,11 +214,17 @@ int st_space(st_store *st, struct st_space *out);
  * Returns 0 (compacted), -EAGAIN (a transaction committed during the
  * copy, or one stayed open past wait_ms: nothing changed, try later),
  * -EBUSY (another process has the store open), -ENOSPC (the disk cannot
- * hold the copy and 64 MiB more), -EROFS (opened read-only), -errno or
+ * hold the copy and 64 MiB more), -ECANCELED (st_compact_cancel was
+ * called: the copy stops within about 100 ms and is dropped; every call
+ * after it returns at once), -EROFS (opened read-only), -errno or
  * LMDB's errors. Should the environment fail to open again (not seen:
  * out of memory, say), every transaction fails with -EIO from then on;
  * the store on disk is whole. *before and *after: data.mdb's length. */
 int st_compact_open(st_store *st, unsigned wait_ms, uint64_t *before, uint64_t *after);
+/* Stop st_compact_open's copy under way, if any, and refuse every later
+ * one (for an unmount, which should not wait for a copy of the whole
+ * store). Any thread; returns at once. */
+void st_compact_cancel(st_store *st);
 /* Write transactions committed through st since it was opened (any
  * thread); a caller compares two readings to find a lull. */
 uint64_t st_commits(st_store *st);

@@ -34,6 +34,7 @@ struct st_store {
     pthread_rwlock_t swap_lock; /* shared by every transaction; exclusive while
                                  * st_compact_open swaps env (mapspace.c) */
     uint64_t commits;          /* write commits so far (atomic) */
+    int compact_cancel;        /* st_compact_cancel was called (atomic) */
 };
 
 struct st_txn {

@@ -964,6 +964,52 @@ static void test_an_open_store_compacts_in_place(void)
     free(d);
 }
 
+struct cancel_arg {
+    st_store *st;
+    unsigned after_ms;
+};
+
+static void *cancel_later(void *arg)
+{
+    struct cancel_arg *c = arg;
+    usleep(c->after_ms * 1000);
+    st_compact_cancel(c->st);
+    return NULL;
+}
+
+/* st_compact_cancel cuts a copy under way off (an unmount does not wait
+ * for a copy of the whole store): st_compact_open returns -ECANCELED, not
+ * 0, which it would if the copy ran to its end (160 MiB do not copy in
+ * 10 ms); the store is as it was, no copy is left, and later calls are
+ * refused at once. */
+static void test_a_compaction_is_cut_off_by_cancel(void)
+{
+    char *d = t_tmpdir();
+    uint64_t before, after;
+    st_store *st = NULL;
+    open_with_freed(d, 64, &st);
+    if (!st)
+        return;
+    write_mib(st, 9, 0, 160, 1);
+    off_t len = data_len(d);
+    struct cancel_arg c = { .st = st, .after_ms = 10 };
+    pthread_t th;
+    T_OK(pthread_create(&th, NULL, cancel_later, &c));
+    T_ERR(st_compact_open(st, 1000, &before, &after), -ECANCELED);
+    pthread_join(th, NULL);
+    T_EQ(data_len(d), len);
+    T_TRUE(!dir_exists(d, "compact.tmp"));
+    T_ERR(st_compact_open(st, 1000, &before, &after), -ECANCELED);
+    check_mib(st, 9, 0, 160, 1);
+    write_mib(st, 8, 0, 2, 5); /* still takes writes */
+    st_close(st);
+    T_OK(st_open(d, 0, &st));
+    check_mib(st, 8, 0, 2, 5);
+    st_close(st);
+    t_rmrf(d);
+    free(d);
+}
+
 struct writer_arg {
     st_store *st;
     int stop;       /* atomic */
@@ -1065,6 +1111,7 @@ int main(void)
     T_RUN(test_a_second_writer_cutting_the_file_back_breaks_nothing);
     T_RUN(test_an_open_store_compacts_in_place);
     T_RUN(test_compaction_during_writes_loses_no_commit);
+    T_RUN(test_a_compaction_is_cut_off_by_cancel);
     if (dir) { t_rmrf(dir); free(dir); }
     return t_done();
 }
