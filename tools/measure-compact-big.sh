@@ -14,15 +14,8 @@ cd "$(dirname "$0")/.."
 KEEP=${1:-2500}
 GONE=${2:-3000}
 L=$PWD/${O:-build}/bin/landro
-W=$(mktemp -d /tmp/landro-mcbig-XXXXXX)
-cleanup() {
-    set +e
-    mountpoint -q "$W/m" && fusermount3 -u -z "$W/m"
-    pkill -f "landro mount .*--store $W/s" 2>/dev/null
-    sleep 0.2
-    rm -rf "$W"
-}
-trap cleanup EXIT
+. tools/measure-lib.sh
+measure_workdir mcbig
 now() { date +%s.%N; }
 daemon_gone() { ! pgrep -f "landro mount -f --store $W/s" >/dev/null; }
 mkdir -p "$W/m"

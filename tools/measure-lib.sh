@@ -12,7 +12,7 @@ measure_workdir() {
 measure_cleanup() {
     set +e
     mountpoint -q "$W/m" && fusermount3 -u -z "$W/m"
-    pkill -f "landro mount --store $W/" 2>/dev/null
+    pkill -f "landro mount .*--store $W/" 2>/dev/null
     sleep 0.2
     rm -rf "$W"
 }
