@@ -40,6 +40,11 @@ until daemon_gone; do sleep 0.02; done
 t1=$(now)
 python3 -c "import sys; print('unmount during the copy: %.2f s' % (float(sys.argv[2]) - float(sys.argv[1])))" "$t0" "$t1"
 [ -e "$W/s/compact.tmp" ] && echo "compact.tmp left behind" || echo "no copy left behind"
+echo "data.mdb after the unmount: $(($(stat -c %s "$W/s/data.mdb") >> 20)) MiB"
+if grep -q "store compacted" "$W/log"; then
+    echo "measure-compact-big: the copy was done before the unmount; use bigger files"
+    exit 1
+fi
 : > "$W/log"
 "$L" mount -f --store "$W/s" "$W/m" 2>>"$W/log" &
 end=$((SECONDS + 600))
