@@ -364,10 +364,11 @@ static void *relay_main(void *arg)
 }
 
 /* mdb_env_copyfd2 through a pipe to fd, so that st_compact_cancel can cut
- * it off (LMDB's copy has no way to be stopped otherwise). LMDB writes
- * from a thread of its own that blocks SIGPIPE; this thread blocks it too
- * for the call, and takes a SIGPIPE sent to it, if any, before it
- * unblocks. */
+ * it off (LMDB's copy has no way to be stopped otherwise). SIGPIPE is
+ * blocked in this thread for the call, so a write into the cut pipe
+ * fails with EPIPE instead of ending the process, here or in the copy
+ * thread LMDB starts (which inherits the mask); one sent to this thread
+ * is taken before the mask is restored. */
 static int copy_through_pipe(st_store *st, int fd)
 {
     int pp[2];
