@@ -638,10 +638,8 @@ static void compact_tick(fs *f)
         f->compact_due = 1;
         f->compact_commits = st_commits(f->st);
         f->compact_check_ns = now + (rc == -EBUSY ? 1000000000ull : LR_MAX(FS_COMPACT_QUIET_NS, 10 * took));
-    } else if (rc == -ECANCELED) {
-        f->compact_check_ns = UINT64_MAX; /* fs_free: stopping */
-    } else if (rc == -EROFS) {
-        f->compact_check_ns = UINT64_MAX; /* a read-only store: never */
+    } else if (rc == -ECANCELED || rc == -EROFS) {
+        f->compact_check_ns = UINT64_MAX; /* fs_free is stopping us, or a read-only store: never */
     } else {
         lr_warn("cannot compact the store (data.mdb %.1f MiB): %s; tried again in 10 minutes",
                 (double)before / 1048576, lr_strerror(rc));

@@ -323,7 +323,6 @@ static void *relay_main(void *arg)
 {
     struct relay *r = arg;
     char buf[1 << 16];
-    r->rc = 0;
     for (;;) {
         if (__atomic_load_n(&r->st->compact_cancel, __ATOMIC_ACQUIRE)) {
             r->rc = -ECANCELED;
