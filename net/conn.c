@@ -604,6 +604,7 @@ static void on_frame(struct net_conn *c, const struct net_frame *f)
         r->woken = 0;
         srv_push(c, r, r->urgent);
         c->nsrv++;
+        c->last_req_ns = net_now(); /* the peer uses it: no idle pool connection */
         /* Served after this datagram's frames are read, in net_conn_write:
          * serving here, before the rest of a batch of requests was even
          * read, sent nothing until all of them had been read from the

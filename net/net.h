@@ -141,7 +141,8 @@ struct net_config {
     unsigned max_conns;                /* global bound, default (0) 64; a pool grows
                                         * only while fewer than half are open */
     unsigned max_inflight;             /* chunk requests in flight per connection, default 64 */
-    unsigned idle_ms;                  /* close extra pool connections idle this long, default 30000 */
+    unsigned idle_ms;                  /* close extra pool connections with no request
+                                        * either way this long, default 30000 */
     unsigned ping_ms;                  /* control ping period, default 1000 */
     unsigned attempt_ms;               /* per-peer request attempt timeout, default 5000
                                         * (no answer and no response bytes on its

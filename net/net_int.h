@@ -127,7 +127,8 @@ struct net_conn {
     size_t crx_len, crx_cap;
     struct net_fetch *inflight;   /* requests sent on this connection */
     unsigned ninflight;
-    uint64_t created_ns, last_req_ns, last_pong_ns, ping_sent_ns, ping_nonce;
+    uint64_t created_ns, last_pong_ns, ping_sent_ns, ping_nonce;
+    uint64_t last_req_ns;         /* last chunk request sent on it or received from the peer */
     uint64_t bytes_rx;
     uint64_t last_data_ns;        /* last bytes of an awaited chunk response arrived */
     char name[80];                /* "ABCD-EFGH@addr" for logs */

@@ -109,11 +109,14 @@ void net_node_conn_gone(struct net_conn *c)
 {
     struct net_node *n = c->node;
     struct net_peer *p = c->peer;
+    /* The requests fail over. While the peer keeps another connection
+     * (a pool's), it is no failed peer: they may go to that one. */
+    int siblings = p && p->nestab > (c->established ? 1u : 0u);
     while (c->inflight) {
         struct net_fetch *f = c->inflight;
         struct net_peer *fp = f->peer;
         net_fetch_detach(f);
-        if (fp) {
+        if (fp && !(siblings && fp == p)) {
             net_fetch_mark_tried(f, fp);
             net_peer_fail(fp, 0);
         }
@@ -443,12 +446,16 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         }
         if (now - c->ping_sent_ns >= ping_ns)
             net_conn_ping(c);
-        /* pool: extra connections close when idle */
+        /* pool: extra connections close when idle, both ways: neither
+         * our requests nor the peer's on it for idle_ms. Counting only
+         * our own made the serving side close a connection the asker was
+         * fetching over (its lost requests then ran out of time) */
         unsigned idx = 0;
         for (struct net_conn *o = n->conns; o; o = o->next)
             if (o != c && o->peer == c->peer && o->established && o->created_ns < c->created_ns)
                 idx++;
-        if (idx > 0 && c->ninflight == 0 && now - c->last_req_ns > (uint64_t)n->cfg.idle_ms * 1000000ull &&
+        if (idx > 0 && c->ninflight == 0 && c->nsrv == 0 && c->serving == 0 &&
+            now - c->last_req_ns > (uint64_t)n->cfg.idle_ms * 1000000ull &&
             now - c->created_ns > (uint64_t)n->cfg.idle_ms * 1000000ull)
             net_conn_want_close(c, NET_APPERR_SHUTDOWN, "idle pool connection");
     }

@@ -28,7 +28,10 @@ count_run() {
     pass=$((pass + p)); fail=$((fail + f))
     if [ "$f" != 0 ]; then
         failed+=("$name")
-        echo "FAIL $name (exit $rc):"; sed 's/^/    /' "$out" | tail -n 40
+        echo "FAIL $name (exit $rc):"
+        # the checks that failed first (the tail below is mostly logs)
+        grep -E '^(FAIL|not ok|  FAIL) ' "$out" | head -n 10 | sed 's/^/  > /'
+        sed 's/^/    /' "$out" | tail -n 40
     else
         echo "ok   $name ($p passed)"
     fi

@@ -477,6 +477,98 @@ static void test_symmetric_peers_redial_after_incoming_closes(void)
     net_peer_remove(c->node, &d->id);
 }
 
+static void test_serving_side_keeps_a_pool_connection_in_use(void)
+{
+    /* b serves and closes idle pool connections after 300 ms; d fetches
+     * over two pooled connections for over a second. b sends no requests
+     * of its own on them, yet they are in use: neither may close while d
+     * still waits (b closed d's second one, and its requests were lost). */
+    struct dev *b = &devs[1], *d = &devs[3];
+    char listen[64];
+    snprintf(listen, sizeof(listen), "%s", b->addr);
+    dev_stop(b);
+    pool_idle_ms = 300;
+    int rc = dev_start(b, listen, NULL);
+    pool_conns = 2;
+    pool_inflight = 2;
+    pool_idle_ms = 0;
+    if (rc == 0)
+        rc = dev_start(d, "127.0.0.1:0", NULL);
+    pool_conns = pool_inflight = 0;
+    T_OK(rc);
+    trust(d, b, 1);
+    trust(b, d, 0);
+    T_OK(wait_conns(d, b, 1, 5000));
+    b->prov.delay_us = 20000;
+    struct many m = { .left = NCHUNK };
+    pthread_mutex_init(&m.m, NULL);
+    pthread_cond_init(&m.cv, NULL);
+    for (int i = 0; i < NCHUNK; i++)
+        T_OK(net_fetch(d->node, &hashes[i], &b->id, 1, 20000, many_cb, &m));
+    unsigned most = 0, drops = 0, last = 0;
+    for (;;) {
+        struct net_peer_stats s;
+        pthread_mutex_lock(&m.m);
+        int left = m.left;
+        pthread_mutex_unlock(&m.m);
+        if (!left)
+            break;
+        if (peer_stat(d, b, &s) == 0) {
+            most = LR_MAX(most, s.conns);
+            drops += s.conns < last;
+            last = s.conns;
+        }
+        usleep(20000);
+    }
+    b->prov.delay_us = 0;
+    T_EQ(m.ok, NCHUNK);
+    T_EQ(most, 2);
+    T_EQ(drops, 0);
+    dev_stop(d);
+    net_peer_remove(b->node, &d->id);
+}
+
+static void test_lost_pool_connection_fails_over_to_its_sibling(void)
+{
+    /* d fetches from slow b over two pooled connections; midway one of
+     * them closes (d sends b a malformed frame on it). Its requests must
+     * go to the other connection to b, not fail for want of another peer
+     * (they did: a lost connection marked its peer as tried). */
+    struct dev *b = &devs[1], *d = &devs[3];
+    pool_conns = 2;
+    pool_inflight = 2;
+    int rc = dev_start(d, "127.0.0.1:0", NULL);
+    pool_conns = pool_inflight = 0;
+    T_OK(rc);
+    trust(d, b, 1);
+    trust(b, d, 0);
+    T_OK(wait_conns(d, b, 1, 5000));
+    b->prov.delay_us = 20000;
+    struct many m = { .left = NCHUNK };
+    pthread_mutex_init(&m.m, NULL);
+    pthread_cond_init(&m.cv, NULL);
+    for (int i = 0; i < NCHUNK; i++)
+        T_OK(net_fetch(d->node, &hashes[i], &b->id, 1, 20000, many_cb, &m));
+    T_OK(wait_conns(d, b, 2, 5000));
+    struct net_peer_stats s;
+    T_OK(peer_stat(b, d, &s));
+    uint64_t errors0 = s.errors;
+    const uint8_t bad[] = { 1, 0, 0x42, 0, 0, 0, 0, 0 };
+    T_OK(net_test_send_raw(d->node, &b->id, bad, sizeof(bad)));
+    int closed = 0;
+    for (int t = 0; t < 100 && !closed; t++) {
+        usleep(20000);
+        closed = peer_stat(b, d, &s) == 0 && s.errors > errors0;
+    }
+    T_TRUE(closed);
+    many_wait(&m);
+    b->prov.delay_us = 0;
+    T_EQ(m.failed, 0);
+    T_EQ(m.ok, NCHUNK);
+    dev_stop(d);
+    net_peer_remove(b->node, &d->id);
+}
+
 static void test_bad_address_rejected(void)
 {
     const char *bad[] = { "nope", "1.2.3.4", "[::1:80", "1.2.3.4:99999", "host.example:80" };
@@ -503,6 +595,8 @@ int main(void)
     T_RUN(test_pool_keeps_half_of_max_conns_free);
     T_RUN(test_slow_live_peer_is_no_timeout);
     T_RUN(test_symmetric_peers_redial_after_incoming_closes);
+    T_RUN(test_lost_pool_connection_fails_over_to_its_sibling);
+    T_RUN(test_serving_side_keeps_a_pool_connection_in_use);
     for (int i = 3; i >= 0; i--)
         if (devs[i].node)
             dev_stop(&devs[i]);
