@@ -344,23 +344,33 @@ static void test_hello_claim_mismatch_refused(void)
     dev_stop(d);
 }
 
+/* x puts a frame of a reserved type on its control stream to y; 0 once
+ * y has counted the error against x (and so closed that connection). */
+static int send_malformed(struct dev *x, struct dev *y)
+{
+    struct net_peer_stats s;
+    int rc = peer_stat(y, x, &s);
+    if (rc)
+        return rc;
+    uint64_t errors0 = s.errors;
+    const uint8_t bad[] = { 1, 0, 0x42, 0, 0, 0, 0, 0 };
+    if ((rc = net_test_send_raw(x->node, &y->id, bad, sizeof(bad))))
+        return rc;
+    for (int t = 0; t < 250; t++) {
+        usleep(20000);
+        if (peer_stat(y, x, &s) == 0 && s.errors > errors0)
+            return 0;
+    }
+    return LR_ETIMEDOUT;
+}
+
 static void test_malformed_frame_closes_and_counts(void)
 {
     /* a puts a frame of a reserved type on the control stream: b refuses
      * it, counts an error against a, closes; a dials again and works. */
     struct dev *a = &devs[0], *b = &devs[1];
-    struct net_peer_stats s;
     T_OK(wait_conns(a, b, 1, 5000));
-    T_OK(peer_stat(b, a, &s));
-    uint64_t errors0 = s.errors;
-    const uint8_t bad[] = { 1, 0, 0x42, 0, 0, 0, 0, 0 };
-    T_OK(net_test_send_raw(a->node, &b->id, bad, sizeof(bad)));
-    int seen = 0;
-    for (int t = 0; t < 100 && !seen; t++) {
-        usleep(50000);
-        seen = peer_stat(b, a, &s) == 0 && s.errors > errors0;
-    }
-    T_TRUE(seen);
+    T_OK(send_malformed(a, b));
     usleep(500000);
     T_OK(wait_conns(a, b, 1, 5000));
     uint8_t *buf = malloc(NET_CHUNK_MAX);
@@ -370,6 +380,58 @@ static void test_malformed_frame_closes_and_counts(void)
     free(buf);
 }
 
+/* Start d as a client of up to 2 connections of 2 requests each to b
+ * (idle_ms, max_conns: its pool's, 0 = default), make b serve one chunk
+ * per 20 ms and ask d for the first n chunks through m. */
+static int slow_pool_fetches(struct many *m, int n, unsigned idle_ms, unsigned max_conns)
+{
+    struct dev *b = &devs[1], *d = &devs[3];
+    pool_conns = 2;
+    pool_inflight = 2;
+    pool_idle_ms = idle_ms;
+    pool_max_conns = max_conns;
+    int rc = dev_start(d, "127.0.0.1:0", NULL);
+    pool_conns = pool_inflight = pool_idle_ms = pool_max_conns = 0;
+    if (rc)
+        return rc;
+    trust(d, b, 1);
+    trust(b, d, 0);
+    if ((rc = wait_conns(d, b, 1, 5000)))
+        return rc;
+    b->prov.delay_us = 20000;
+    *m = (struct many){ .left = n };
+    pthread_mutex_init(&m->m, NULL);
+    pthread_cond_init(&m->cv, NULL);
+    for (int i = 0; i < n; i++)
+        if ((rc = net_fetch(d->node, &hashes[i], &b->id, 1, 20000, many_cb, m)))
+            return rc;
+    return 0;
+}
+
+/* Until m's fetches have all called back, sample d's connections to b:
+ * the most it had, and how often their number fell. Then b is fast again. */
+static void watch_pool(struct many *m, unsigned *most, unsigned *drops)
+{
+    struct dev *b = &devs[1], *d = &devs[3];
+    unsigned last = 0;
+    *most = *drops = 0;
+    for (;;) {
+        struct net_peer_stats s;
+        pthread_mutex_lock(&m->m);
+        int left = m->left;
+        pthread_mutex_unlock(&m->m);
+        if (!left)
+            break;
+        if (peer_stat(d, b, &s) == 0) {
+            *most = LR_MAX(*most, s.conns);
+            *drops += s.conns < last;
+            last = s.conns;
+        }
+        usleep(20000);
+    }
+    b->prov.delay_us = 0;
+}
+
 /* d fetches 40 chunks from b, which serves slowly, with up to 2
  * connections of 2 requests each (extra ones idle out after 1 s) and at
  * most max_conns connections in all; the most connections d had to b
@@ -377,35 +439,10 @@ static void test_malformed_frame_closes_and_counts(void)
 static void pool_run(unsigned max_conns, unsigned want_most)
 {
     struct dev *b = &devs[1], *d = &devs[3];
-    pool_conns = 2;
-    pool_inflight = 2;
-    pool_idle_ms = 1000;
-    pool_max_conns = max_conns;
-    int rc = dev_start(d, "127.0.0.1:0", NULL);
-    pool_conns = pool_inflight = pool_idle_ms = pool_max_conns = 0;
-    T_OK(rc);
-    trust(d, b, 1);
-    trust(b, d, 0);
-    T_OK(wait_conns(d, b, 1, 5000));
-    b->prov.delay_us = 20000;
-    struct many m = { .left = 40 };
-    pthread_mutex_init(&m.m, NULL);
-    pthread_cond_init(&m.cv, NULL);
-    for (int i = 0; i < 40; i++)
-        T_OK(net_fetch(d->node, &hashes[i], &b->id, 1, 20000, many_cb, &m));
-    unsigned most = 0;
-    for (;;) {
-        struct net_peer_stats s;
-        if (peer_stat(d, b, &s) == 0 && s.conns > most)
-            most = s.conns;
-        pthread_mutex_lock(&m.m);
-        int left = m.left;
-        pthread_mutex_unlock(&m.m);
-        if (!left)
-            break;
-        usleep(20000);
-    }
-    b->prov.delay_us = 0;
+    struct many m;
+    T_OK(slow_pool_fetches(&m, 40, 1000, max_conns));
+    unsigned most, drops;
+    watch_pool(&m, &most, &drops);
     T_EQ(m.ok, 40);
     T_EQ(most, want_most);
     T_OK(wait_conns(d, b, 1, 5000)); /* an extra one closed when idle */
@@ -489,38 +526,12 @@ static void test_serving_side_keeps_a_pool_connection_in_use(void)
     dev_stop(b);
     pool_idle_ms = 300;
     int rc = dev_start(b, listen, NULL);
-    pool_conns = 2;
-    pool_inflight = 2;
     pool_idle_ms = 0;
-    if (rc == 0)
-        rc = dev_start(d, "127.0.0.1:0", NULL);
-    pool_conns = pool_inflight = 0;
     T_OK(rc);
-    trust(d, b, 1);
-    trust(b, d, 0);
-    T_OK(wait_conns(d, b, 1, 5000));
-    b->prov.delay_us = 20000;
-    struct many m = { .left = NCHUNK };
-    pthread_mutex_init(&m.m, NULL);
-    pthread_cond_init(&m.cv, NULL);
-    for (int i = 0; i < NCHUNK; i++)
-        T_OK(net_fetch(d->node, &hashes[i], &b->id, 1, 20000, many_cb, &m));
-    unsigned most = 0, drops = 0, last = 0;
-    for (;;) {
-        struct net_peer_stats s;
-        pthread_mutex_lock(&m.m);
-        int left = m.left;
-        pthread_mutex_unlock(&m.m);
-        if (!left)
-            break;
-        if (peer_stat(d, b, &s) == 0) {
-            most = LR_MAX(most, s.conns);
-            drops += s.conns < last;
-            last = s.conns;
-        }
-        usleep(20000);
-    }
-    b->prov.delay_us = 0;
+    struct many m;
+    T_OK(slow_pool_fetches(&m, NCHUNK, 0, 0));
+    unsigned most, drops;
+    watch_pool(&m, &most, &drops);
     T_EQ(m.ok, NCHUNK);
     T_EQ(most, 2);
     T_EQ(drops, 0);
@@ -535,32 +546,10 @@ static void test_lost_pool_connection_fails_over_to_its_sibling(void)
      * go to the other connection to b, not fail for want of another peer
      * (they did: a lost connection marked its peer as tried). */
     struct dev *b = &devs[1], *d = &devs[3];
-    pool_conns = 2;
-    pool_inflight = 2;
-    int rc = dev_start(d, "127.0.0.1:0", NULL);
-    pool_conns = pool_inflight = 0;
-    T_OK(rc);
-    trust(d, b, 1);
-    trust(b, d, 0);
-    T_OK(wait_conns(d, b, 1, 5000));
-    b->prov.delay_us = 20000;
-    struct many m = { .left = NCHUNK };
-    pthread_mutex_init(&m.m, NULL);
-    pthread_cond_init(&m.cv, NULL);
-    for (int i = 0; i < NCHUNK; i++)
-        T_OK(net_fetch(d->node, &hashes[i], &b->id, 1, 20000, many_cb, &m));
+    struct many m;
+    T_OK(slow_pool_fetches(&m, NCHUNK, 0, 0));
     T_OK(wait_conns(d, b, 2, 5000));
-    struct net_peer_stats s;
-    T_OK(peer_stat(b, d, &s));
-    uint64_t errors0 = s.errors;
-    const uint8_t bad[] = { 1, 0, 0x42, 0, 0, 0, 0, 0 };
-    T_OK(net_test_send_raw(d->node, &b->id, bad, sizeof(bad)));
-    int closed = 0;
-    for (int t = 0; t < 100 && !closed; t++) {
-        usleep(20000);
-        closed = peer_stat(b, d, &s) == 0 && s.errors > errors0;
-    }
-    T_TRUE(closed);
+    T_OK(send_malformed(d, b));
     many_wait(&m);
     b->prov.delay_us = 0;
     T_EQ(m.failed, 0);
