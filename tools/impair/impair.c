@@ -4,7 +4,8 @@
  * (tests/integration/test_sync_netns.sh). A test tool: not installed.
  *
  *   landro-impair [--delay MS] [--jitter MS] [--loss PCT] [--seed N]
- *                 [--queue N] [--idle S] --map LISTEN=TARGET [--map ...]
+ *                 [--rate KBPS] [--buffer MS] [--queue N] [--idle S]
+ *                 --map LISTEN=TARGET [--map ...]
  *
  * Contract:
  * - Each --map binds a UDP socket to LISTEN (IPv4 a.b.c.d:port or IPv6
@@ -18,6 +19,13 @@
  *   [-JITTER, +JITTER] ms (default 0; jitter can reorder, no jitter keeps
  *   the order) and then sent. Losses and jitter come from a PRNG seeded
  *   with N (default 1), so the same traffic meets the same decisions.
+ * - With --rate, the path into each destination host (its IP address,
+ *   whichever map or direction leads there) is a link of KBPS kilobytes
+ *   (1000 bytes) per second: a datagram that is not lost leaves once the
+ *   ones before it to that host have, taking len / rate, and then is held
+ *   as above. One that would wait longer than MS (--buffer, default 100)
+ *   for its link is dropped (a router's full buffer), counted with the
+ *   queue limit's drops.
  * - At most N datagrams (default 20000) wait at once; beyond that arrivals
  *   are dropped (a router's full queue) and counted apart from the losses.
  *   A send that fails (full socket buffer, unreachable target) is counted,
@@ -56,6 +64,7 @@
 #define MAX_DGRAM 65536
 #define RECV_BATCH 256          /* datagrams read from one socket per wake-up */
 #define SOCK_BUF (8 << 20)
+#define MAX_LINKS 64            /* destination hosts with a --rate link */
 
 static const char *prog = "landro-impair";
 
@@ -106,6 +115,16 @@ static uint64_t loss_threshold;   /* lose when rand64() < this */
 static int loss_all;              /* --loss 100 */
 static uint64_t rng_state = 1;
 static size_t queue_max = 20000;
+static uint64_t rate_bps;         /* --rate in bytes/s, 0: no link limit */
+static uint64_t buffer_ns = 100000000ull;
+
+/* The link into one destination host (--rate): when it is next free. */
+struct link {
+    struct sockaddr_storage host;   /* port ignored */
+    uint64_t free_ns;
+};
+static struct link links[MAX_LINKS];
+static unsigned nlinks;
 
 /* The hold queue: a binary min-heap on (due_ns, seq). */
 static struct pkt **heap;
@@ -203,6 +222,15 @@ static int same_addr(const struct sockaddr_storage *a, const struct sockaddr_sto
     return x->sin6_port == y->sin6_port && !memcmp(&x->sin6_addr, &y->sin6_addr, 16);
 }
 
+static int same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return 0;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr == ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr, &((const struct sockaddr_in6 *)b)->sin6_addr, 16);
+}
+
 static void fmt_addr(const struct sockaddr_storage *a, char *buf, size_t cap)
 {
     char h[INET6_ADDRSTRLEN];
@@ -280,7 +308,28 @@ static void flows_expire(uint64_t now)
 
 /* ---- forwarding ---------------------------------------------------------- */
 
-/* Lose it, drop it at a full queue, or hold it until its due time. */
+/* With --rate: when a datagram of len bytes to host, arriving now, has
+ * crossed its link, or 0 if it would wait longer than the buffer allows. */
+static uint64_t link_cross(const struct sockaddr_storage *host, size_t len, uint64_t now)
+{
+    struct link *l = NULL;
+    for (unsigned i = 0; i < nlinks && !l; i++)
+        if (same_host(&links[i].host, host))
+            l = &links[i];
+    if (!l) {
+        l = &links[nlinks < MAX_LINKS ? nlinks++ : MAX_LINKS - 1]; /* beyond: the last one shared */
+        l->host = *host;
+        l->free_ns = 0;
+    }
+    uint64_t start = l->free_ns > now ? l->free_ns : now;
+    if (start - now > buffer_ns)
+        return 0;
+    l->free_ns = start + (uint64_t)len * 1000000000ull / rate_bps;
+    return l->free_ns;
+}
+
+/* Lose it, drop it at a full queue or link buffer, or hold it until its
+ * due time. */
 static void take(struct map *m, int dir, int out_fd, const struct sockaddr_storage *to,
                  socklen_t to_len, const unsigned char *data, size_t len, uint64_t now)
 {
@@ -298,11 +347,20 @@ static void take(struct map *m, int dir, int out_fd, const struct sockaddr_stora
         hold = hold + off > jitter_ns ? hold + off - jitter_ns : 0;
     }
     struct pkt *p;
-    if (heap_len >= queue_max || !(p = malloc(sizeof(*p) + len))) {
+    if (heap_len >= queue_max) {
         st->overflow++;
         return;
     }
-    p->due_ns = now + hold;
+    uint64_t leave = now;
+    if (rate_bps && !(leave = link_cross(dir == 0 ? &m->target : to, len, now))) {
+        st->overflow++;
+        return;
+    }
+    if (!(p = malloc(sizeof(*p) + len))) {
+        st->overflow++;
+        return;
+    }
+    p->due_ns = leave + hold;
     p->seq = next_seq++;
     p->recv_ns = now;
     p->map = m;
@@ -402,7 +460,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: landro-impair [--delay MS] [--jitter MS] [--loss PCT] [--seed N]\n"
-            "                     [--queue N] [--idle S] --map LISTEN=TARGET [--map ...]\n\n"
+            "                     [--rate KBPS] [--buffer MS] [--queue N] [--idle S]\n"
+            "                     --map LISTEN=TARGET [--map ...]\n\n"
             "Relay UDP datagrams from LISTEN to TARGET and replies back, losing each one\n"
             "(both directions) with probability PCT %% and holding the rest MS ms.\n"
             "  --map L=T       listen on L (a.b.c.d:port or [v6]:port), forward to T; one\n"
@@ -411,6 +470,10 @@ static void usage(FILE *out)
             "  --jitter MS     plus a uniform offset in [-MS, +MS] (default 0; may reorder)\n"
             "  --loss PCT      lose each datagram with probability PCT/100 (default 0)\n"
             "  --seed N        PRNG seed for loss and jitter (default 1)\n"
+            "  --rate KBPS     the path into each destination host carries KBPS x 1000\n"
+            "                  bytes/s; datagrams queue for it (default: no limit)\n"
+            "  --buffer MS     drop a datagram that would queue longer than MS for its\n"
+            "                  link (default 100)\n"
             "  --queue N       at most N datagrams held at once; more are dropped (20000)\n"
             "  --idle S        close a flow after S s without traffic (default 120)\n"
             "Prints 'listening L -> T' per map when ready; per-direction counts and\n"
@@ -434,6 +497,7 @@ int main(int argc, char **argv)
         { "loss", required_argument, NULL, 'l' },  { "seed", required_argument, NULL, 's' },
         { "queue", required_argument, NULL, 'q' }, { "idle", required_argument, NULL, 'i' },
         { "map", required_argument, NULL, 'm' },   { "help", no_argument, NULL, 'h' },
+        { "rate", required_argument, NULL, 'r' },  { "buffer", required_argument, NULL, 'b' },
         { NULL, 0, NULL, 0 }
     };
     int c;
@@ -444,6 +508,21 @@ int main(int argc, char **argv)
         case 'j':
             if (parse_ms(optarg, c == 'd' ? &delay_ns : &jitter_ns) != 0) {
                 fprintf(stderr, "%s: bad --%s '%s'\n", prog, c == 'd' ? "delay" : "jitter", optarg);
+                return 2;
+            }
+            break;
+        case 'r': {
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (end == optarg || *end || v == 0 || v > 100000000) {
+                fprintf(stderr, "%s: bad --rate '%s' (kilobytes per second, at least 1)\n", prog, optarg);
+                return 2;
+            }
+            rate_bps = v * 1000ull;
+            break;
+        }
+        case 'b':
+            if (parse_ms(optarg, &buffer_ns) != 0) {
+                fprintf(stderr, "%s: bad --buffer '%s'\n", prog, optarg);
                 return 2;
             }
             break;
@@ -503,7 +582,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (idle_ns < delay_ns + jitter_ns + 1000000000ull) {
+    uint64_t link_ns = rate_bps ? buffer_ns + (uint64_t)MAX_DGRAM * 1000000000ull / rate_bps : 0;
+    if (idle_ns < delay_ns + jitter_ns + link_ns + 1000000000ull) {
         fprintf(stderr, "%s: --idle must exceed the longest hold by a second\n", prog);
         return 2;
     }
