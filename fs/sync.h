@@ -118,7 +118,8 @@ struct net_node *fs_sync_net(struct fs_sync *s);
  * the sync thread once the chunk is stored (err 0) or the fetch failed
  * (LR_ETIMEDOUT, -ENOENT, LR_EHASH, ...). Readers of the same chunk share
  * one network fetch, each within its own bound: fetch_timeout_ms from its
- * call, even when it joined a read-ahead started earlier (that fetch is
+ * call (longer while the peer's connection keeps delivering, as net_fetch
+ * says), even when it joined a read-ahead started earlier (that fetch is
  * asked for again, urgently, if it times out first). Returns 0 (done will
  * run) or an error (done will not run). */
 int fs_sync_fetch(struct fs_sync *s, const st_hash *h, void (*done)(void *ctx, int err), void *ctx);

@@ -207,7 +207,9 @@ void net_chunk_release(struct net_node *n, const uint8_t *data, size_t len);
  * each attempt is bounded by cfg.attempt_ms (it times out once its
  * connection has brought no response bytes for that long: a request queued
  * behind others on a slow but live link is no dead peer), the whole fetch
- * by timeout_ms.
+ * by timeout_ms, or while its connection keeps delivering response bytes
+ * by the time it has been quiet for timeout_ms (attempt_ms if less), and
+ * by NET_FETCH_LIVE_MAX (12) x timeout_ms at most.
  * With no eligible peer connected the fetch waits for one at most
  * attempt_ms (busy peers: until timeout_ms).
  * A peer that answers not-found, sends bytes that do not hash to h, times

@@ -27,6 +27,7 @@
 #define NET_SERVE_BURST (256u << 10) /* response bytes staged between two writes */
 #define NET_SERVE_SLICE_NS 5000000ull /* store reading time between two writes */
 #define NET_URGENT_EXTRA 16       /* urgent requests allowed past max_inflight */
+#define NET_FETCH_LIVE_MAX 12     /* a fetch whose connection keeps delivering ends by this many timeouts */
 #define NET_MAX_CTRL_BACKLOG (8u << 20)   /* control bytes queued, unacked, per connection */
 #define NET_TXBUF 65536           /* packet buffer */
 #define NET_RXBUF 65536           /* one received datagram (or GRO batch) */
@@ -167,7 +168,10 @@ struct net_fetch {
     unsigned npeers;
     net_id *tried;
     unsigned ntried, tried_cap;
-    uint64_t deadline_ns, attempt_deadline_ns;
+    uint64_t deadline_ns;                /* gives up: timeout_ms, later while its connection delivers */
+    uint64_t cap_ns;                     /* ... but never after this (NET_FETCH_LIVE_MAX) */
+    uint64_t quiet_ns;                   /* past deadline_ns: ends once its connection is quiet this long */
+    uint64_t attempt_deadline_ns;
     uint64_t idle_since_ns;              /* waiting with no connected candidate */
     net_fetch_cb cb;
     void *ctx;

@@ -421,14 +421,21 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
      * random loss) a request queued behind 63 others waits longer than
      * attempt_ms, and failing it made a whole transfer fail "no peer
      * answered in time" while the peer was answering. The fetch's own
-     * deadline still bounds it. */
+     * deadline moves with it: on a link slower than the requests queued
+     * on it (300 kB/s, 8 MiB of read-ahead) read-ahead fetches gave up
+     * after timeout_ms, and the bytes of each, mostly sent anyway, were
+     * thrown away and asked for again: three times the file's bytes. Past
+     * its deadline a fetch ends once its connection has been quiet for
+     * quiet_ns (its timeout, at most attempt_ms), and by cap_ns anyway. */
     uint64_t attempt_ns = (uint64_t)n->cfg.attempt_ms * 1000000ull;
     for (struct net_fetch *f = n->fetches, *next; f; f = next) {
         next = f->next;
         if (f->conn && now >= f->attempt_deadline_ns) {
-            uint64_t live = f->conn->last_data_ns + attempt_ns;
+            uint64_t live = f->conn->last_data_ns + attempt_ns, keep = f->conn->last_data_ns + f->quiet_ns;
             if (live > now && now < f->deadline_ns)
                 f->attempt_deadline_ns = LR_MIN(live, f->deadline_ns);
+            else if (now >= f->deadline_ns && keep > now && now < f->cap_ns)
+                f->attempt_deadline_ns = f->deadline_ns = LR_MIN(keep, f->cap_ns);
             else
                 net_node_attempt_failed(f, LR_ETIMEDOUT);
         } else if (!f->conn)
@@ -783,6 +790,8 @@ int net_fetch_ex(struct net_node *n, const st_hash *h, const net_id *peers, unsi
     f->cb = cb;
     f->ctx = ctx;
     f->deadline_ns = net_now() + (uint64_t)timeout_ms * 1000000ull;
+    f->cap_ns = net_now() + (uint64_t)timeout_ms * 1000000ull * NET_FETCH_LIVE_MAX;
+    f->quiet_ns = (uint64_t)LR_MIN(timeout_ms, n->cfg.attempt_ms) * 1000000ull;
     if (peers && npeers) {
         f->peers = malloc(npeers * sizeof(*peers));
         if (!f->peers) {

@@ -24,8 +24,10 @@
 # namespace and the reads and writes below are ordinary ones.
 #
 # Knobs (environment): LOSS_PCT (default 1), DELAY_MS (20), BIG_MIB (128),
-# BIG_READ_S (the big file's read bound, 100 s); test_sync_netns_lossy.sh
-# runs this with 3 % loss and 256 MiB.
+# BIG_READ_S (the big file's read bound, 100 s), RATE_KBPS (the path into
+# each namespace carries at most that many kB/s; default no limit);
+# test_sync_netns_lossy.sh runs this with 3 % loss and 256 MiB,
+# test_sync_netns_slow.sh on a 1 MB/s path.
 #
 # Needs root, /dev/fuse, iproute2, nsenter. Bounded by a watchdog
 # (WATCHDOG seconds, default 170); namespaces, mounts, daemons and the
@@ -40,6 +42,7 @@ NB=landro-sn-b-$$
 NR=landro-sn-r-$$
 BIG_MIB=${BIG_MIB:-128}
 DELAY_MS=${DELAY_MS:-20} LOSS_PCT=${LOSS_PCT:-1}   # each way
+RATE_KBPS=${RATE_KBPS:-}
 T=$(mktemp -d /tmp/landro-sync-netns-XXXXXX)
 pass=0 fail=0
 pid_a= pid_b= pid_r= pid_w=
@@ -115,7 +118,7 @@ check "A cannot reach B except through the relay" \
     sh -c "! ip netns exec '$NA' ping -c1 -W1 10.201.2.1 >/dev/null 2>&1"
 
 # ---- the relay --------------------------------------------------------------
-nsenter --net="/run/netns/$NR" "$IMPAIR" --delay $DELAY_MS --loss $LOSS_PCT --seed 5 \
+nsenter --net="/run/netns/$NR" "$IMPAIR" --delay $DELAY_MS --loss $LOSS_PCT --seed 5 ${RATE_KBPS:+--rate $RATE_KBPS} \
     --map 10.201.1.2:7402=10.201.2.1:7402 --map 10.201.2.2:7401=10.201.1.1:7401 \
     >"$T/relay.out" 2>"$T/relay.err" &
 pid_r=$!
@@ -125,7 +128,7 @@ if ! wait_for 10 sh -c "[ \$(grep -c '^listening' '$T/relay.out') = 2 ]"; then
     bad "relay listens on both sides: $(cat "$T/relay.err")"
     finish
 fi
-ok "relay up: $DELAY_MS ms and $LOSS_PCT % loss each way ($(tr '\n' ';' <"$T/relay.out"))"
+ok "relay up: $DELAY_MS ms and $LOSS_PCT % loss each way${RATE_KBPS:+, $RATE_KBPS kB/s into each side} ($(tr '\n' ';' <"$T/relay.out"))"
 
 # ---- two stores in one volume, each trusting the other through the relay ---
 if ! { "$L" init --store "$T/a" >/dev/null &&
@@ -248,6 +251,18 @@ verdict=$(grep -E ' (to target|replies):' "$T/relay.err" | tail -4 | awk '
 read -r verdict lost total pct <<<"$verdict"
 check "relay lost $lost of $total datagrams ($pct %) and held the rest >= 19.5 ms on average, each way" \
     test "$verdict" = good
+# What crossed into B is what B read, plus transport overhead and the
+# resends of lost datagrams: no chunk was sent twice wholesale (on a slow
+# link read-ahead fetches gave up, and their bytes, still sent, were
+# thrown away and asked for again: 2.9 times the bytes read).
+into_b=$(grep -E ' (to target|replies):' "$T/relay.err" | tail -4 | awk '
+    /7402=10.201.2.1:7402 to target:|7401=10.201.1.1:7401 replies:/ {
+        for (i = 1; i < NF; i++) if ($i == "sent") { v = $(i + 1); gsub(/[(]/, "", v); s += v }
+    }
+    END { printf "%d\n", s }')
+read_b=$(( (BIG_MIB << 20) + $(du -sb store net docs | awk '{ s += $1 } END { print s }') ))
+check "the relay carried $into_b bytes into B for the $read_b bytes B read (at most 1.5 times)" \
+    awk -v i="$into_b" -v r="$read_b" 'BEGIN { exit !(i > 0 && i <= 1.5 * r) }'
 
 # ---- 6. clean unmount ------------------------------------------------------
 timeout 30 "$L" unmount "$T/mnt-b" >/dev/null 2>&1

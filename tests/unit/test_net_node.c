@@ -493,6 +493,40 @@ static void test_slow_live_peer_is_no_timeout(void)
     net_peer_remove(b->node, &d->id);
 }
 
+static void test_live_fetch_outlasts_its_timeout_until_the_cap(void)
+{
+    /* 192 fetches of 400 ms each (every chunk thrice), all sent at once to
+     * b, which answers one per 30 ms: about 6 s for all. While the
+     * connection delivers, a fetch lives past its 400 ms (on a slow link
+     * every read-ahead fetch gave up and its bytes were sent anyway and
+     * thrown away), but not past NET_FETCH_LIVE_MAX timeouts (4.8 s): the
+     * last ones fail. */
+    struct dev *b = &devs[1], *d = &devs[3];
+    enum { N = 3 * NCHUNK, TIMEOUT_MS = 400 };
+    pool_inflight = N;
+    int rc = dev_start(d, "127.0.0.1:0", NULL);
+    pool_inflight = 0;
+    T_OK(rc);
+    trust(d, b, 1);
+    trust(b, d, 0);
+    T_OK(wait_conns(d, b, 1, 5000));
+    b->prov.delay_us = 30000;
+    struct many m = { .left = N };
+    pthread_mutex_init(&m.m, NULL);
+    pthread_cond_init(&m.cv, NULL);
+    uint64_t t0 = lr_now_mono_ns();
+    for (int i = 0; i < N; i++)
+        T_OK(net_fetch(d->node, &hashes[i % NCHUNK], &b->id, 1, TIMEOUT_MS, many_cb, &m));
+    many_wait(&m);
+    uint64_t ms = (lr_now_mono_ns() - t0) / 1000000;
+    b->prov.delay_us = 0;
+    T_TRUE(m.ok >= 40); /* each alone for its 400 ms: about 13 */
+    T_TRUE(m.failed >= 8);
+    T_TRUE(ms < TIMEOUT_MS * NET_FETCH_LIVE_MAX + 1500);
+    dev_stop(d);
+    net_peer_remove(b->node, &d->id);
+}
+
 static void test_symmetric_peers_redial_after_incoming_closes(void)
 {
     /* c and d know each other's address. d restarts without c's address:
@@ -583,6 +617,7 @@ int main(void)
     T_RUN(test_pool_grows_when_busy_and_idles_back);
     T_RUN(test_pool_keeps_half_of_max_conns_free);
     T_RUN(test_slow_live_peer_is_no_timeout);
+    T_RUN(test_live_fetch_outlasts_its_timeout_until_the_cap);
     T_RUN(test_symmetric_peers_redial_after_incoming_closes);
     T_RUN(test_lost_pool_connection_fails_over_to_its_sibling);
     T_RUN(test_serving_side_keeps_a_pool_connection_in_use);
