@@ -380,32 +380,39 @@ static void test_malformed_frame_closes_and_counts(void)
     free(buf);
 }
 
-/* Start d as a client of up to 2 connections of 2 requests each to b
- * (idle_ms, max_conns: its pool's, 0 = default), make b serve one chunk
- * per 20 ms and ask d for the first n chunks through m. */
-static int slow_pool_fetches(struct many *m, int n, unsigned idle_ms, unsigned max_conns)
+/* d (started) and b trust each other; once they are connected b serves
+ * one chunk per delay_us and d asks b for n chunks (hashes[i % NCHUNK]),
+ * each within timeout_ms, through m. */
+static int slow_fetches(struct many *m, int n, unsigned delay_us, unsigned timeout_ms)
 {
     struct dev *b = &devs[1], *d = &devs[3];
-    pool_conns = 2;
-    pool_inflight = 2;
-    pool_idle_ms = idle_ms;
-    pool_max_conns = max_conns;
-    int rc = dev_start(d, "127.0.0.1:0", NULL);
-    pool_conns = pool_inflight = pool_idle_ms = pool_max_conns = 0;
-    if (rc)
-        return rc;
     trust(d, b, 1);
     trust(b, d, 0);
-    if ((rc = wait_conns(d, b, 1, 5000)))
+    int rc = wait_conns(d, b, 1, 5000);
+    if (rc)
         return rc;
-    b->prov.delay_us = 20000;
+    b->prov.delay_us = delay_us;
     *m = (struct many){ .left = n };
     pthread_mutex_init(&m->m, NULL);
     pthread_cond_init(&m->cv, NULL);
     for (int i = 0; i < n; i++)
-        if ((rc = net_fetch(d->node, &hashes[i], &b->id, 1, 20000, many_cb, m)))
+        if ((rc = net_fetch(d->node, &hashes[i % NCHUNK], &b->id, 1, timeout_ms, many_cb, m)))
             return rc;
     return 0;
+}
+
+/* Start d as a client of up to 2 connections of 2 requests each to b
+ * (idle_ms, max_conns: its pool's, 0 = default) and ask it for the
+ * first n chunks, which b serves one per 20 ms. */
+static int slow_pool_fetches(struct many *m, int n, unsigned idle_ms, unsigned max_conns)
+{
+    pool_conns = 2;
+    pool_inflight = 2;
+    pool_idle_ms = idle_ms;
+    pool_max_conns = max_conns;
+    int rc = dev_start(&devs[3], "127.0.0.1:0", NULL);
+    pool_conns = pool_inflight = pool_idle_ms = pool_max_conns = 0;
+    return rc ? rc : slow_fetches(m, n, 20000, 20000);
 }
 
 /* Until m's fetches have all called back, sample d's connections to b:
@@ -473,15 +480,8 @@ static void test_slow_live_peer_is_no_timeout(void)
     int rc = dev_start(d, "127.0.0.1:0", NULL);
     attempt_ms = 2000;
     T_OK(rc);
-    trust(d, b, 1);
-    trust(b, d, 0);
-    T_OK(wait_conns(d, b, 1, 5000));
-    b->prov.delay_us = 12000;
-    struct many m = { .left = NCHUNK };
-    pthread_mutex_init(&m.m, NULL);
-    pthread_cond_init(&m.cv, NULL);
-    for (int i = 0; i < NCHUNK; i++)
-        T_OK(net_fetch(d->node, &hashes[i], &b->id, 1, 20000, many_cb, &m));
+    struct many m;
+    T_OK(slow_fetches(&m, NCHUNK, 12000, 20000));
     many_wait(&m);
     b->prov.delay_us = 0;
     T_EQ(m.failed, 0);
@@ -509,14 +509,10 @@ static void test_live_fetch_outlasts_its_timeout_until_the_cap(void)
     T_OK(rc);
     trust(d, b, 1);
     trust(b, d, 0);
-    T_OK(wait_conns(d, b, 1, 5000));
-    b->prov.delay_us = 30000;
-    struct many m = { .left = N };
-    pthread_mutex_init(&m.m, NULL);
-    pthread_cond_init(&m.cv, NULL);
+    T_OK(wait_conns(d, b, 1, 5000)); /* connected before the clock starts */
+    struct many m;
     uint64_t t0 = lr_now_mono_ns();
-    for (int i = 0; i < N; i++)
-        T_OK(net_fetch(d->node, &hashes[i % NCHUNK], &b->id, 1, TIMEOUT_MS, many_cb, &m));
+    T_OK(slow_fetches(&m, N, 30000, TIMEOUT_MS));
     many_wait(&m);
     uint64_t ms = (lr_now_mono_ns() - t0) / 1000000;
     b->prov.delay_us = 0;
