@@ -238,6 +238,14 @@ static struct fs_node *node_get(fs *f, uint64_t ino)
     return n;
 }
 
+/* One more reference on n, which the caller knows to be alive. */
+static void node_hold(fs *f, struct fs_node *n)
+{
+    pthread_mutex_lock(&f->tlock);
+    n->refs++;
+    pthread_mutex_unlock(&f->tlock);
+}
+
 /* Drop nrefs references and nforget lookups; free when none is left. */
 static void node_put(fs *f, struct fs_node *n, uint32_t nrefs, uint64_t nforget)
 {
@@ -1713,17 +1721,22 @@ static void fetch_for_read(struct deferred_read *d)
 {
     char hex[2 * ST_HASH_LEN + 1];
     /* Once the fetch is started, d belongs to read_fetched (which may run
-     * and free it before fs_sync_fetch even returns): copy what we need. */
+     * and free it before fs_sync_fetch even returns): copy what we need.
+     * The read may then be answered too, and the kernel release the file
+     * and forget the inode: hold n for the bookkeeping below. */
     fs *f = d->f;
     struct fs_node *n = d->node;
     uint64_t ino = d->ino, next = (uint64_t)d->off + d->size;
     struct fs_sync *sync = __atomic_load_n(&f->sync, __ATOMIC_ACQUIRE); /* fs_set_sync */
+    node_hold(f, n);
     int rc = sync ? fs_sync_fetch(sync, &d->want, read_fetched, d) : -ENOTCONN;
     if (rc == 0) {
         read_ahead(f, ino, next, READAHEAD_BYTES);
         __atomic_store_n(&n->ra_end, next + READAHEAD_BYTES, __ATOMIC_RELAXED);
+        node_put(f, n, 1, 0);
         return;
     }
+    node_put(f, n, 1, 0);
     lr_error("cannot read inode %llu at offset %lld: chunk %s is held only by a peer and %s",
              (unsigned long long)d->ino, (long long)d->off, st_hash_hex(&d->want, hex),
              sync ? lr_strerror(rc) : "this mount has no network");
@@ -1815,11 +1828,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
     /* Once do_read has replied, the kernel may release the file at once
      * (freeing h and perhaps n): the read-ahead bookkeeping after the reply
      * holds its own reference on n and never touches h. */
-    if (f->sync) {
-        pthread_mutex_lock(&f->tlock);
-        n->refs++;
-        pthread_mutex_unlock(&f->tlock);
-    }
+    if (f->sync)
+        node_hold(f, n);
     if (do_read(f, req, ino, size, off, n, &want) == 0) {
         if (!f->sync)
             return;
