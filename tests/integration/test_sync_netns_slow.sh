@@ -3,8 +3,8 @@
 # into each side (1 % loss and 20 ms each way as there), and a 16 MiB
 # file read on B. Its 8 MiB of read-ahead then takes half a minute to
 # arrive: a fetch must live while its connection delivers, not give up
-# after its 5 s (fetches gave up, their bytes still came and were thrown
-# away, and the file cost three times its size: net/node.c, tick_cb).
+# after its 5 s (fetches gave up, their bytes mostly came anyway and were
+# thrown away, and the file cost three times its size: net/node.c, tick_cb).
 set -uo pipefail
 cd "$(dirname "$0")"
 RATE_KBPS=${RATE_KBPS:-300} BIG_MIB=${BIG_MIB:-16} BIG_READ_S=${BIG_READ_S:-200} WATCHDOG=${WATCHDOG:-330} \

@@ -210,18 +210,7 @@ static int parse_addr(const char *s, size_t n, struct sockaddr_storage *out, soc
     return net_parse_addr(buf, out, len);
 }
 
-static int same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-    if (a->ss_family != b->ss_family)
-        return 0;
-    if (a->ss_family == AF_INET) {
-        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-    }
-    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-    return x->sin6_port == y->sin6_port && !memcmp(&x->sin6_addr, &y->sin6_addr, 16);
-}
-
+/* Same family and IP address (the port aside). */
 static int same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
     if (a->ss_family != b->ss_family)
@@ -229,6 +218,16 @@ static int same_host(const struct sockaddr_storage *a, const struct sockaddr_sto
     if (a->ss_family == AF_INET)
         return ((const struct sockaddr_in *)a)->sin_addr.s_addr == ((const struct sockaddr_in *)b)->sin_addr.s_addr;
     return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr, &((const struct sockaddr_in6 *)b)->sin6_addr, 16);
+}
+
+/* Same host and port. */
+static int same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (!same_host(a, b))
+        return 0;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_port == ((const struct sockaddr_in *)b)->sin_port;
+    return ((const struct sockaddr_in6 *)a)->sin6_port == ((const struct sockaddr_in6 *)b)->sin6_port;
 }
 
 static void fmt_addr(const struct sockaddr_storage *a, char *buf, size_t cap)
@@ -347,16 +346,9 @@ static void take(struct map *m, int dir, int out_fd, const struct sockaddr_stora
         hold = hold + off > jitter_ns ? hold + off - jitter_ns : 0;
     }
     struct pkt *p;
-    if (heap_len >= queue_max) {
-        st->overflow++;
-        return;
-    }
-    uint64_t leave = now;
-    if (rate_bps && !(leave = link_cross(dir == 0 ? &m->target : to, len, now))) {
-        st->overflow++;
-        return;
-    }
-    if (!(p = malloc(sizeof(*p) + len))) {
+    uint64_t leave = now; /* with --rate: once across its link */
+    if (heap_len >= queue_max || (rate_bps && !(leave = link_cross(dir == 0 ? &m->target : to, len, now))) ||
+        !(p = malloc(sizeof(*p) + len))) {
         st->overflow++;
         return;
     }
